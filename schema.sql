@@ -1,0 +1,83 @@
+-- The desired state of the identity-store database.
+--
+-- Edit this file, then run `make migration name=<what_changed>`: Atlas diffs it against
+-- migrations/ and writes the next versioned migration. Only objects Atlas Community
+-- Edition understands belong here (tables, columns, indexes, foreign keys, checks,
+-- enums, identity columns); anything else would be dropped from diffs silently, and
+-- `make check` compares a database built from this file with one built from migrations/.
+
+CREATE TYPE user_status AS ENUM ('active', 'disabled');
+
+CREATE TYPE token_kind AS ENUM (
+    'session',
+    'refresh',
+    'api_key',
+    'email_verification',
+    'password_reset'
+);
+
+CREATE TABLE users (
+    id            uuid        NOT NULL DEFAULT gen_random_uuid(),
+    email         text        NOT NULL,
+    display_name  text        NOT NULL,
+    password_hash text        NULL,
+    status        user_status NOT NULL DEFAULT 'active',
+    version       integer     NOT NULL DEFAULT 1,
+    created_at    timestamptz NOT NULL,
+    updated_at    timestamptz NOT NULL,
+    CONSTRAINT users_pkey PRIMARY KEY (id),
+    CONSTRAINT users_email_length CHECK (char_length(email) BETWEEN 3 AND 320),
+    CONSTRAINT users_display_name_length CHECK (char_length(display_name) BETWEEN 1 AND 200),
+    CONSTRAINT users_version_positive CHECK (version > 0),
+    CONSTRAINT users_updated_after_created CHECK (updated_at >= created_at)
+);
+
+-- E-mail addresses are unique regardless of case; lookups use the same expression.
+CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email));
+-- Keyset pagination walks (created_at, id).
+CREATE INDEX users_created_at_id_idx ON users (created_at, id);
+
+CREATE TABLE tokens (
+    id           uuid        NOT NULL DEFAULT gen_random_uuid(),
+    user_id      uuid        NOT NULL,
+    kind         token_kind  NOT NULL,
+    token_hash   bytea       NOT NULL,
+    scopes       text[]      NOT NULL DEFAULT '{}',
+    created_at   timestamptz NOT NULL,
+    expires_at   timestamptz NOT NULL,
+    last_used_at timestamptz NULL,
+    revoked_at   timestamptz NULL,
+    CONSTRAINT tokens_pkey PRIMARY KEY (id),
+    CONSTRAINT tokens_user_id_fkey FOREIGN KEY (user_id)
+        REFERENCES users (id) ON UPDATE NO ACTION ON DELETE CASCADE,
+    CONSTRAINT tokens_token_hash_sha256 CHECK (octet_length(token_hash) = 32),
+    CONSTRAINT tokens_expires_after_created CHECK (expires_at > created_at)
+);
+
+CREATE UNIQUE INDEX tokens_token_hash_key ON tokens (token_hash);
+-- A user's live tokens: what "revoke all" and session listings read.
+CREATE INDEX tokens_user_id_live_idx ON tokens (user_id, expires_at) WHERE revoked_at IS NULL;
+-- The purge of expired tokens walks this one.
+CREATE INDEX tokens_expires_at_idx ON tokens (expires_at);
+
+CREATE TABLE events (
+    id          bigint      NOT NULL GENERATED ALWAYS AS IDENTITY,
+    event_key   uuid        NOT NULL,
+    user_id     uuid        NULL,
+    type        text        NOT NULL,
+    payload     jsonb       NOT NULL DEFAULT '{}',
+    occurred_at timestamptz NOT NULL,
+    recorded_at timestamptz NOT NULL,
+    -- The writing transaction. Identity values are handed out before commit, so a
+    -- reader that follows `id` alone could step past a row that commits later; the
+    -- stream query only returns rows whose transaction is older than every running one.
+    tx_id       xid8        NOT NULL DEFAULT pg_current_xact_id(),
+    CONSTRAINT events_pkey PRIMARY KEY (id),
+    CONSTRAINT events_user_id_fkey FOREIGN KEY (user_id)
+        REFERENCES users (id) ON UPDATE NO ACTION ON DELETE SET NULL,
+    CONSTRAINT events_type_format CHECK (type ~ '^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$')
+);
+
+CREATE UNIQUE INDEX events_event_key_key ON events (event_key);
+CREATE INDEX events_user_id_id_idx ON events (user_id, id);
+CREATE INDEX events_type_id_idx ON events (type, id);
