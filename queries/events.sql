@@ -1,0 +1,50 @@
+-- Queries of the append-only event log. There is deliberately no UPDATE or DELETE
+-- here: events change only through a user's deletion (user_id becomes NULL).
+
+-- Append an event unless one with the same event_key exists; no row back then, and
+-- the caller reads the existing one with GetEventByKey.
+-- name: AppendEvent :one
+INSERT INTO events (event_key, user_id, type, payload, occurred_at, recorded_at)
+VALUES (@event_key, sqlc.narg(user_id), @type, @payload, @occurred_at, @recorded_at)
+ON CONFLICT (event_key) DO NOTHING
+RETURNING *;
+
+-- Bulk append through COPY: one round trip, all or nothing.
+-- name: AppendEvents :copyfrom
+INSERT INTO events (event_key, user_id, type, payload, occurred_at, recorded_at)
+VALUES ($1, $2, $3, $4, $5, $6);
+
+-- Return the event with this id.
+-- name: GetEventById :one
+SELECT * FROM events
+WHERE id = @id;
+
+-- Return the event with this idempotency key.
+-- name: GetEventByKey :one
+SELECT * FROM events
+WHERE event_key = @event_key;
+
+-- A user's events in id order, strictly after @after_id (uses events_user_id_id_idx).
+-- name: ListEventsForUser :many
+SELECT * FROM events
+WHERE user_id = @user_id::uuid AND id > @after_id
+ORDER BY id
+LIMIT @max_rows;
+
+-- The global stream after a cursor. Identity values are handed out before commit, so
+-- only rows written by transactions older than every running one are returned: a row
+-- still being written holds back the rows after it instead of being skipped forever.
+-- name: ReadEventStream :many
+SELECT * FROM events
+WHERE id > @after_id
+  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY id
+LIMIT @max_rows;
+
+-- How many events there are of each type, optionally only of the given types.
+-- name: CountEventsByType :many
+SELECT type, count(*) AS count
+FROM events
+WHERE sqlc.narg(types)::text[] IS NULL OR type = ANY(sqlc.narg(types)::text[])
+GROUP BY type
+ORDER BY type;
