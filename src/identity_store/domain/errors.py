@@ -4,6 +4,10 @@ Messages name the problem and the offending field, never a secret (no password, 
 token secret, no full connection string).
 """
 
+# The error names are the public API the issue specifies (EmailAlreadyRegistered,
+# TokenInvalid, ...), read as sentences; an "Error" suffix would add nothing.
+# ruff: noqa: N818
+
 from __future__ import annotations
 
 
@@ -17,3 +21,98 @@ class DatabaseConfigError(IdentityStoreError):
 
 class DatabaseUnavailable(IdentityStoreError):
     """The database cannot be reached or refused us (host, port, credentials, name)."""
+
+
+class DatabaseError(IdentityStoreError):
+    """The database failed in a way this package does not expect.
+
+    ``sqlstate`` is the PostgreSQL error code when there is one; the original driver
+    error is chained as ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+class InvalidInput(IdentityStoreError, ValueError):
+    """A value was rejected before reaching the database; ``field`` names it."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class ConstraintViolation(IdentityStoreError):
+    """The database refused a row that broke one of its checks.
+
+    The domain models check the same rules first, so this means a rule exists in the
+    schema that the models do not know about; ``constraint`` names it.
+    """
+
+    def __init__(self, constraint: str | None) -> None:
+        super().__init__(f"the database refused the row: constraint {constraint or 'unknown'}")
+        self.constraint = constraint
+
+
+class UserNotFound(IdentityStoreError):
+    """No user has this id."""
+
+    def __init__(self, user_id: object) -> None:
+        super().__init__(f"user {user_id} does not exist")
+        self.user_id = user_id
+
+
+class EmailAlreadyRegistered(IdentityStoreError):
+    """Another user already has this e-mail address (compared regardless of case).
+
+    The address is kept in ``email`` and left out of the message, which may be logged.
+    """
+
+    def __init__(self, email: str | None = None) -> None:
+        super().__init__("this e-mail address is already registered")
+        self.email = email
+
+
+class ConcurrencyConflict(IdentityStoreError):
+    """The stored version is not the one the change was based on: reload and retry."""
+
+    def __init__(self, user_id: object, *, expected: int, actual: int) -> None:
+        super().__init__(
+            f"user {user_id} is at version {actual}, the change expected version {expected}"
+        )
+        self.user_id = user_id
+        self.expected = expected
+        self.actual = actual
+
+
+class TransactionConflict(IdentityStoreError):
+    """The transaction lost a race (serialization failure or deadlock): retry it whole."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"the transaction conflicted with another one (SQLSTATE {sqlstate})")
+        self.sqlstate = sqlstate
+
+
+class TokenInvalid(IdentityStoreError):
+    """The presented token is unknown, expired, revoked, already used or of another kind.
+
+    Deliberately one error for all of these, so a caller cannot tell them apart.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the token is invalid")
+
+
+class EventKeyConflict(IdentityStoreError):
+    """An event with this ``event_key`` exists and is not the one being appended."""
+
+    def __init__(self, event_key: object | None = None) -> None:
+        where = f" {event_key}" if event_key is not None else ""
+        super().__init__(f"event key{where} is already used by a different event")
+        self.event_key = event_key
+
+
+class UnitOfWorkError(IdentityStoreError):
+    """A unit of work was used wrongly: entered twice, or used outside ``async with``."""

@@ -1,0 +1,199 @@
+"""Domain models: what the application reads (``User``, ``Token``, ``Event``) and the
+validated input it hands to the repositories (``NewUser``, ``UserUpdate``,
+``NewToken``, ``NewEvent``).
+
+Input models check everything they can before any database call and raise
+``pydantic.ValidationError`` naming the field; they never echo the rejected value.
+Every datetime is timezone-aware and in UTC.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Self
+from uuid import UUID, uuid4
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SecretStr,
+    Strict,
+    model_validator,
+)
+
+from identity_store.domain.validation import (
+    check_display_name,
+    check_email,
+    check_event_type,
+    check_password_hash,
+    check_payload,
+    check_scopes,
+    check_ttl,
+    to_utc,
+)
+
+__all__ = [
+    "SINGLE_USE_TOKEN_KINDS",
+    "Email",
+    "Event",
+    "IssuedToken",
+    "NewEvent",
+    "NewToken",
+    "NewUser",
+    "Token",
+    "TokenKind",
+    "User",
+    "UserPage",
+    "UserStatus",
+    "UserUpdate",
+    "UtcDatetime",
+]
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(to_utc)]
+Email = Annotated[str, Strict(), AfterValidator(check_email)]
+DisplayName = Annotated[str, Strict(), AfterValidator(check_display_name)]
+PasswordHash = Annotated[str, Strict(), AfterValidator(check_password_hash)]
+EventType = Annotated[str, Strict(), AfterValidator(check_event_type)]
+Scopes = Annotated[tuple[Annotated[str, Strict()], ...], AfterValidator(check_scopes)]
+TokenTtl = Annotated[timedelta, AfterValidator(check_ttl)]
+Payload = Annotated[dict[str, JsonValue], AfterValidator(check_payload)]
+
+
+class UserStatus(enum.StrEnum):
+    """Whether a user may sign in."""
+
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class TokenKind(enum.StrEnum):
+    """What a token is for."""
+
+    SESSION = "session"
+    REFRESH = "refresh"
+    API_KEY = "api_key"
+    EMAIL_VERIFICATION = "email_verification"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a kind, not a password
+
+
+SINGLE_USE_TOKEN_KINDS = frozenset({TokenKind.EMAIL_VERIFICATION, TokenKind.PASSWORD_RESET})
+"""Kinds that are consumed by their first use rather than verified repeatedly."""
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+
+class _Stored(BaseModel):
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+
+class NewUser(_Input):
+    """A user to register. ``password_hash`` is an already encoded hash, or None."""
+
+    email: Email
+    display_name: DisplayName
+    password_hash: PasswordHash | None = Field(default=None, repr=False)
+
+
+class UserUpdate(_Input):
+    """Changes to a user; a field left as None keeps its stored value."""
+
+    email: Email | None = None
+    display_name: DisplayName | None = None
+    password_hash: PasswordHash | None = Field(default=None, repr=False)
+    status: UserStatus | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Self:
+        if not self.model_fields_set or all(
+            getattr(self, name) is None for name in self.model_fields_set
+        ):
+            raise ValueError("an update must change at least one field")
+        return self
+
+
+class User(_Stored):
+    """A stored user. ``version`` goes up by one with every change."""
+
+    id: UUID
+    email: str
+    display_name: str
+    password_hash: str | None = Field(default=None, repr=False)
+    status: UserStatus
+    version: int
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class UserPage(BaseModel):
+    """One page of users; pass ``next_cursor`` back to get the next, None at the end."""
+
+    model_config = ConfigDict(frozen=True)
+
+    items: tuple[User, ...]
+    next_cursor: str | None
+
+
+class NewToken(_Input):
+    """A token to issue: for whom, what for, for how long, with which scopes."""
+
+    user_id: UUID
+    kind: TokenKind
+    ttl: TokenTtl
+    scopes: Scopes = ()
+
+
+class Token(_Stored):
+    """A stored token. The secret is not here: only its SHA-256 is stored."""
+
+    id: UUID
+    user_id: UUID
+    kind: TokenKind
+    scopes: tuple[str, ...]
+    created_at: UtcDatetime
+    expires_at: UtcDatetime
+    last_used_at: UtcDatetime | None
+    revoked_at: UtcDatetime | None
+
+    def is_live(self, at: datetime) -> bool:
+        """Return whether the token is neither revoked nor expired at ``at``."""
+        return self.revoked_at is None and at < self.expires_at
+
+
+class IssuedToken(BaseModel):
+    """A freshly issued token and its secret, which exists nowhere else: hand it to the
+    client once (``secret.get_secret_value()``) and forget it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token: Token
+    secret: SecretStr
+
+
+class NewEvent(_Input):
+    """An event to append. ``event_key`` makes the append idempotent: keep it when
+    retrying. ``occurred_at`` defaults to the time of the append."""
+
+    type: EventType
+    payload: Payload = Field(default_factory=dict)
+    user_id: UUID | None = None
+    event_key: UUID = Field(default_factory=uuid4)
+    occurred_at: UtcDatetime | None = None
+
+
+class Event(_Stored):
+    """A recorded event. ``id`` orders the global stream."""
+
+    id: int
+    event_key: UUID
+    user_id: UUID | None
+    type: str
+    payload: dict[str, Any]
+    occurred_at: UtcDatetime
+    recorded_at: UtcDatetime

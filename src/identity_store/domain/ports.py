@@ -1,0 +1,194 @@
+"""The ports: what the application needs from persistence, as protocols.
+
+Implementations raise the errors of :mod:`identity_store.domain.errors` and nothing
+from the database driver. None of them commits: a :class:`UnitOfWork` owns the
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Protocol, Self
+from uuid import UUID
+
+from identity_store.domain.models import (
+    Event,
+    IssuedToken,
+    NewEvent,
+    NewToken,
+    NewUser,
+    Token,
+    TokenKind,
+    User,
+    UserPage,
+    UserUpdate,
+)
+
+__all__ = ["EventRepository", "TokenRepository", "UnitOfWork", "UserRepository"]
+
+
+class UserRepository(Protocol):
+    """Users, unique by e-mail address regardless of case."""
+
+    async def register(self, new: NewUser) -> User:
+        """Store a new active user at version 1 and return it.
+
+        Raises:
+            EmailAlreadyRegistered: the address is taken, whatever its case.
+        """
+        ...
+
+    async def get(self, user_id: UUID) -> User | None:
+        """Return the user with this id, or None."""
+        ...
+
+    async def get_by_email(self, email: str) -> User | None:
+        """Return the user with this address compared regardless of case, or None."""
+        ...
+
+    async def update(self, user_id: UUID, changes: UserUpdate, *, expected_version: int) -> User:
+        """Apply ``changes`` if the user is still at ``expected_version``; return the
+        user at the next version.
+
+        Raises:
+            UserNotFound: no such user.
+            ConcurrencyConflict: the stored version differs.
+            EmailAlreadyRegistered: the new address belongs to another user.
+        """
+        ...
+
+    async def disable(self, user_id: UUID) -> User:
+        """Disable the user (a change: the version goes up) and return it. Disabling a
+        disabled user returns it unchanged.
+
+        Raises:
+            UserNotFound: no such user.
+        """
+        ...
+
+    async def delete(self, user_id: UUID) -> bool:
+        """Delete the user and its tokens; its events stay with no user. Return whether
+        a user was deleted."""
+        ...
+
+    async def list_page(self, *, limit: int = 50, cursor: str | None = None) -> UserPage:
+        """Return up to ``limit`` users in creation order, after ``cursor``.
+
+        Raises:
+            InvalidInput: ``limit`` is outside 1..1000 or ``cursor`` is not one of ours.
+        """
+        ...
+
+
+class TokenRepository(Protocol):
+    """Tokens, stored as SHA-256 digests of their secrets."""
+
+    async def issue(self, new: NewToken) -> IssuedToken:
+        """Create a token and return it with its secret, which is not stored anywhere.
+
+        Raises:
+            UserNotFound: the user does not exist.
+        """
+        ...
+
+    async def get(self, token_id: UUID) -> Token | None:
+        """Return the token with this id, live or not, or None."""
+        ...
+
+    async def verify(self, secret: str, *, kind: TokenKind | None = None) -> Token | None:
+        """Return the live token this secret belongs to, or None when it is unknown,
+        expired, revoked or (with ``kind``) of another kind. The same work is done in
+        every case."""
+        ...
+
+    async def touch(self, token_id: UUID) -> bool:
+        """Set ``last_used_at`` to now; return whether the token exists."""
+        ...
+
+    async def revoke(self, token_id: UUID) -> bool:
+        """Revoke the token; return whether it was live until now."""
+        ...
+
+    async def revoke_all_for_user(self, user_id: UUID) -> int:
+        """Revoke every live token of the user; return how many."""
+        ...
+
+    async def list_live_for_user(self, user_id: UUID) -> list[Token]:
+        """Return the user's live tokens, oldest first."""
+        ...
+
+    async def consume(self, secret: str, *, kind: TokenKind) -> Token:
+        """Use up a single-use token of ``kind``: of any number of concurrent callers
+        exactly one gets the token back.
+
+        Raises:
+            TokenInvalid: unknown, expired, revoked, used, or of another kind.
+            InvalidInput: ``kind`` is not a single-use kind.
+        """
+        ...
+
+    async def purge_expired(self, *, batch_size: int = 1000, max_batches: int = 100) -> int:
+        """Delete tokens that have expired, ``batch_size`` rows per statement and at
+        most ``max_batches`` statements; return how many were deleted."""
+        ...
+
+
+class EventRepository(Protocol):
+    """The append-only event log. There is no way to change or delete an event."""
+
+    async def append(self, new: NewEvent) -> Event:
+        """Record the event and return it. Appending an ``event_key`` that is already
+        recorded writes nothing and returns the recorded event.
+
+        Raises:
+            EventKeyConflict: the key is recorded for an event of another type, user
+                or payload.
+            UserNotFound: ``user_id`` names no user.
+        """
+        ...
+
+    async def append_many(self, events: Sequence[NewEvent]) -> int:
+        """Record all events in one bulk write (all or nothing); return how many.
+
+        Raises:
+            EventKeyConflict: one of the keys is already recorded.
+            UserNotFound: a ``user_id`` names no user.
+        """
+        ...
+
+    async def get(self, event_id: int) -> Event | None:
+        """Return the event with this id, or None."""
+        ...
+
+    async def list_for_user(
+        self, user_id: UUID, *, after_id: int = 0, limit: int = 100
+    ) -> list[Event]:
+        """Return up to ``limit`` of the user's events with ids above ``after_id``."""
+        ...
+
+    async def read_stream(self, *, after_id: int = 0, limit: int = 100) -> list[Event]:
+        """Return up to ``limit`` events with ids above ``after_id``, in id order, never
+        skipping one that commits later: poll again with the last id seen."""
+        ...
+
+    async def count_by_type(self, types: Sequence[str] | None = None) -> dict[str, int]:
+        """Return how many events there are of each type (of ``types`` if given)."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: ``async with uow:`` commits on success, rolls back on error."""
+
+    users: UserRepository
+    tokens: TokenRepository
+    events: EventRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...

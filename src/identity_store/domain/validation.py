@@ -1,0 +1,199 @@
+"""Checks applied to input before it reaches the database.
+
+Each check raises ``ValueError`` with a message that says what is wrong, without
+repeating the value (it may be a secret or personal data). Used as pydantic
+validators, so the resulting ``ValidationError`` names the field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+__all__ = [
+    "EMAIL_MAX_LENGTH",
+    "EVENT_TYPE_MAX_LENGTH",
+    "PAYLOAD_MAX_BYTES",
+    "PAYLOAD_MAX_DEPTH",
+    "check_display_name",
+    "check_email",
+    "check_event_type",
+    "check_password_hash",
+    "check_payload",
+    "check_scopes",
+    "check_text",
+    "check_ttl",
+    "to_utc",
+]
+
+EMAIL_MAX_LENGTH = 254
+"""RFC 5321's limit on a forward path; the schema allows up to 320."""
+EMAIL_LOCAL_MAX_LENGTH = 64
+DISPLAY_NAME_MAX_LENGTH = 200
+PASSWORD_HASH_MAX_LENGTH = 1024
+EVENT_TYPE_MAX_LENGTH = 200
+SCOPE_MAX_LENGTH = 200
+SCOPES_MAX_COUNT = 64
+TOKEN_TTL_MAX = timedelta(days=3650)
+PAYLOAD_MAX_BYTES = 64 * 1024
+"""Largest event payload accepted, measured as compact UTF-8 JSON."""
+PAYLOAD_MAX_DEPTH = 32
+
+_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_DOMAIN_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+")
+
+
+def _problem_with_characters(value: str) -> str | None:
+    for char in value:
+        category = unicodedata.category(char)
+        if char == "\x00":
+            return "must not contain NUL characters"
+        if category == "Cc":
+            return "must not contain control characters"
+        if category == "Cs":
+            return "must be valid Unicode text (it contains a lone surrogate, not UTF-8)"
+    return None
+
+
+def check_text(value: str, *, min_length: int, max_length: int) -> str:
+    """Return ``value`` unchanged if it is printable text of an allowed length.
+
+    Raises:
+        ValueError: too short, too long, or holding NUL, control characters or
+            lone surrogates (which cannot be encoded as UTF-8).
+    """
+    if len(value) < min_length:
+        raise ValueError(f"must be at least {min_length} characters long")
+    if len(value) > max_length:
+        raise ValueError(f"must be at most {max_length} characters long")
+    problem = _problem_with_characters(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def check_email(value: str) -> str:
+    """Return ``value`` unchanged if it looks like a deliverable address.
+
+    A deliberately small rule set: ``local@domain``, ASCII only (internationalised
+    domains in their ``xn--`` form), dot-atom local part of at most 64 characters,
+    a domain of at least two labels. Case is kept; comparisons ignore it.
+
+    Raises:
+        ValueError: the address does not follow those rules.
+    """
+    check_text(value, min_length=3, max_length=EMAIL_MAX_LENGTH)
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain:
+        raise ValueError("must be an e-mail address of the form local@domain")
+    if len(local) > EMAIL_LOCAL_MAX_LENGTH:
+        raise ValueError(f"the part before @ must be at most {EMAIL_LOCAL_MAX_LENGTH} characters")
+    if not _EMAIL_LOCAL.fullmatch(local):
+        raise ValueError("the part before @ has characters or dots that are not allowed")
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_DOMAIN_LABEL.fullmatch(label) for label in labels):
+        raise ValueError("the domain must be dot-separated labels of letters, digits and -")
+    return value
+
+
+def check_display_name(value: str) -> str:
+    """Return ``value`` unchanged if it is 1 to 200 printable characters, not all blank."""
+    check_text(value, min_length=1, max_length=DISPLAY_NAME_MAX_LENGTH)
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def check_password_hash(value: str) -> str:
+    """Return ``value`` unchanged if it looks like an encoded hash (printable ASCII)."""
+    check_text(value, min_length=1, max_length=PASSWORD_HASH_MAX_LENGTH)
+    if not value.isascii() or not value.isprintable() or " " in value:
+        raise ValueError("must be an encoded hash: printable ASCII without spaces")
+    return value
+
+
+def check_scopes(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Return ``value`` unchanged if it holds distinct, non-blank, printable scopes."""
+    if len(value) > SCOPES_MAX_COUNT:
+        raise ValueError(f"at most {SCOPES_MAX_COUNT} scopes are allowed")
+    for scope in value:
+        check_text(scope, min_length=1, max_length=SCOPE_MAX_LENGTH)
+        if not scope.strip() or scope != scope.strip():
+            raise ValueError("each scope must be non-blank without surrounding spaces")
+    if len(set(value)) != len(value):
+        raise ValueError("scopes must not repeat")
+    return value
+
+
+def check_ttl(value: timedelta) -> timedelta:
+    """Return ``value`` if it is positive and at most ten years."""
+    if value <= timedelta(0):
+        raise ValueError("must be positive")
+    if value > TOKEN_TTL_MAX:
+        raise ValueError(f"must be at most {TOKEN_TTL_MAX.days} days")
+    return value
+
+
+def check_event_type(value: str) -> str:
+    """Return ``value`` if it is dotted lower-case words, such as ``user.registered``."""
+    check_text(value, min_length=3, max_length=EVENT_TYPE_MAX_LENGTH)
+    if not _EVENT_TYPE.fullmatch(value):
+        raise ValueError(
+            "must be two or more dot-separated words of a-z, 0-9 and _, "
+            "each starting with a letter (e.g. user.registered)"
+        )
+    return value
+
+
+def _check_json_string(value: str, where: str) -> None:
+    if "\x00" in value:
+        raise ValueError(f"{where} must not contain NUL characters (jsonb cannot store them)")
+    if any(unicodedata.category(char) == "Cs" for char in value):
+        raise ValueError(f"{where} must be valid Unicode text (it contains a lone surrogate)")
+
+
+def check_payload(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Return ``value`` if PostgreSQL's jsonb can store it and it is small enough.
+
+    Walks the structure without recursion: at most :data:`PAYLOAD_MAX_DEPTH` levels,
+    no NUL or lone surrogate in keys and strings, no NaN or infinity, and at most
+    :data:`PAYLOAD_MAX_BYTES` bytes once serialised.
+    """
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > PAYLOAD_MAX_DEPTH:
+            raise ValueError(f"must not nest deeper than {PAYLOAD_MAX_DEPTH} levels")
+        if isinstance(node, Mapping):
+            for key, item in node.items():
+                _check_json_string(str(key), "keys")
+                stack.append((item, depth + 1))
+        elif isinstance(node, list | tuple):
+            stack.extend((item, depth + 1) for item in node)
+        elif isinstance(node, str):
+            _check_json_string(node, "strings")
+    try:
+        encoded = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except ValueError as exc:
+        raise ValueError("numbers must be finite (no NaN or infinity)") from exc
+    except TypeError as exc:
+        raise ValueError("must be JSON: objects, arrays, strings, numbers, booleans, null") from exc
+    if len(encoded.encode("utf-8")) > PAYLOAD_MAX_BYTES:
+        raise ValueError(f"must be at most {PAYLOAD_MAX_BYTES} bytes as JSON")
+    return value
+
+
+def to_utc(value: datetime) -> datetime:
+    """Return an aware ``value`` converted to UTC.
+
+    Raises:
+        ValueError: ``value`` is naive (no time zone).
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must be timezone-aware")
+    return value.astimezone(UTC)
