@@ -1,0 +1,464 @@
+"""From sqlc's request to the intermediate objects, with every check that can fail.
+
+All generate-time errors are raised here (or in option parsing): rendering never
+fails on a program this module built.
+"""
+
+import re
+from collections.abc import Iterable
+from pathlib import PurePosixPath
+
+from sqlc_gen_asyncpg.errors import PluginError
+from sqlc_gen_asyncpg.ir import (
+    EnumDef,
+    FieldDef,
+    ModelDef,
+    ParamDef,
+    Program,
+    QueryDef,
+    QueryModule,
+)
+from sqlc_gen_asyncpg.naming import pascal, safe_identifier, singular, snake, upper_snake
+from sqlc_gen_asyncpg.options import Options, Override, parse_options
+from sqlc_gen_asyncpg.request import Column, Identifier, Query, Request, Table
+from sqlc_gen_asyncpg.types import PyType, builtin_type
+
+COMMANDS = frozenset(
+    {
+        ":one",
+        ":many",
+        ":exec",
+        ":execrows",
+        ":execresult",
+        ":execlastid",
+        ":copyfrom",
+        ":batchexec",
+        ":batchone",
+        ":batchmany",
+    }
+)
+
+# Attributes of pydantic.BaseModel a field may not shadow: such fields get a trailing
+# underscore and keep the column name as their alias.
+MODEL_RESERVED = frozenset(
+    {
+        "construct",
+        "copy",
+        "dict",
+        "from_orm",
+        "json",
+        "model_computed_fields",
+        "model_config",
+        "model_construct",
+        "model_copy",
+        "model_dump",
+        "model_dump_json",
+        "model_extra",
+        "model_fields",
+        "model_fields_set",
+        "model_json_schema",
+        "model_parametrized_name",
+        "model_post_init",
+        "model_rebuild",
+        "model_validate",
+        "model_validate_json",
+        "model_validate_strings",
+        "parse_file",
+        "parse_obj",
+        "parse_raw",
+        "schema",
+        "schema_json",
+        "update_forward_refs",
+        "validate",
+    }
+)
+
+# Names a generated function already uses for its own arguments.
+ARGUMENT_RESERVED = frozenset({"conn", "prefetch", "params", "row", "rows", "status"})
+
+# Module names the generator writes itself.
+RESERVED_MODULES = frozenset({"db", "models", "__init__"})
+
+_INSERT_COLUMNS = re.compile(
+    r"^\s*INSERT\s+INTO\s+[^\s(]+\s*\(([^)]*)\)", re.IGNORECASE | re.DOTALL
+)
+
+
+def _type_name(ident: Identifier) -> str:
+    return f"{ident.schema}.{ident.name}" if ident.schema else ident.name
+
+
+class _Types:
+    """Resolves a column's Python type: column override, type override, enum, table."""
+
+    def __init__(self, request: Request, options: Options, enums: dict[str, EnumDef]) -> None:
+        self._default_schema = request.default_schema
+        self._enums = enums
+        self._by_type: dict[str, Override] = {}
+        self._by_column: dict[str, Override] = {}
+        for override in options.overrides:
+            if override.db_type:
+                self._by_type[override.db_type.lower()] = override
+            else:
+                self._by_column[self._column_key(override.column)] = override
+
+    def _column_key(self, dotted: str) -> str:
+        parts = dotted.lower().split(".")
+        if len(parts) == 2:
+            parts.insert(0, self._default_schema)
+        return ".".join(parts)
+
+    def _spellings(self, ident: Identifier) -> list[str]:
+        full = _type_name(ident).lower()
+        names = [full]
+        schema, _, bare = full.rpartition(".")
+        if schema in ("", self._default_schema, "pg_catalog"):
+            names.append(bare)
+            names.append(f"{self._default_schema}.{bare}")
+        return names
+
+    @staticmethod
+    def _from_override(override: Override) -> PyType:
+        imports: set[tuple[str, str]] = set()
+        if override.module:
+            if override.py_type.startswith(override.module + "."):
+                imports.add((override.module, ""))
+            else:
+                head = re.match(r"[A-Za-z_][A-Za-z0-9_]*", override.py_type)
+                imports.add((override.module, head.group(0) if head else override.py_type))
+        return PyType(override.py_type, frozenset(imports))
+
+    def base(self, column: Column, table: Identifier | None, what: str) -> PyType:
+        name = column.original_name or column.name
+        if table is not None and name:
+            key = self._column_key(f"{table.schema or self._default_schema}.{table.name}.{name}")
+            if key in self._by_column:
+                return self._from_override(self._by_column[key])
+        spellings = self._spellings(column.type)
+        for spelling in spellings:
+            if spelling in self._by_type:
+                return self._from_override(self._by_type[spelling])
+        for spelling in spellings:
+            if spelling in self._enums:
+                enum = self._enums[spelling]
+                return PyType(
+                    enum.class_name, frozenset({(".models", enum.class_name)}), enum.class_name
+                )
+        found = builtin_type(_type_name(column.type))
+        if found is not None:
+            return found
+        type_name = _type_name(column.type) or "(unknown)"
+        raise PluginError(
+            f"{what} has type {type_name!r}, which sqlc-gen-asyncpg does not know: add "
+            f"overrides: [{{db_type: {type_name!r}, py_type: ..., import: ...}}] "
+            "to the plugin options"
+        )
+
+    def of(self, column: Column, table: Identifier | None, what: str, *, nullable: bool) -> PyType:
+        dims = column.array_dims or (1 if column.is_array else 0)
+        return self.base(column, table, what).wrap(dims, nullable)
+
+
+def _unique(names: Iterable[str]) -> list[str]:
+    """Return ``names`` with repeats suffixed ``_2``, ``_3``…, like sqlc's Go output."""
+    used: set[str] = set()
+    result = []
+    for name in names:
+        candidate, count = name, 1
+        while candidate in used:
+            count += 1
+            candidate = f"{name}_{count}"
+        used.add(candidate)
+        result.append(candidate)
+    return result
+
+
+def _enum_defs(request: Request) -> dict[str, EnumDef]:
+    by_spelling: dict[str, EnumDef] = {}
+    for enum in sorted(request.enums, key=lambda e: (e.schema, e.name)):
+        prefix = "" if enum.schema == request.default_schema else enum.schema + "_"
+        class_name = pascal(prefix + enum.name)
+        members = []
+        seen: set[str] = set()
+        for label in enum.values:
+            member = upper_snake(label) if label else "EMPTY"
+            if member in seen:
+                raise PluginError(
+                    f"enum {enum.name!r} labels give the same member name {member} twice"
+                )
+            seen.add(member)
+            members.append((member, label))
+        enum_def = EnumDef(class_name, enum.name, tuple(members))
+        by_spelling[f"{enum.schema}.{enum.name}".lower()] = enum_def
+        if enum.schema == request.default_schema:
+            by_spelling[enum.name.lower()] = enum_def
+    return by_spelling
+
+
+def _field_names(columns: Iterable[str]) -> list[tuple[str, str]]:
+    """Return (field name, alias) for result or table columns, in order."""
+    columns = list(columns)
+    bases = [
+        safe_identifier(snake(name) if name else f"column_{i + 1}", MODEL_RESERVED)
+        for i, name in enumerate(columns)
+    ]
+    return [
+        (field, "" if field == column else column or field)
+        for field, column in zip(_unique(bases), columns, strict=True)
+    ]
+
+
+def _table_model(table: Table, types: _Types, default_schema: str) -> ModelDef:
+    prefix = "" if table.rel.schema == default_schema else table.rel.schema + "_"
+    class_name = pascal(prefix + singular(table.rel.name))
+    fields = []
+    for (name, alias), column in zip(
+        _field_names(c.name for c in table.columns), table.columns, strict=True
+    ):
+        what = f"column {table.rel.name}.{column.name}"
+        fields.append(
+            FieldDef(name, alias, types.of(column, table.rel, what, nullable=not column.not_null))
+        )
+    return ModelDef(class_name, tuple(fields), table.rel)
+
+
+def _same_table(a: Identifier | None, b: Identifier, default_schema: str) -> bool:
+    if a is None:
+        return False
+    return a.name == b.name and (a.schema or default_schema) == (b.schema or default_schema)
+
+
+class _Builder:
+    def __init__(self, request: Request, options: Options) -> None:
+        self.request = request
+        self.options = options
+        self.enums = _enum_defs(request)
+        self.types = _Types(request, options, self.enums)
+        self.tables: list[tuple[Table, ModelDef]] = [
+            (table, _table_model(table, self.types, request.default_schema))
+            for table in sorted(request.tables, key=lambda t: (t.rel.schema, t.rel.name))
+        ]
+
+    def table_for(self, ident: Identifier) -> tuple[Table, ModelDef]:
+        for table, model in self.tables:
+            if _same_table(ident, table.rel, self.request.default_schema):
+                return table, model
+        raise PluginError(f"sqlc.embed({ident.name}) names a table missing from the catalog")
+
+    def column_type(self, query: Query, column: Column, what: str) -> PyType:
+        return self.types.of(
+            column, column.table, f"{what} of query {query.name}", nullable=not column.not_null
+        )
+
+    def matching_table(self, query: Query, fields: list[FieldDef]) -> ModelDef | None:
+        if any(f.embed for f in fields) or not query.columns:
+            return None
+        for table, model in self.tables:
+            if len(table.columns) != len(query.columns):
+                continue
+            if not all(
+                _same_table(c.table, table.rel, self.request.default_schema) for c in query.columns
+            ):
+                continue
+            if [(f.key, f.type.expr) for f in model.fields] == [
+                (c.name, f.type.expr) for c, f in zip(query.columns, fields, strict=True)
+            ]:
+                return model
+        return None
+
+    def query(self, query: Query) -> QueryDef:
+        if query.cmd not in COMMANDS:
+            raise PluginError(f"query {query.name} has command {query.cmd}, which is not supported")
+        base = snake(query.name)
+        params = self.params(query)
+        result_model: ModelDef | None = None
+        row_model: ModelDef | None = None
+        scalar: PyType | None = None
+        by_name = False
+        if query.cmd in {":exec", ":execrows", ":execresult", ":copyfrom", ":batchexec"}:
+            pass
+        elif not query.columns:
+            if query.cmd == ":execlastid":
+                raise PluginError(
+                    f"query {query.name} is :execlastid but has no RETURNING clause: "
+                    "add RETURNING <id column>"
+                )
+            raise PluginError(f"query {query.name} is {query.cmd} but returns no columns")
+        elif query.cmd == ":execlastid":
+            if len(query.columns) != 1:
+                raise PluginError(
+                    f"query {query.name} is :execlastid and must return exactly one column"
+                )
+            scalar = self.column_type(query, query.columns[0], f"column {query.columns[0].name}")
+        elif len(query.columns) == 1 and query.columns[0].embed_table is None:
+            scalar = self.column_type(query, query.columns[0], f"column {query.columns[0].name}")
+        else:
+            fields = self.result_fields(query)
+            result_model = self.matching_table(query, fields)
+            if result_model is not None:
+                by_name = True
+            else:
+                row_model = ModelDef(pascal(query.name) + "Row", tuple(fields))
+                result_model = row_model
+        copy_table: Identifier | None = None
+        copy_columns: tuple[str, ...] = ()
+        if query.cmd == ":copyfrom":
+            copy_table = query.insert_into_table
+            match = _INSERT_COLUMNS.match(query.text)
+            if copy_table is None or match is None:
+                raise PluginError(
+                    f"query {query.name} is :copyfrom and must be an INSERT with a column list "
+                    "and one parameter per column"
+                )
+            copy_columns = tuple(c.strip().strip('"') for c in match.group(1).split(","))
+            if len(copy_columns) != len(params):
+                raise PluginError(
+                    f"query {query.name} is :copyfrom and needs one parameter per inserted column"
+                )
+        doc = [line.strip() for line in query.comments]
+        while doc and not doc[0]:
+            doc.pop(0)
+        while doc and not doc[-1]:
+            doc.pop()
+        return QueryDef(
+            name=query.name,
+            cmd=query.cmd,
+            function=safe_identifier(base),
+            constant=upper_snake(query.name),
+            sql=f"-- name: {query.name} {query.cmd}\n{query.text.strip()}",
+            doc=tuple(doc),
+            params=tuple(params),
+            params_class=pascal(query.name) + "Params",
+            result_model=result_model,
+            row_model=row_model,
+            scalar=scalar,
+            by_name=by_name,
+            copy_table=copy_table,
+            copy_columns=copy_columns,
+        )
+
+    def params(self, query: Query) -> list[ParamDef]:
+        ordered = sorted(query.params, key=lambda p: p.number)
+        if [p.number for p in ordered] != list(range(1, len(ordered) + 1)):
+            raise PluginError(f"query {query.name} has parameters that are not $1..$n")
+        for param in ordered:
+            if param.column.is_sqlc_slice:
+                raise PluginError(
+                    f"query {query.name}: sqlc.slice({param.column.name}) is not supported on "
+                    f"PostgreSQL; write = ANY(@{param.column.name}::type[]) instead"
+                )
+        names = _unique(
+            safe_identifier(snake(p.column.name) if p.column.name else f"dollar_{p.number}")
+            for p in ordered
+        )
+        names = [safe_identifier(n, ARGUMENT_RESERVED) for n in names]
+        if len(set(names)) != len(names):
+            raise PluginError(f"query {query.name} has parameter names that collide: {names}")
+        return [
+            ParamDef(
+                name,
+                self.types.of(
+                    p.column,
+                    p.column.table,
+                    f"parameter {p.column.name or p.number} of query {query.name}",
+                    nullable=not p.column.not_null,
+                ),
+            )
+            for name, p in zip(names, ordered, strict=True)
+        ]
+
+    def result_fields(self, query: Query) -> list[FieldDef]:
+        fields = []
+        for (name, alias), column in zip(
+            _field_names(c.name for c in query.columns), query.columns, strict=True
+        ):
+            if column.embed_table is not None:
+                _, model = self.table_for(column.embed_table)
+                fields.append(
+                    FieldDef(
+                        name,
+                        alias,
+                        PyType(model.class_name, frozenset({(".models", model.class_name)})),
+                        model,
+                    )
+                )
+            else:
+                fields.append(
+                    FieldDef(name, alias, self.column_type(query, column, f"column {column.name}"))
+                )
+        return fields
+
+
+def _check_unique(names: Iterable[tuple[str, str]], what: str) -> None:
+    seen: dict[str, str] = {}
+    for name, origin in names:
+        if name in seen:
+            raise PluginError(f"{what} {name} comes from both {seen[name]} and {origin}")
+        seen[name] = origin
+
+
+def build(request: Request) -> Program:
+    """Return the program to render for ``request``.
+
+    Raises:
+        PluginError: bad options, another engine than PostgreSQL, a type without a
+            Python mapping, a query the plugin cannot compile, or a name collision.
+    """
+    if request.engine and request.engine != "postgresql":
+        raise PluginError(
+            f"sqlc-gen-asyncpg supports engine postgresql only, not {request.engine!r}"
+        )
+    options = parse_options({**request.global_options, **request.plugin_options})
+    builder = _Builder(request, options)
+    enums = sorted({id(e): e for e in builder.enums.values()}.values(), key=lambda e: e.class_name)
+    models = [model for _, model in builder.tables]
+    _check_unique(
+        [(e.class_name, f"enum {e.sql_name}") for e in enums]
+        + [(m.class_name, f"table {m.table.name if m.table else ''}") for m in models],
+        "class name",
+    )
+    model_names = {e.class_name for e in enums} | {m.class_name for m in models}
+
+    by_file: dict[str, list[Query]] = {}
+    for query in builder.request.queries:
+        by_file.setdefault(PurePosixPath(query.filename).name, []).append(query)
+    modules = []
+    module_origin: dict[str, str] = {}
+    for filename in sorted(by_file):
+        module = snake(PurePosixPath(filename).stem)
+        if module in RESERVED_MODULES:
+            raise PluginError(
+                f"query file {filename} would be written as {module}.py, which the plugin "
+                "writes itself: rename the file"
+            )
+        if module in module_origin:
+            raise PluginError(
+                f"query files {module_origin[module]} and {filename} both become {module}.py"
+            )
+        module_origin[module] = filename
+        queries = sorted(
+            (builder.query(q) for q in by_file[filename]), key=lambda q: (q.function, q.name)
+        )
+        functions = [(q.function, q.name) for q in queries]
+        if options.emit_iterators:
+            functions += [(f"iter_{q.function}", q.name) for q in queries if q.cmd == ":many"]
+        _check_unique(functions, f"in {filename}, function")
+        _check_unique([(q.constant, q.name) for q in queries], f"in {filename}, constant")
+        classes = [(q.row_model.class_name, q.name) for q in queries if q.row_model]
+        classes += [(q.params_class, q.name) for q in queries if q.batch]
+        _check_unique(classes, f"in {filename}, class")
+        for class_name, origin in classes:
+            if class_name in model_names:
+                raise PluginError(
+                    f"in {filename}, class {class_name} of query {origin} clashes with a model "
+                    "of the same name in models.py"
+                )
+        modules.append(QueryModule(module, filename, tuple(queries)))
+    return Program(
+        sqlc_version=request.sqlc_version,
+        enums=tuple(enums),
+        models=tuple(models),
+        modules=tuple(modules),
+        emit_iterators=options.emit_iterators,
+        iterator_prefetch=options.iterator_prefetch,
+    )

@@ -1,0 +1,109 @@
+"""The plugin's options (``codegen[].options`` in sqlc.yaml), validated.
+
+Options::
+
+    overrides:            # types for columns the table below does not know, or instead of it
+      - db_type: citext   # a database type, as written in the schema ...
+        py_type: str
+      - column: users.email   # ... or one column: table.column or schema.table.column
+        py_type: EmailStr
+        import: pydantic      # the module py_type comes from (optional)
+    emit_iterators: true  # iter_<name>() next to every :many function
+    iterator_prefetch: 100  # rows fetched per round trip by the iter_ functions
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlc_gen_asyncpg.errors import PluginError
+
+_DOTTED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_TYPE_EXPRESSION = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\[\], |]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A Python type chosen by the user for a database type or one column."""
+
+    py_type: str
+    module: str
+    db_type: str = ""
+    column: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Validated plugin options."""
+
+    overrides: tuple[Override, ...] = ()
+    emit_iterators: bool = True
+    iterator_prefetch: int = 100
+
+
+_OVERRIDE_KEYS = frozenset({"db_type", "column", "py_type", "import"})
+
+
+def _string(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise PluginError(f"option {where} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _override(index: int, raw: object) -> Override:
+    where = f"overrides[{index}]"
+    if not isinstance(raw, dict):
+        raise PluginError(f"option {where} must be a mapping, got {raw!r}")
+    unknown = sorted(set(raw) - _OVERRIDE_KEYS)
+    if unknown:
+        raise PluginError(
+            f"unknown option {where}.{unknown[0]} (expected db_type or column, py_type, import)"
+        )
+    if ("db_type" in raw) == ("column" in raw):
+        raise PluginError(f"option {where} needs exactly one of db_type and column")
+    py_type = _string(raw.get("py_type"), f"{where}.py_type")
+    if not _TYPE_EXPRESSION.match(py_type):
+        raise PluginError(f"option {where}.py_type is not a Python type expression: {py_type!r}")
+    module = ""
+    if "import" in raw:
+        module = _string(raw["import"], f"{where}.import")
+        if not _DOTTED_NAME.match(module):
+            raise PluginError(f"option {where}.import is not a module name: {module!r}")
+    if "db_type" in raw:
+        return Override(py_type=py_type, module=module, db_type=_string(raw["db_type"], where))
+    column = _string(raw["column"], f"{where}.column")
+    if column.count(".") not in (1, 2):
+        raise PluginError(
+            f"option {where}.column must be table.column or schema.table.column, got {column!r}"
+        )
+    return Override(py_type=py_type, module=module, column=column)
+
+
+def parse_options(raw: dict[str, Any]) -> Options:
+    """Return the validated options in ``raw`` (the decoded ``plugin_options``).
+
+    Raises:
+        PluginError: an unknown option, or a value of the wrong type.
+    """
+    known = {"overrides", "emit_iterators", "iterator_prefetch"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise PluginError(
+            f"unknown option {unknown[0]!r} (known options: {', '.join(sorted(known))})"
+        )
+    overrides_raw = raw.get("overrides", [])
+    if overrides_raw is None:
+        overrides_raw = []
+    if not isinstance(overrides_raw, list):
+        raise PluginError(f"option overrides must be a list, got {overrides_raw!r}")
+    emit_iterators = raw.get("emit_iterators", True)
+    if not isinstance(emit_iterators, bool):
+        raise PluginError(f"option emit_iterators must be true or false, got {emit_iterators!r}")
+    prefetch = raw.get("iterator_prefetch", 100)
+    if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
+        raise PluginError(f"option iterator_prefetch must be a positive integer, got {prefetch!r}")
+    return Options(
+        overrides=tuple(_override(i, o) for i, o in enumerate(overrides_raw)),
+        emit_iterators=emit_iterators,
+        iterator_prefetch=prefetch,
+    )
