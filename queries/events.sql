@@ -1,6 +1,3 @@
--- Queries of the append-only event log. There is deliberately no UPDATE or DELETE
--- here: events change only through a user's deletion (user_id becomes NULL).
-
 -- Append an event unless one with the same event_key exists; no row back then, and
 -- the caller reads the existing one with GetEventByKey.
 -- name: AppendEvent :one

@@ -1,6 +1,3 @@
--- Queries of the tokens aggregate. Only the SHA-256 of a secret reaches the database;
--- timestamps come from the caller's clock (@now).
-
 -- Store a new token and return the stored row.
 -- name: CreateToken :one
 INSERT INTO tokens (user_id, kind, token_hash, scopes, created_at, expires_at)

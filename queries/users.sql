@@ -1,6 +1,3 @@
--- Queries of the users aggregate. Timestamps come from the caller's clock (@now), so
--- one injected clock decides created_at, updated_at and every comparison with time.
-
 -- Insert a new active user at version 1 and return the stored row.
 -- name: CreateUser :one
 INSERT INTO users (email, display_name, password_hash, status, version, created_at, updated_at)
@@ -24,7 +21,7 @@ UPDATE users
 SET email         = coalesce(sqlc.narg(email), email),
     display_name  = coalesce(sqlc.narg(display_name), display_name),
     password_hash = coalesce(sqlc.narg(password_hash), password_hash),
-    status        = coalesce(sqlc.narg(status)::user_status, status),
+    status        = coalesce(sqlc.narg(new_status)::user_status, status),
     version       = version + 1,
     updated_at    = @now::timestamptz
 WHERE id = @id AND version = @expected_version

@@ -59,8 +59,10 @@ class ConstraintViolation(IdentityStoreError):
 class UserNotFound(IdentityStoreError):
     """No user has this id."""
 
-    def __init__(self, user_id: object) -> None:
-        super().__init__(f"user {user_id} does not exist")
+    def __init__(self, user_id: object | None = None) -> None:
+        super().__init__(
+            "the user does not exist" if user_id is None else f"user {user_id} does not exist"
+        )
         self.user_id = user_id
 
 

@@ -180,9 +180,20 @@ class EventRepository(Protocol):
 class UnitOfWork(Protocol):
     """One transaction: ``async with uow:`` commits on success, rolls back on error."""
 
-    users: UserRepository
-    tokens: TokenRepository
-    events: EventRepository
+    @property
+    def users(self) -> UserRepository:
+        """The users, on this unit of work's transaction."""
+        ...
+
+    @property
+    def tokens(self) -> TokenRepository:
+        """The tokens, on this unit of work's transaction."""
+        ...
+
+    @property
+    def events(self) -> EventRepository:
+        """The event log, on this unit of work's transaction."""
+        ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -1,0 +1,154 @@
+"""The event log on PostgreSQL, through the generated queries of ``queries/events.sql``.
+
+Append-only: this module has no way to change or delete an event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from generated import events as queries
+from generated import models as rows
+from identity_store.domain.errors import DatabaseError, EventKeyConflict, InvalidInput
+from identity_store.domain.models import Event, NewEvent
+from identity_store.infrastructure.persistence._base import Repository, check_limit
+from identity_store.infrastructure.persistence._errors import translate_errors
+
+__all__ = ["MAX_APPEND_MANY", "PostgresEventRepository"]
+
+MAX_APPEND_MANY = 100_000
+"""Most events one :meth:`PostgresEventRepository.append_many` call accepts."""
+
+
+def _event(row: rows.Event) -> Event:
+    return Event.model_validate(row, from_attributes=True)
+
+
+def _same_event(row: rows.Event, new: NewEvent) -> bool:
+    # A deleted user leaves user_id NULL on its events; a retry may still name it.
+    same_user = row.user_id is None or row.user_id == new.user_id
+    return same_user and row.type == new.type and row.payload == new.payload
+
+
+def _check_cursor(after_id: int) -> int:
+    if isinstance(after_id, bool) or not isinstance(after_id, int) or after_id < 0:
+        raise InvalidInput("after_id", "must be an integer of 0 or more")
+    return after_id
+
+
+class PostgresEventRepository(Repository):
+    """The :class:`~identity_store.domain.ports.EventRepository` on PostgreSQL."""
+
+    __slots__ = ()
+
+    async def append(self, new: NewEvent) -> Event:
+        """Record the event and return it. Appending an ``event_key`` that is already
+        recorded writes nothing and returns the recorded event.
+
+        Raises:
+            EventKeyConflict: the key is recorded for an event of another type, user
+                or payload.
+            UserNotFound: ``user_id`` names no user.
+        """
+        if not isinstance(new, NewEvent):
+            raise InvalidInput("new", "must be a NewEvent")
+        now = self._now()
+        with translate_errors(user_id=new.user_id):
+            row = await queries.append_event(
+                self._db,
+                event_key=new.event_key,
+                user_id=new.user_id,
+                type=new.type,
+                payload=dict(new.payload),
+                occurred_at=new.occurred_at or now,
+                recorded_at=now,
+            )
+            if row is not None:
+                return _event(row)
+            # ON CONFLICT waited for the other writer to commit, so its row is visible
+            # to this next statement.
+            existing = await queries.get_event_by_key(self._db, event_key=new.event_key)
+        if existing is None:
+            raise DatabaseError("an event key conflicted but no event has it")
+        if not _same_event(existing, new):
+            raise EventKeyConflict(new.event_key)
+        return _event(existing)
+
+    async def append_many(self, events: Sequence[NewEvent]) -> int:
+        """Record all events with one ``COPY`` (all or nothing); return how many.
+
+        Unlike :meth:`append` this is not idempotent: a key already recorded fails the
+        whole batch.
+
+        Raises:
+            EventKeyConflict: a key is already recorded.
+            InvalidInput: a key repeats within ``events``, or there are too many.
+            UserNotFound: a ``user_id`` names no user.
+        """
+        if not events:
+            return 0
+        if len(events) > MAX_APPEND_MANY:
+            raise InvalidInput("events", f"at most {MAX_APPEND_MANY} events per call")
+        if not all(isinstance(new, NewEvent) for new in events):
+            raise InvalidInput("events", "must all be NewEvent")
+        if len({new.event_key for new in events}) != len(events):
+            raise InvalidInput("events", "event_key must not repeat within one call")
+        now = self._now()
+        params = [
+            queries.AppendEventsParams(
+                event_key=new.event_key,
+                user_id=new.user_id,
+                type=new.type,
+                payload=dict(new.payload),
+                occurred_at=new.occurred_at or now,
+                recorded_at=now,
+            )
+            for new in events
+        ]
+        with translate_errors():
+            return await queries.append_events(self._db, params=params)
+
+    async def get(self, event_id: int) -> Event | None:
+        """Return the event with this id, or None."""
+        _check_cursor(event_id)
+        with translate_errors():
+            row = await queries.get_event_by_id(self._db, id=event_id)
+        return None if row is None else _event(row)
+
+    async def list_for_user(
+        self, user_id: UUID, *, after_id: int = 0, limit: int = 100
+    ) -> list[Event]:
+        """Return up to ``limit`` of the user's events with ids above ``after_id``."""
+        _check_cursor(after_id)
+        check_limit(limit)
+        with translate_errors():
+            found = await queries.list_events_for_user(
+                self._db, user_id=user_id, after_id=after_id, max_rows=limit
+            )
+        return [_event(row) for row in found]
+
+    async def read_stream(self, *, after_id: int = 0, limit: int = 100) -> list[Event]:
+        """Return up to ``limit`` events with ids above ``after_id``, in id order.
+
+        Only events whose transaction is older than every transaction still running
+        are returned, so an id handed out to a transaction that commits later is never
+        stepped over: it holds back the events after it until it commits (or rolls
+        back). Poll again with the last id seen.
+        """
+        _check_cursor(after_id)
+        check_limit(limit)
+        with translate_errors():
+            found = await queries.read_event_stream(self._db, after_id=after_id, max_rows=limit)
+        return [_event(row) for row in found]
+
+    async def count_by_type(self, types: Sequence[str] | None = None) -> dict[str, int]:
+        """Return how many events there are of each type (of ``types`` if given)."""
+        wanted = None
+        if types is not None:
+            if isinstance(types, str) or not all(isinstance(name, str) for name in types):
+                raise InvalidInput("types", "must be a sequence of event type names")
+            wanted = [name for name in types if "\x00" not in name]
+        with translate_errors():
+            found = await queries.count_events_by_type(self._db, types=wanted)
+        return {row.type: row.count for row in found}

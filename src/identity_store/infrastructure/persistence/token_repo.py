@@ -1,0 +1,167 @@
+"""Tokens on PostgreSQL, through the generated queries of ``queries/tokens.sql``.
+
+Only the SHA-256 of a secret is stored. Checking a presented secret always costs one
+hash and one lookup on the unique index of ``token_hash``, whether the token is
+unknown, expired or revoked, and the answer in each of those cases is the same.
+"""
+
+from __future__ import annotations
+
+import hmac
+from uuid import UUID
+
+from pydantic import SecretStr
+
+from generated import models as rows
+from generated import tokens as queries
+from identity_store.domain.errors import DatabaseError, InvalidInput, TokenInvalid
+from identity_store.domain.models import (
+    SINGLE_USE_TOKEN_KINDS,
+    IssuedToken,
+    NewToken,
+    Token,
+    TokenKind,
+)
+from identity_store.domain.token_secrets import hash_secret, new_secret
+from identity_store.infrastructure.persistence._base import Repository, check_limit
+from identity_store.infrastructure.persistence._errors import translate_errors
+
+__all__ = ["PostgresTokenRepository"]
+
+_MAX_BATCH = 10_000
+
+
+def _token(row: rows.Token) -> Token:
+    return Token.model_validate(row, from_attributes=True)
+
+
+def _digest_of(secret: object) -> bytes:
+    # A non-string is hashed as the empty string: same work, and it matches nothing
+    # because no stored token has that digest's secret.
+    return hash_secret(secret if isinstance(secret, str) else "")
+
+
+def _matches(row: rows.Token, digest: bytes) -> bool:
+    return hmac.compare_digest(bytes(row.token_hash), digest)
+
+
+class PostgresTokenRepository(Repository):
+    """The :class:`~identity_store.domain.ports.TokenRepository` on PostgreSQL."""
+
+    __slots__ = ()
+
+    async def issue(self, new: NewToken) -> IssuedToken:
+        """Create a token and return it with its secret, which is not stored anywhere.
+
+        Raises:
+            UserNotFound: the user does not exist.
+        """
+        if not isinstance(new, NewToken):
+            raise InvalidInput("new", "must be a NewToken")
+        secret = new_secret()
+        now = self._now()
+        with translate_errors(user_id=new.user_id):
+            row = await queries.create_token(
+                self._db,
+                user_id=new.user_id,
+                kind=rows.TokenKind(new.kind.value),
+                token_hash=hash_secret(secret),
+                scopes=list(new.scopes),
+                now=now,
+                expires_at=now + new.ttl,
+            )
+        if row is None:
+            raise DatabaseError("the insert returned no row")
+        return IssuedToken(token=_token(row), secret=SecretStr(secret))
+
+    async def get(self, token_id: UUID) -> Token | None:
+        """Return the token with this id, live or not, or None."""
+        with translate_errors():
+            row = await queries.get_token_by_id(self._db, id=token_id)
+        return None if row is None else _token(row)
+
+    async def verify(self, secret: str, *, kind: TokenKind | None = None) -> Token | None:
+        """Return the live token this secret belongs to, or None when it is unknown,
+        expired, revoked or (with ``kind``) of another kind. The same work is done in
+        every case; nothing is written (see :meth:`touch`)."""
+        digest = _digest_of(secret)
+        now = self._now()
+        with translate_errors():
+            row = await queries.get_live_token_by_hash(self._db, token_hash=digest, now=now)
+        if row is None or not _matches(row, digest):
+            return None
+        if kind is not None and row.kind.value != kind.value:
+            return None
+        return _token(row)
+
+    async def touch(self, token_id: UUID) -> bool:
+        """Set ``last_used_at`` to now (never backwards); return whether the token
+        exists."""
+        now = self._now()
+        with translate_errors():
+            touched = await queries.touch_token(self._db, now=now, id=token_id)
+        return touched > 0
+
+    async def revoke(self, token_id: UUID) -> bool:
+        """Revoke the token; return whether it was not revoked until now."""
+        now = self._now()
+        with translate_errors():
+            revoked = await queries.revoke_token(self._db, now=now, id=token_id)
+        return revoked > 0
+
+    async def revoke_all_for_user(self, user_id: UUID) -> int:
+        """Revoke every live token of the user; return how many."""
+        now = self._now()
+        with translate_errors(user_id=user_id):
+            return await queries.revoke_live_tokens_for_user(self._db, now=now, user_id=user_id)
+
+    async def list_live_for_user(self, user_id: UUID) -> list[Token]:
+        """Return the user's live tokens, oldest first."""
+        now = self._now()
+        with translate_errors(user_id=user_id):
+            found = await queries.list_live_tokens_for_user(self._db, user_id=user_id, now=now)
+        return [_token(row) for row in found]
+
+    async def consume(self, secret: str, *, kind: TokenKind) -> Token:
+        """Use up a single-use token of ``kind`` in one atomic statement: of any number
+        of concurrent callers exactly one gets the token back.
+
+        Raises:
+            TokenInvalid: unknown, expired, revoked, used, or of another kind.
+            InvalidInput: ``kind`` is not a single-use kind.
+        """
+        if kind not in SINGLE_USE_TOKEN_KINDS:
+            raise InvalidInput("kind", "only e-mail verification and password reset are consumed")
+        digest = _digest_of(secret)
+        now = self._now()
+        with translate_errors():
+            row = await queries.consume_token(
+                self._db, now=now, token_hash=digest, kind=rows.TokenKind(kind.value)
+            )
+        if row is None or not _matches(row, digest):
+            raise TokenInvalid()
+        return _token(row)
+
+    async def purge_expired(self, *, batch_size: int = 1000, max_batches: int = 100) -> int:
+        """Delete tokens that have expired, ``batch_size`` rows per statement and at
+        most ``max_batches`` statements; return how many were deleted.
+
+        On a pool every batch commits on its own, keeping locks short; inside a unit of
+        work they all commit together.
+
+        Raises:
+            InvalidInput: a limit is outside 1..10000.
+        """
+        check_limit(batch_size, field="batch_size", maximum=_MAX_BATCH)
+        check_limit(max_batches, field="max_batches", maximum=_MAX_BATCH)
+        cutoff = self._now()
+        total = 0
+        for _ in range(max_batches):
+            with translate_errors():
+                deleted = await queries.purge_expired_tokens(
+                    self._db, cutoff=cutoff, batch_size=batch_size
+                )
+            total += deleted
+            if deleted < batch_size:
+                break
+        return total

@@ -1,0 +1,182 @@
+"""The unit of work: one transaction on one pooled connection.
+
+::
+
+    async with PostgresUnitOfWork(pool) as uow:
+        user = await uow.users.register(NewUser(email=..., display_name=...))
+        await uow.events.append(NewEvent(type="user.registered", user_id=user.id))
+
+Both rows commit together when the block ends normally; any exception rolls both
+back. For web frameworks, :func:`get_uow` is a dependency yielding a unit of work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction
+
+from identity_store.domain.clock import Clock, utc_now
+from identity_store.domain.errors import UnitOfWorkError
+from identity_store.infrastructure.persistence._errors import translate_error, translate_errors
+from identity_store.infrastructure.persistence.event_repo import PostgresEventRepository
+from identity_store.infrastructure.persistence.token_repo import PostgresTokenRepository
+from identity_store.infrastructure.persistence.user_repo import PostgresUserRepository
+
+__all__ = ["IsolationLevel", "PostgresUnitOfWork", "get_uow"]
+
+IsolationLevel = Literal["read_committed", "repeatable_read", "serializable"]
+
+
+class _Active:
+    __slots__ = ("connection", "events", "tokens", "transaction", "users")
+
+    def __init__(
+        self,
+        connection: PoolConnectionProxy[Any],
+        transaction: Transaction,
+        clock: Clock,
+    ) -> None:
+        self.connection = connection
+        self.transaction = transaction
+        self.users = PostgresUserRepository(connection, clock=clock)
+        self.tokens = PostgresTokenRepository(connection, clock=clock)
+        self.events = PostgresEventRepository(connection, clock=clock)
+
+
+class PostgresUnitOfWork:
+    """The :class:`~identity_store.domain.ports.UnitOfWork` on an asyncpg pool.
+
+    ``async with uow:`` takes a connection from the pool and starts a transaction;
+    leaving the block commits it, or rolls it back when an exception escapes, and
+    returns the connection. The same object may be entered again afterwards, but not
+    while it is active: nesting raises :class:`UnitOfWorkError` instead of quietly
+    opening a second transaction.
+    """
+
+    __slots__ = ("_active", "_clock", "_isolation", "_pool")
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        *,
+        clock: Clock = utc_now,
+        isolation: IsolationLevel = "read_committed",
+    ) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._isolation: IsolationLevel = isolation
+        self._active: _Active | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether a transaction is open (inside ``async with``)."""
+        return self._active is not None
+
+    def _require_active(self) -> _Active:
+        if self._active is None:
+            raise UnitOfWorkError("use the repositories of a unit of work inside `async with`")
+        return self._active
+
+    @property
+    def users(self) -> PostgresUserRepository:
+        """The users, on this unit of work's transaction."""
+        return self._require_active().users
+
+    @property
+    def tokens(self) -> PostgresTokenRepository:
+        """The tokens, on this unit of work's transaction."""
+        return self._require_active().tokens
+
+    @property
+    def events(self) -> PostgresEventRepository:
+        """The event log, on this unit of work's transaction."""
+        return self._require_active().events
+
+    async def __aenter__(self) -> Self:
+        """Take a connection and begin the transaction.
+
+        Raises:
+            UnitOfWorkError: this unit of work is already active.
+            DatabaseUnavailable: no connection could be had.
+        """
+        if self._active is not None:
+            raise UnitOfWorkError(
+                "this unit of work is already active; nested units of work are not supported"
+            )
+        with translate_errors():
+            connection = await self._pool.acquire()
+        try:
+            transaction = connection.transaction(isolation=self._isolation)
+            with translate_errors():
+                await transaction.start()
+        except BaseException:
+            await self._release(connection)
+            raise
+        self._active = _Active(connection, transaction, self._clock)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Commit when the block succeeded, else roll back; always return the connection.
+
+        Raises:
+            TransactionConflict: the commit lost a serialization race; retry the work.
+            DatabaseUnavailable: the connection broke before the commit completed.
+        """
+        active = self._require_active()
+        self._active = None
+        try:
+            if exc_type is None:
+                with translate_errors():
+                    await active.transaction.commit()
+            else:
+                await self._rollback_quietly(active.transaction)
+        finally:
+            await self._release(active.connection)
+
+    @staticmethod
+    async def _rollback_quietly(transaction: Transaction) -> None:
+        # The block's own exception is the one to report; a rollback on a broken
+        # connection fails too, and the server rolls back when the connection closes.
+        try:
+            await transaction.rollback()
+        except Exception as exc:
+            if translate_error(exc) is None:
+                raise
+
+    async def _release(self, connection: PoolConnectionProxy[Any]) -> None:
+        with contextlib.suppress(Exception):
+            await self._pool.release(connection)
+
+
+async def get_uow(
+    pool: asyncpg.Pool[Any], *, clock: Clock = utc_now
+) -> AsyncIterator[PostgresUnitOfWork]:
+    """Yield an active unit of work, committed after the caller is done with it.
+
+    A dependency for FastAPI or any framework with generator dependencies: an
+    exception raised by the endpoint is thrown back in here and rolls the work back.
+    Endpoints that turn an error into a response without raising still commit, so
+    raise to undo.
+
+    ::
+
+        async def uow(request: Request) -> AsyncIterator[PostgresUnitOfWork]:
+            async for unit in get_uow(request.app.state.pool):
+                yield unit
+
+        @app.post("/users")
+        async def register(body: NewUser, uow: Annotated[UnitOfWork, Depends(uow)]): ...
+    """
+    async with PostgresUnitOfWork(pool, clock=clock) as uow:
+        yield uow

@@ -1,0 +1,150 @@
+"""Users on PostgreSQL, through the generated queries of ``queries/users.sql``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from generated import models as rows
+from generated import users as queries
+from identity_store.domain.errors import (
+    ConcurrencyConflict,
+    DatabaseError,
+    InvalidInput,
+    UserNotFound,
+)
+from identity_store.domain.models import NewUser, User, UserPage, UserUpdate
+from identity_store.domain.pagination import decode_user_cursor, encode_user_cursor
+from identity_store.infrastructure.persistence._base import Repository, check_limit
+from identity_store.infrastructure.persistence._errors import translate_errors
+
+__all__ = ["PostgresUserRepository"]
+
+_BEFORE_EVERY_USER = (datetime(1, 1, 1, tzinfo=UTC), UUID(int=0))
+
+
+def _user(row: rows.User) -> User:
+    return User.model_validate(row, from_attributes=True)
+
+
+class PostgresUserRepository(Repository):
+    """The :class:`~identity_store.domain.ports.UserRepository` on PostgreSQL."""
+
+    __slots__ = ()
+
+    async def register(self, new: NewUser) -> User:
+        """Store a new active user at version 1 and return it.
+
+        Raises:
+            EmailAlreadyRegistered: the address is taken, whatever its case.
+        """
+        if not isinstance(new, NewUser):
+            raise InvalidInput("new", "must be a NewUser")
+        now = self._now()
+        with translate_errors(email=new.email):
+            row = await queries.create_user(
+                self._db,
+                email=new.email,
+                display_name=new.display_name,
+                password_hash=new.password_hash,
+                now=now,
+            )
+        if row is None:
+            raise DatabaseError("the insert returned no row")
+        return _user(row)
+
+    async def get(self, user_id: UUID) -> User | None:
+        """Return the user with this id, or None."""
+        with translate_errors():
+            row = await queries.get_user_by_id(self._db, id=user_id)
+        return None if row is None else _user(row)
+
+    async def get_by_email(self, email: str) -> User | None:
+        """Return the user with this address compared regardless of case, or None."""
+        if not isinstance(email, str) or "\x00" in email:
+            # PostgreSQL text cannot hold NUL, so no stored address can match.
+            return None
+        with translate_errors():
+            row = await queries.get_user_by_email(self._db, email=email)
+        return None if row is None else _user(row)
+
+    async def update(self, user_id: UUID, changes: UserUpdate, *, expected_version: int) -> User:
+        """Apply ``changes`` if the user is still at ``expected_version``; return the
+        user at the next version.
+
+        Raises:
+            UserNotFound: no such user.
+            ConcurrencyConflict: the stored version differs.
+            EmailAlreadyRegistered: the new address belongs to another user.
+        """
+        if not isinstance(changes, UserUpdate):
+            raise InvalidInput("changes", "must be a UserUpdate")
+        check_limit(expected_version, field="expected_version", maximum=2**31 - 1)
+        now = self._now()
+        status = None if changes.status is None else rows.UserStatus(changes.status.value)
+        with translate_errors(email=changes.email, user_id=user_id):
+            row = await queries.update_user(
+                self._db,
+                email=changes.email,
+                display_name=changes.display_name,
+                password_hash=changes.password_hash,
+                new_status=status,
+                now=now,
+                id=user_id,
+                expected_version=expected_version,
+            )
+            if row is not None:
+                return _user(row)
+            current = await queries.get_user_by_id(self._db, id=user_id)
+        if current is None:
+            raise UserNotFound(user_id)
+        raise ConcurrencyConflict(user_id, expected=expected_version, actual=current.version)
+
+    async def disable(self, user_id: UUID) -> User:
+        """Disable the user (a change: the version goes up) and return it. Disabling a
+        disabled user returns it unchanged.
+
+        Raises:
+            UserNotFound: no such user.
+        """
+        now = self._now()
+        with translate_errors(user_id=user_id):
+            row = await queries.disable_user(self._db, now=now, id=user_id)
+            if row is None:
+                row = await queries.get_user_by_id(self._db, id=user_id)
+        if row is None:
+            raise UserNotFound(user_id)
+        return _user(row)
+
+    async def delete(self, user_id: UUID) -> bool:
+        """Delete the user and its tokens; its events stay with no user. Return whether
+        a user was deleted."""
+        with translate_errors(user_id=user_id):
+            deleted = await queries.delete_user(self._db, id=user_id)
+        return deleted > 0
+
+    async def list_page(self, *, limit: int = 50, cursor: str | None = None) -> UserPage:
+        """Return up to ``limit`` users in ``(created_at, id)`` order, after ``cursor``.
+
+        Keyset pagination: each page is one index range scan, however deep, and a
+        user appears once across pages even while others are being inserted.
+
+        Raises:
+            InvalidInput: ``limit`` is outside 1..1000 or ``cursor`` is not one of ours.
+        """
+        check_limit(limit)
+        after_created_at, after_id = (
+            _BEFORE_EVERY_USER if cursor is None else decode_user_cursor(cursor)
+        )
+        with translate_errors():
+            found = await queries.list_users(
+                self._db,
+                after_created_at=after_created_at,
+                after_id=after_id,
+                max_rows=limit + 1,
+            )
+        items = tuple(_user(row) for row in found[:limit])
+        next_cursor = (
+            encode_user_cursor(items[-1].created_at, items[-1].id) if len(found) > limit else None
+        )
+        return UserPage(items=items, next_cursor=next_cursor)
