@@ -5,6 +5,7 @@ trailing comma, a layout the formatter keeps as it is; everything else fits on o
 line. The output is therefore stable with or without ruff installed.
 """
 
+import re
 import textwrap
 from collections.abc import Iterable
 
@@ -13,6 +14,7 @@ from sqlc_gen_asyncpg.types import PyType
 from sqlc_gen_asyncpg.version import __version__
 
 LINE_LENGTH = 100
+_SECRET_NAME = re.compile(r"(^|_)(pas+wo?r?d|pass(phrase)?|pwd|token|secrete?)($|_)", re.IGNORECASE)
 INDENT = "    "
 
 STDLIB = frozenset(
@@ -115,11 +117,20 @@ def _call(prefix: str, args: list[str], suffix: str, indent: str) -> list[str]:
     return [f"{indent}{prefix}("] + [f"{indent}{INDENT}{a}," for a in args] + [f"{indent}){suffix}"]
 
 
+def _noqa(codes: list[str]) -> str:
+    return f"  # noqa: {', '.join(codes)}" if codes else ""
+
+
+def _secret_like(name: str) -> list[str]:
+    # ruff's S105 reads a string assigned to such a name as a hard-coded password.
+    return ["S105"] if _SECRET_NAME.search(name) else []
+
+
 def _sql_constant(name: str, sql: str) -> list[str]:
     body = [line.rstrip() for line in _string(sql).splitlines()]
     lines = [f'{name} = """{body[0]}', *body[1:], '"""']
-    if any(len(line) > LINE_LENGTH for line in lines):
-        lines[-1] += "  # noqa: E501"
+    codes = ["E501"] if any(len(line) > LINE_LENGTH for line in lines) else []
+    lines[-1] += _noqa(codes + _secret_like(name))
     return lines
 
 
@@ -160,7 +171,10 @@ def render_models(program: Program) -> str:
             *_docstring([f"The {enum.sql_name} enum."], INDENT),
             "",
         ]
-        block += [f'{INDENT}{member} = "{_string(label)}"' for member, label in enum.members]
+        block += [
+            f'{INDENT}{member} = "{_string(label)}"{_noqa(_secret_like(member))}'
+            for member, label in enum.members
+        ]
         blocks.append(block)
     for model in program.models:
         table = model.table.name if model.table else ""
@@ -286,7 +300,7 @@ class _QueryRenderer:
         if cmd == ":many":
             return [
                 *_call("rows = await conn.fetch", self.args(), "", i),
-                *self.comprehension(f"{i}return ", self.build("row"), "row", "rows"),
+                *self.comprehension(i, "return ", self.build("row"), "row", "rows"),
             ]
         if cmd == ":exec":
             return _call("await conn.execute", self.args(), "", i)
@@ -303,26 +317,26 @@ class _QueryRenderer:
                 *_call("value = await conn.fetchval", self.args(), "", i),
                 f"{i}return {self.convert('value')}",
             ]
-        items = self.comprehension("records=", self.row_tuple(), "item", "params")
+        records = self.comprehension(i + i, "records=", self.row_tuple(), "item", "params", ",")
         if cmd == ":copyfrom":
             self.needed.add((".db", "rows_affected"))
             assert q.copy_table is not None
             columns = ", ".join(f'"{_string(c)}"' for c in q.copy_columns)
-            call_args = [f'"{_string(q.copy_table.name)}"', *items, f"columns=[{columns}]"]
-            if q.copy_table.schema:
-                call_args.append(f'schema_name="{_string(q.copy_table.schema)}"')
+            schema = f'{i}{i}schema_name="{_string(q.copy_table.schema)}",'
             return [
                 f"{i}status = await conn.copy_records_to_table(",
-                *self.explode(call_args, i + i),
+                f'{i}{i}"{_string(q.copy_table.name)}",',
+                *records,
+                f"{i}{i}columns=[{columns}],",
+                *([schema] if q.copy_table.schema else []),
                 f"{i})",
                 f"{i}return rows_affected(status)",
             ]
         if cmd == ":batchexec":
             return [
                 f"{i}await conn.executemany(",
-                *self.explode(
-                    [q.constant, *self.comprehension("", self.row_tuple(), "item", "params")], i + i
-                ),
+                f"{i}{i}{q.constant},",
+                *self.comprehension(i + i, "", self.row_tuple(), "item", "params", ","),
                 f"{i})",
             ]
         one = self.q.result_type
@@ -339,55 +353,44 @@ class _QueryRenderer:
             f"{i}results: list[list[{one}]] = []",
             f"{i}for item in params:",
             *_call("rows = await conn.fetch", self.args("item."), "", i + i),
-            *self.comprehension(f"{i}{i}results.append(", self.build("row"), "row", "rows", ")"),
+            *self.comprehension(i + i, "found = ", self.build("row"), "row", "rows"),
+            f"{i}{i}results.append(found)",
             f"{i}return results",
         ]
 
-    @staticmethod
-    def explode(items: list[str], indent: str) -> list[str]:
-        """Return the lines of ``items`` as call arguments, one per line with a comma.
-
-        An item may span lines (a comprehension): the comma goes after its last line.
-        """
-        lines: list[str] = []
-        for item in items:
-            parts = item.split("\n")
-            lines += [indent + p if p else p for p in parts[:-1]]
-            lines.append(f"{indent}{parts[-1]},")
-        return lines
-
-    def row_tuple(self) -> str:
-        values = [f"item.{p.name}" for p in self.q.params]
-        if len(values) == 1:
-            return f"({values[0]},)"
-        return f"({', '.join(values)})"
+    def row_tuple(self) -> list[str]:
+        return [f"item.{p.name}" for p in self.q.params]
 
     @staticmethod
     def comprehension(
-        prefix: str, element: str, var: str, source: str, suffix: str = ""
+        indent: str,
+        prefix: str,
+        element: str | list[str],
+        var: str,
+        source: str,
+        suffix: str = "",
     ) -> list[str]:
-        """Return ``prefix[element for var in source]suffix``, split as ruff format does.
+        """Return ``prefix[element for var in source]suffix`` laid out as ruff format does.
 
-        When ``prefix`` is not indented, a multi-line result is one string joined with newlines.
+        A list ``element`` is a tuple of those items.
         """
-        indent = prefix[: len(prefix) - len(prefix.lstrip())]
-        line = f"{prefix}[{element} for {var} in {source}]{suffix}"
-        if len(line) <= LINE_LENGTH and not indent and prefix:
+        if isinstance(element, list):
+            items = element
+            element = f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+        else:
+            items = []
+        line = f"{indent}{prefix}[{element} for {var} in {source}]{suffix}"
+        if len(line) <= LINE_LENGTH:
             return [line]
-        if len(line) <= LINE_LENGTH and indent:
-            return [line]
-        if not indent:
-            inner = f"{INDENT}{element} for {var} in {source}"
-            return ["\n".join([f"{prefix}[", inner, f"]{suffix}"])]
-        inner = f"{indent}{INDENT}{element} for {var} in {source}"
-        if len(inner) > LINE_LENGTH:
-            return [
-                f"{prefix}[",
-                f"{indent}{INDENT}{element}",
-                f"{indent}{INDENT}for {var} in {source}",
-                f"{indent}]{suffix}",
-            ]
-        return [f"{prefix}[", inner, f"{indent}]{suffix}"]
+        inner = indent + INDENT
+        middle = f"{inner}{element} for {var} in {source}"
+        if len(middle) <= LINE_LENGTH:
+            return [f"{indent}{prefix}[", middle, f"{indent}]{suffix}"]
+        if len(inner + element) <= LINE_LENGTH or not items:
+            body = [f"{inner}{element}"]
+        else:
+            body = [f"{inner}(", *(f"{inner}{INDENT}{item}," for item in items), f"{inner})"]
+        return [f"{indent}{prefix}[", *body, f"{inner}for {var} in {source}", f"{indent}]{suffix}"]
 
     def row_function(self) -> list[str]:
         """Return the private function that builds a ``<Name>Row`` from a record by position."""
