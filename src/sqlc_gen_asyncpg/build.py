@@ -126,7 +126,7 @@ class _Types:
             else:
                 head = re.match(r"[A-Za-z_][A-Za-z0-9_]*", override.py_type)
                 imports.add((override.module, head.group(0) if head else override.py_type))
-        return PyType(override.py_type, frozenset(imports))
+        return PyType(override.py_type, frozenset(imports), custom=True)
 
     def base(self, column: Column, table: Identifier | None, what: str) -> PyType:
         name = column.original_name or column.name
@@ -202,8 +202,10 @@ def _field_names(columns: Iterable[str]) -> list[tuple[str, str]]:
         safe_identifier(snake(name) if name else f"column_{i + 1}", MODEL_RESERVED)
         for i, name in enumerate(columns)
     ]
+    # A renamed field keeps its column name as alias, unless the name is repeated (the
+    # alias would be ambiguous); repeated columns are then read by position only.
     return [
-        (field, "" if field == column else column or field)
+        (field, column if field != column and columns.count(column) == 1 and column else "")
         for field, column in zip(_unique(bases), columns, strict=True)
     ]
 

@@ -146,12 +146,15 @@ def _field_line(field: FieldDef) -> str:
 def _model(model: ModelDef, doc: str) -> tuple[list[str], set[tuple[str, str]]]:
     needed: set[tuple[str, str]] = {("pydantic", "BaseModel")}
     lines = [f"class {model.class_name}(BaseModel):", *_docstring([doc], INDENT)]
+    config = []
+    if any(f.type.custom for f in model.fields):
+        config.append("arbitrary_types_allowed=True")
     if any(f.alias for f in model.fields):
-        needed |= {("pydantic", "ConfigDict"), ("pydantic", "Field")}
-        lines += [
-            "",
-            f"{INDENT}model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)",
-        ]
+        needed.add(("pydantic", "Field"))
+        config += ["validate_by_name=True", "validate_by_alias=True"]
+    if config:
+        needed.add(("pydantic", "ConfigDict"))
+        lines += ["", *_call("model_config = ConfigDict", config, "", INDENT)]
     if model.fields:
         lines.append("")
     for field in model.fields:

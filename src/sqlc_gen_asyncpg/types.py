@@ -158,6 +158,7 @@ class PyType:
     enum: str = ""
     dims: int = 0
     nullable: bool = False
+    custom: bool = False
 
     def wrap(self, dims: int, nullable: bool) -> "PyType":
         """Return this type as a ``dims``-dimensional list, ``| None`` if ``nullable``."""
@@ -166,7 +167,7 @@ class PyType:
             expr = f"list[{expr}]"
         if nullable:
             expr = f"{expr} | None"
-        return PyType(expr, self.imports, self.enum, dims, nullable)
+        return PyType(expr, self.imports, self.enum, dims, nullable, self.custom)
 
 
 def builtin_type(db_type: str) -> PyType | None:
