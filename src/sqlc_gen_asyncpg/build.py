@@ -73,8 +73,9 @@ MODEL_RESERVED = frozenset(
     }
 )
 
-# Names a generated function already uses for its own arguments.
-ARGUMENT_RESERVED = frozenset({"conn", "prefetch", "params", "row", "rows", "status"})
+# Names a parameter may not take: the functions' own arguments, and names their bodies
+# read after the parameters are bound.
+ARGUMENT_RESERVED = frozenset({"cast", "conn", "dict", "prefetch", "rows_affected"})
 
 # Module names the generator writes itself.
 RESERVED_MODULES = frozenset({"db", "models", "__init__"})
