@@ -42,6 +42,7 @@ TOKEN_TTL_MAX = timedelta(days=3650)
 PAYLOAD_MAX_BYTES = 64 * 1024
 """Largest event payload accepted, measured as compact UTF-8 JSON."""
 PAYLOAD_MAX_DEPTH = 32
+_FLOAT_EXACT_LIMIT = float(2**53)
 
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _DOMAIN_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
@@ -177,6 +178,13 @@ def check_payload(value: Mapping[str, Any]) -> Mapping[str, Any]:
             stack.extend((item, depth + 1) for item in node)
         elif isinstance(node, str):
             _check_json_string(node, "strings")
+        elif isinstance(node, float) and abs(node) >= _FLOAT_EXACT_LIMIT:
+            # jsonb keeps numbers as decimals and gives 1e300 back as the integer
+            # 10**300, which is not the float that went in.
+            raise ValueError(
+                "floats must be smaller than 2**53 in magnitude to read back unchanged; "
+                "send larger numbers as integers or strings"
+            )
     try:
         encoded = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     except ValueError as exc:
