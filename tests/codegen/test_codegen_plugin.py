@@ -179,7 +179,7 @@ def test_response_is_json_with_base64_file_contents() -> None:
 
 
 def test_console_script_reads_stdin_and_writes_stdout() -> None:
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-m", "sqlc_gen_asyncpg", "/plugin.CodegenService/Generate"],
         input=(RECORDED / "request.json").read_bytes(),
         capture_output=True,
@@ -193,7 +193,7 @@ def test_console_script_reads_stdin_and_writes_stdout() -> None:
 def test_console_script_reports_a_refused_request_on_one_line_and_exits_1() -> None:
     bad = with_options(recorded(), {"emit_iterators": "yes"})
 
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-m", "sqlc_gen_asyncpg", "/plugin.CodegenService/Generate"],
         input=json.dumps(bad).encode(),
         capture_output=True,

@@ -1,7 +1,6 @@
 """Type-checked next to the generated corpus (never run): asyncpg's objects fit the protocols."""
 
 import asyncpg
-
 from gencorpus import authors, types
 from gencorpus.db import CursorExecutor, Executor, init_connection
 from gencorpus.models import Author, Mood
