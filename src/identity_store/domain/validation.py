@@ -162,7 +162,8 @@ def check_payload(value: Mapping[str, Any]) -> Mapping[str, Any]:
     """Return ``value`` if PostgreSQL's jsonb can store it and it is small enough.
 
     Walks the structure without recursion: at most :data:`PAYLOAD_MAX_DEPTH` levels,
-    no NUL or lone surrogate in keys and strings, no NaN or infinity, and at most
+    no NUL or lone surrogate in keys and strings, no NaN or infinity, no float of
+    2**53 or more in magnitude (jsonb would give it back as an integer), and at most
     :data:`PAYLOAD_MAX_BYTES` bytes once serialised.
     """
     stack: list[tuple[object, int]] = [(value, 1)]
