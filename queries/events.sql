@@ -31,10 +31,11 @@ LIMIT @max_rows;
 -- The global stream after a cursor. Identity values are handed out before commit, so
 -- only rows written by transactions older than every running one are returned: a row
 -- still being written holds back the rows after it instead of being skipped forever.
+-- (Both sides go through text to bigint, the one type every xid8 fits in.)
 -- name: ReadEventStream :many
 SELECT * FROM events
 WHERE id > @after_id
-  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+  AND tx_id::text::bigint < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
 ORDER BY id
 LIMIT @max_rows;
 
