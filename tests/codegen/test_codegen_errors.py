@@ -1,6 +1,7 @@
 """Refused configurations and queries, through the real sqlc: one line, non-zero exit."""
 
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,13 @@ from conftest import run_sqlc
 pytestmark = pytest.mark.codegen
 
 SCHEMA = """
+CREATE TABLE things (
+    id    bigserial PRIMARY KEY,
+    name  text NOT NULL
+);
+"""
+
+SCHEMA_WITH_POINT = """
 CREATE TABLE things (
     id    bigserial PRIMARY KEY,
     name  text NOT NULL,
@@ -72,7 +80,10 @@ CASES = {
     ),
     "engine other than PostgreSQL": (
         {
-            "queries": GET_NAME,
+            "queries": """
+            -- name: GetName :one
+            SELECT name FROM things WHERE id = ?;
+            """,
             "engine": "sqlite",
             "schema": "CREATE TABLE things (id integer PRIMARY KEY, name text NOT NULL);\n",
         },
@@ -101,28 +112,43 @@ CASES = {
     "type without a mapping or override": (
         {
             "queries": """
-            -- name: GetSpot :one
-            SELECT spot FROM things WHERE id = $1;
-            """
+            -- name: GetName :one
+            SELECT name FROM things WHERE id = $1;
+            """,
+            "schema": SCHEMA_WITH_POINT,
         },
-        "sqlc-gen-asyncpg: column spot of query GetSpot has type 'point', which "
+        "sqlc-gen-asyncpg: column things.spot has type 'point', which "
         "sqlc-gen-asyncpg does not know: add overrides: [{db_type: 'point', py_type: ..., "
         "import: ...}] to the plugin options",
     ),
 }
 
 
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
+    """Each case's project and sqlc's stderr; sqlc takes seconds to start, so all run at once."""
+    projects = {
+        case: project(tmp_path_factory.mktemp("refused"), **settings)
+        for case, (settings, _) in CASES.items()
+    }
+    with ThreadPoolExecutor(max_workers=len(projects)) as pool:
+        results = dict(zip(projects, pool.map(run_sqlc, projects.values()), strict=True))
+    for case, result in results.items():
+        assert result.returncode != 0, case
+    return {case: (projects[case], results[case].stderr) for case in CASES}
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_refusal_exits_non_zero_with_one_line_on_stderr(case: str, tmp_path: Path) -> None:
-    settings, message = CASES[case]
+def test_refusal_exits_non_zero_with_one_line_on_stderr(
+    case: str, refusals: dict[str, tuple[Path, str]]
+) -> None:
+    root, stderr = refusals[case]
+    message = CASES[case][1]
 
-    result = run_sqlc(project(tmp_path, **settings))
-
-    assert result.returncode != 0
-    plugin_lines = [line for line in result.stderr.splitlines() if "sqlc-gen-asyncpg:" in line]
-    assert len(plugin_lines) == 1, result.stderr
-    assert plugin_lines[0].endswith(message), result.stderr
-    assert not (tmp_path / "generated").exists()
+    plugin_lines = [line for line in stderr.splitlines() if "sqlc-gen-asyncpg:" in line]
+    assert len(plugin_lines) == 1, stderr
+    assert plugin_lines[0] == f"error generating code: process: error running command {message}"
+    assert not (root / "generated").exists()
 
 
 def test_override_makes_an_unknown_type_acceptable(tmp_path: Path) -> None:
@@ -138,7 +164,7 @@ def test_override_makes_an_unknown_type_acceptable(tmp_path: Path) -> None:
     SELECT spot FROM things WHERE id = $1;
     """
 
-    result = run_sqlc(project(tmp_path, queries, options=options))
+    result = run_sqlc(project(tmp_path, queries, options=options, schema=SCHEMA_WITH_POINT))
 
     assert result.returncode == 0, result.stderr
     assert "-> asyncpg.Point | None:" in (tmp_path / "generated" / "things.py").read_text()
