@@ -8,6 +8,7 @@ validators, so the resulting ``ValidationError`` names the field.
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -179,6 +180,8 @@ def check_payload(value: Mapping[str, Any]) -> Mapping[str, Any]:
             stack.extend((item, depth + 1) for item in node)
         elif isinstance(node, str):
             _check_json_string(node, "strings")
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise ValueError("numbers must be finite (no NaN or infinity)")
         elif isinstance(node, float) and abs(node) >= _FLOAT_EXACT_LIMIT:
             # jsonb keeps numbers as decimals and gives 1e300 back as the integer
             # 10**300, which is not the float that went in.

@@ -1,0 +1,110 @@
+"""Driver errors become domain errors by SQLSTATE and constraint name, never by text."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import asyncpg.exceptions
+import pytest
+
+from identity_store.domain.errors import (
+    ConstraintViolation,
+    DatabaseError,
+    DatabaseUnavailable,
+    EmailAlreadyRegistered,
+    EventKeyConflict,
+    IdentityStoreError,
+    InvalidInput,
+    TransactionConflict,
+    UserNotFound,
+)
+from identity_store.infrastructure.persistence._errors import translate_error, translate_errors
+
+pytestmark = pytest.mark.unit
+
+
+def server_error(sqlstate: str, *, constraint: str | None = None, **extra: str) -> Exception:
+    fields = {"C": sqlstate, "M": "the server's message, which we never parse", **extra}
+    if constraint is not None:
+        fields["n"] = constraint
+    return asyncpg.PostgresError.new(fields)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (server_error("23505", constraint="users_email_lower_key"), EmailAlreadyRegistered),
+        (server_error("23505", constraint="events_event_key_key"), EventKeyConflict),
+        (server_error("23505", constraint="tokens_token_hash_key"), ConstraintViolation),
+        (server_error("23503", constraint="tokens_user_id_fkey"), UserNotFound),
+        (server_error("23503", constraint="events_user_id_fkey"), UserNotFound),
+        (server_error("23514", constraint="users_email_length"), ConstraintViolation),
+        (server_error("23502"), ConstraintViolation),
+        (server_error("40001"), TransactionConflict),
+        (server_error("40P01"), TransactionConflict),
+        (server_error("08006"), DatabaseUnavailable),
+        (server_error("57P01"), DatabaseUnavailable),
+        (server_error("57P03"), DatabaseUnavailable),
+        (server_error("53300"), DatabaseUnavailable),
+        (server_error("57014"), DatabaseUnavailable),
+        (server_error("22021", c="display_name"), InvalidInput),
+        (server_error("22P05"), InvalidInput),
+        (server_error("54000"), DatabaseError),
+        (server_error("42P01"), DatabaseError),
+        (asyncpg.exceptions.ConnectionDoesNotExistError("gone"), DatabaseUnavailable),
+        (asyncpg.InterfaceError("pool is closing"), DatabaseUnavailable),
+        (ConnectionRefusedError(111, "refused"), DatabaseUnavailable),
+        (OSError("network unreachable"), DatabaseUnavailable),
+        (TimeoutError(), DatabaseUnavailable),
+        (asyncpg.InternalClientError("codec"), DatabaseError),
+    ],
+)
+def test_each_driver_error_has_its_domain_error(
+    error: Exception, expected: type[IdentityStoreError]
+) -> None:
+    translated = translate_error(error)
+
+    assert type(translated) is expected
+    assert "never parse" not in str(translated)
+
+
+def test_a_client_side_encoding_error_is_invalid_input_not_an_outage() -> None:
+    error = asyncpg.exceptions._base.DataError("invalid input for query argument $1")
+
+    assert isinstance(translate_error(error), InvalidInput)
+
+
+def test_errors_that_are_not_the_drivers_pass_through_untouched() -> None:
+    assert translate_error(KeyError("x")) is None
+    assert translate_error(UserNotFound()) is None
+
+    with pytest.raises(KeyError), translate_errors():
+        raise KeyError("x")
+
+
+def test_the_translation_is_chained_to_the_original() -> None:
+    original = server_error("23505", constraint="users_email_lower_key")
+
+    with pytest.raises(EmailAlreadyRegistered) as caught, translate_errors(email="a@x.io"):
+        raise original
+
+    assert caught.value.__cause__ is original
+    assert caught.value.email == "a@x.io"
+    assert "a@x.io" not in str(caught.value)
+
+
+def test_a_missing_user_is_named_when_known() -> None:
+    user_id = uuid.uuid4()
+
+    with pytest.raises(UserNotFound) as caught, translate_errors(user_id=user_id):
+        raise server_error("23503", constraint="tokens_user_id_fkey")
+
+    assert caught.value.user_id == user_id and str(user_id) in str(caught.value)
+
+
+def test_the_sqlstate_of_an_unexpected_error_is_kept() -> None:
+    translated = translate_error(server_error("42P01"))
+
+    assert isinstance(translated, DatabaseError) and translated.sqlstate == "42P01"
+    assert "42P01" in str(translated)
