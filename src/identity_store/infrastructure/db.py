@@ -15,13 +15,13 @@ and closes the pool at shutdown.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import SplitResult, urlsplit
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -37,7 +37,11 @@ class Settings(BaseSettings):
     """How to reach PostgreSQL and how big the pool is."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        hide_input_in_errors=True,  # the input is a URL with a password in it
     )
 
     database_url: Annotated[
@@ -58,7 +62,9 @@ class Settings(BaseSettings):
     ] = 10.0
     statement_cache_size: Annotated[
         int,
-        Field(ge=0, validation_alias=AliasChoices("DB_STATEMENT_CACHE_SIZE", "statement_cache_size")),
+        Field(
+            ge=0, validation_alias=AliasChoices("DB_STATEMENT_CACHE_SIZE", "statement_cache_size")
+        ),
     ] = 100
 
     @field_validator("database_url")
@@ -100,15 +106,17 @@ def describe_url(url: str) -> str:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return "<unparseable DATABASE_URL>"
-    user = f"{parts.username}:***@" if parts.password else (
-        f"{parts.username}@" if parts.username else ""
+    user = (
+        f"{parts.username}:***@"
+        if parts.password
+        else (f"{parts.username}@" if parts.username else "")
     )
     return f"{parts.scheme}://{user}{host}{port}{parts.path}"
 
 
 def _load_settings() -> Settings:
     try:
-        return Settings()  # type: ignore[call-arg]  # filled from the environment
+        return Settings()
     except ValueError as exc:
         # pydantic's message would echo the input, password included: name the field only.
         problems = []
@@ -116,7 +124,7 @@ def _load_settings() -> Settings:
             where = ".".join(str(part) for part in error.get("loc", ())) or "settings"
             problems.append(f"{where}: {error.get('msg', 'invalid')}")
         detail = "; ".join(problems) or "invalid settings"
-        if "database_url: Field required" in detail:
+        if "DATABASE_URL: Field required" in detail:
             detail = "DATABASE_URL (or DB_URL) is not set"
         raise DatabaseConfigError(f"database settings are invalid: {detail}") from None
 
@@ -152,19 +160,21 @@ async def create_pool(settings: Settings | None = None) -> asyncpg.Pool:
         raise DatabaseUnavailable(f"{where}: the server rejected this role") from None
     except socket.gaierror:
         raise DatabaseUnavailable(f"{where}: unknown host") from None
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         raise DatabaseUnavailable(f"{where}: cannot connect (server down or unreachable)") from None
     except asyncpg.PostgresError as exc:
         raise DatabaseUnavailable(f"{where}: refused ({exc.sqlstate})") from None
     except (asyncpg.InterfaceError, ValueError) as exc:
         # asyncpg's own URL parsing (bad option values) ends up here; its message does
         # not include the password, but the URL might: keep only the class of problem.
-        raise DatabaseConfigError(f"{where}: invalid connection options ({type(exc).__name__})") from None
-    assert pool is not None  # noqa: S101 - create_pool returns the pool when awaited
+        raise DatabaseConfigError(
+            f"{where}: invalid connection options ({type(exc).__name__})"
+        ) from None
+    assert pool is not None
     return pool
 
 
-async def get_db(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def get_db(pool: asyncpg.Pool) -> AsyncIterator[PoolConnectionProxy]:
     """Yield one pooled connection for the duration of a request.
 
     For FastAPI, wrap it in a dependency that finds the application's pool::
@@ -180,10 +190,11 @@ async def get_db(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
         raise DatabaseUnavailable("the database is unreachable") from exc
 
 
-async def check_health(pool: asyncpg.Pool, *, timeout: float = 5.0) -> bool:
+async def check_health(pool: asyncpg.Pool, *, timeout: float = 5.0) -> bool:  # noqa: ASYNC109
     """Return True when the database answers ``SELECT 1`` within ``timeout`` seconds."""
     try:
         async with pool.acquire(timeout=timeout) as conn:
-            return await conn.fetchval("SELECT 1", timeout=timeout) == 1
-    except (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresError):
+            answer: object = await conn.fetchval("SELECT 1", timeout=timeout)
+            return answer == 1
+    except (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.PostgresError):
         return False
