@@ -1,0 +1,68 @@
+// Command atlas-engine is identity-store's stand-in for the Atlas CLI, built on the
+// Atlas engine library (ariga.io/atlas) whose PostgreSQL driver supports PG 13–18.
+// It implements the subset of `atlas` this project uses, with the official names,
+// flags, project file (atlas.hcl), migration file naming, atlas.sum format and
+// revisions table, so its output interoperates with the official CLI.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// EngineVersion is the version of the Atlas engine library this binary is built on.
+const EngineVersion = "v0.32.1-0.20250325101103-175b25e1c1b9"
+
+// operatorVersion is written to the revisions table (operator_version), where the
+// official CLI writes "Atlas CLI <version>".
+const operatorVersion = "atlas-engine " + EngineVersion
+
+// exitError carries an exit code without an extra message (already printed).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	root := newRoot()
+	err := root.ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "Error:", redactError(err))
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "atlas-engine",
+		Short:         "identity-store's Atlas-compatible migration tool (Atlas engine library " + EngineVersion + ")",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(os.Stdout)
+	root.AddCommand(versionCmd(), migrateCmd(), schemaCmd())
+	return root
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Prints this binary's version.",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			cmd.Printf("atlas-engine version %s (identity-store build; Atlas engine library)\n", EngineVersion)
+			cmd.Println("This is NOT the official Atlas CLI: it implements only the migrate diff/apply/status/validate/hash/lint and schema diff commands identity-store uses.")
+		},
+	}
+}
