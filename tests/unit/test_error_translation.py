@@ -108,3 +108,21 @@ def test_the_sqlstate_of_an_unexpected_error_is_kept() -> None:
 
     assert isinstance(translated, DatabaseError) and translated.sqlstate == "42P01"
     assert "42P01" in str(translated)
+
+
+class ClosedConnection:
+    def is_closed(self) -> bool:
+        return True
+
+
+class OpenConnection:
+    def is_closed(self) -> bool:
+        return False
+
+
+def test_a_client_error_on_a_closed_connection_means_the_database_is_unavailable() -> None:
+    # asyncpg reports some connections killed mid-use as an InternalClientError.
+    error = asyncpg.InternalClientError("cannot switch to state 11")
+
+    assert isinstance(translate_error(error, executor=ClosedConnection()), DatabaseUnavailable)
+    assert type(translate_error(error, executor=OpenConnection())) is DatabaseError

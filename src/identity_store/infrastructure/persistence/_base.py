@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import datetime
+from uuid import UUID
 
 from generated.db import Executor
-
 from identity_store.domain.clock import Clock, utc_now
 from identity_store.domain.errors import InvalidInput
+from identity_store.infrastructure.persistence._errors import translate_errors
 
 __all__ = ["MAX_PAGE_SIZE", "Repository", "check_limit"]
 
@@ -26,6 +28,12 @@ class Repository:
     def __init__(self, db: Executor, *, clock: Clock = utc_now) -> None:
         self._db = db
         self._clock = clock
+
+    def _errors(
+        self, *, email: str | None = None, user_id: UUID | None = None
+    ) -> AbstractContextManager[None]:
+        """Translate driver errors raised inside the block into domain errors."""
+        return translate_errors(email=email, user_id=user_id, executor=self._db)
 
     def _now(self) -> datetime:
         now = self._clock()

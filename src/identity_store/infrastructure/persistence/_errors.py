@@ -40,18 +40,39 @@ _UNAVAILABLE_SQLSTATES = frozenset(
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 
 
+def _connection_lost(executor: object) -> bool:
+    try:
+        if callable(is_closed := getattr(executor, "is_closed", None)):
+            return bool(is_closed())
+        if callable(is_closing := getattr(executor, "is_closing", None)):
+            return bool(is_closing())
+    except Exception:  # a released pooled connection refuses even this question
+        return True
+    return False
+
+
 def translate_error(
-    exc: BaseException, *, email: str | None = None, user_id: UUID | None = None
+    exc: BaseException,
+    *,
+    email: str | None = None,
+    user_id: UUID | None = None,
+    executor: object | None = None,
 ) -> IdentityStoreError | None:
     """Return the domain error for a driver or socket error, or None if ``exc`` is
     neither (it then propagates unchanged).
 
     ``email`` and ``user_id`` only fill in the returned error's attributes.
+    ``executor`` is the connection or pool the failed call used: when it has been
+    closed, any client-side error (asyncpg reports some broken connections as an
+    ``InternalClientError``) means the database is unavailable.
     """
     if isinstance(exc, IdentityStoreError):
         return None
     if isinstance(exc, asyncpg.PostgresError):
         return _from_sqlstate(exc, email=email, user_id=user_id)
+    from_driver = type(exc).__module__.startswith("asyncpg")
+    if from_driver and executor is not None and _connection_lost(executor):
+        return DatabaseUnavailable("the connection to the database was lost")
     if isinstance(exc, asyncpg.InterfaceError) and isinstance(exc, ValueError):
         # asyncpg refused to encode an argument before sending it.
         return InvalidInput("value", "the database driver could not encode a value")
@@ -59,7 +80,7 @@ def translate_error(
         # Closed connection or pool, refused or reset socket, timeout (TimeoutError is
         # an OSError).
         return DatabaseUnavailable("the database is unreachable or did not answer in time")
-    if type(exc).__module__.startswith("asyncpg"):
+    if from_driver:
         return DatabaseError(f"unexpected database client error ({type(exc).__name__})")
     return None
 
@@ -94,8 +115,11 @@ def _from_sqlstate(
 
 
 @contextlib.contextmanager
-def translate_errors(*, email: str | None = None, user_id: UUID | None = None) -> Iterator[None]:
-    """Re-raise driver and socket errors inside the block as domain errors.
+def translate_errors(
+    *, email: str | None = None, user_id: UUID | None = None, executor: object | None = None
+) -> Iterator[None]:
+    """Re-raise driver and socket errors inside the block as domain errors (see
+    :func:`translate_error` for the arguments).
 
     Raises:
         IdentityStoreError: the translation, chained ``from`` the original error.
@@ -103,7 +127,7 @@ def translate_errors(*, email: str | None = None, user_id: UUID | None = None) -
     try:
         yield
     except Exception as exc:
-        translated = translate_error(exc, email=email, user_id=user_id)
+        translated = translate_error(exc, email=email, user_id=user_id, executor=executor)
         if translated is None:
             raise
         raise translated from exc

@@ -13,7 +13,6 @@ from generated import models as rows
 from identity_store.domain.errors import DatabaseError, EventKeyConflict, InvalidInput
 from identity_store.domain.models import Event, NewEvent
 from identity_store.infrastructure.persistence._base import Repository, check_limit
-from identity_store.infrastructure.persistence._errors import translate_errors
 
 __all__ = ["MAX_APPEND_MANY", "PostgresEventRepository"]
 
@@ -54,7 +53,7 @@ class PostgresEventRepository(Repository):
         if not isinstance(new, NewEvent):
             raise InvalidInput("new", "must be a NewEvent")
         now = self._now()
-        with translate_errors(user_id=new.user_id):
+        with self._errors(user_id=new.user_id):
             row = await queries.append_event(
                 self._db,
                 event_key=new.event_key,
@@ -106,13 +105,13 @@ class PostgresEventRepository(Repository):
             )
             for new in events
         ]
-        with translate_errors():
+        with self._errors():
             return await queries.append_events(self._db, params=params)
 
     async def get(self, event_id: int) -> Event | None:
         """Return the event with this id, or None."""
         _check_cursor(event_id)
-        with translate_errors():
+        with self._errors():
             row = await queries.get_event_by_id(self._db, id=event_id)
         return None if row is None else _event(row)
 
@@ -122,7 +121,7 @@ class PostgresEventRepository(Repository):
         """Return up to ``limit`` of the user's events with ids above ``after_id``."""
         _check_cursor(after_id)
         check_limit(limit)
-        with translate_errors():
+        with self._errors():
             found = await queries.list_events_for_user(
                 self._db, user_id=user_id, after_id=after_id, max_rows=limit
             )
@@ -138,7 +137,7 @@ class PostgresEventRepository(Repository):
         """
         _check_cursor(after_id)
         check_limit(limit)
-        with translate_errors():
+        with self._errors():
             found = await queries.read_event_stream(self._db, after_id=after_id, max_rows=limit)
         return [_event(row) for row in found]
 
@@ -149,6 +148,6 @@ class PostgresEventRepository(Repository):
             if isinstance(types, str) or not all(isinstance(name, str) for name in types):
                 raise InvalidInput("types", "must be a sequence of event type names")
             wanted = [name for name in types if "\x00" not in name]
-        with translate_errors():
+        with self._errors():
             found = await queries.count_events_by_type(self._db, types=wanted)
         return {row.type: row.count for row in found}

@@ -24,7 +24,6 @@ from identity_store.domain.models import (
 )
 from identity_store.domain.token_secrets import hash_secret, new_secret
 from identity_store.infrastructure.persistence._base import Repository, check_limit
-from identity_store.infrastructure.persistence._errors import translate_errors
 
 __all__ = ["PostgresTokenRepository"]
 
@@ -60,7 +59,7 @@ class PostgresTokenRepository(Repository):
             raise InvalidInput("new", "must be a NewToken")
         secret = new_secret()
         now = self._now()
-        with translate_errors(user_id=new.user_id):
+        with self._errors(user_id=new.user_id):
             row = await queries.create_token(
                 self._db,
                 user_id=new.user_id,
@@ -76,7 +75,7 @@ class PostgresTokenRepository(Repository):
 
     async def get(self, token_id: UUID) -> Token | None:
         """Return the token with this id, live or not, or None."""
-        with translate_errors():
+        with self._errors():
             row = await queries.get_token_by_id(self._db, id=token_id)
         return None if row is None else _token(row)
 
@@ -86,7 +85,7 @@ class PostgresTokenRepository(Repository):
         every case; nothing is written (see :meth:`touch`)."""
         digest = _digest_of(secret)
         now = self._now()
-        with translate_errors():
+        with self._errors():
             row = await queries.get_live_token_by_hash(self._db, token_hash=digest, now=now)
         if row is None or not _matches(row, digest):
             return None
@@ -98,27 +97,27 @@ class PostgresTokenRepository(Repository):
         """Set ``last_used_at`` to now (never backwards); return whether the token
         exists."""
         now = self._now()
-        with translate_errors():
+        with self._errors():
             touched = await queries.touch_token(self._db, now=now, id=token_id)
         return touched > 0
 
     async def revoke(self, token_id: UUID) -> bool:
         """Revoke the token; return whether it was not revoked until now."""
         now = self._now()
-        with translate_errors():
+        with self._errors():
             revoked = await queries.revoke_token(self._db, now=now, id=token_id)
         return revoked > 0
 
     async def revoke_all_for_user(self, user_id: UUID) -> int:
         """Revoke every live token of the user; return how many."""
         now = self._now()
-        with translate_errors(user_id=user_id):
+        with self._errors(user_id=user_id):
             return await queries.revoke_live_tokens_for_user(self._db, now=now, user_id=user_id)
 
     async def list_live_for_user(self, user_id: UUID) -> list[Token]:
         """Return the user's live tokens, oldest first."""
         now = self._now()
-        with translate_errors(user_id=user_id):
+        with self._errors(user_id=user_id):
             found = await queries.list_live_tokens_for_user(self._db, user_id=user_id, now=now)
         return [_token(row) for row in found]
 
@@ -134,7 +133,7 @@ class PostgresTokenRepository(Repository):
             raise InvalidInput("kind", "only e-mail verification and password reset are consumed")
         digest = _digest_of(secret)
         now = self._now()
-        with translate_errors():
+        with self._errors():
             row = await queries.consume_token(
                 self._db, now=now, token_hash=digest, kind=rows.TokenKind(kind.value)
             )
@@ -157,7 +156,7 @@ class PostgresTokenRepository(Repository):
         cutoff = self._now()
         total = 0
         for _ in range(max_batches):
-            with translate_errors():
+            with self._errors():
                 deleted = await queries.purge_expired_tokens(
                     self._db, cutoff=cutoff, batch_size=batch_size
                 )

@@ -113,7 +113,7 @@ class PostgresUnitOfWork:
             connection = await self._pool.acquire()
         try:
             transaction = connection.transaction(isolation=self._isolation)
-            with translate_errors():
+            with translate_errors(executor=connection):
                 await transaction.start()
         except BaseException:
             await self._release(connection)
@@ -137,7 +137,7 @@ class PostgresUnitOfWork:
         self._active = None
         try:
             if exc_type is None:
-                with translate_errors():
+                with translate_errors(executor=active.connection):
                     await active.transaction.commit()
             else:
                 await self._rollback_quietly(active.transaction)

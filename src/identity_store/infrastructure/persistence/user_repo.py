@@ -16,7 +16,6 @@ from identity_store.domain.errors import (
 from identity_store.domain.models import NewUser, User, UserPage, UserUpdate
 from identity_store.domain.pagination import decode_user_cursor, encode_user_cursor
 from identity_store.infrastructure.persistence._base import Repository, check_limit
-from identity_store.infrastructure.persistence._errors import translate_errors
 
 __all__ = ["PostgresUserRepository"]
 
@@ -41,7 +40,7 @@ class PostgresUserRepository(Repository):
         if not isinstance(new, NewUser):
             raise InvalidInput("new", "must be a NewUser")
         now = self._now()
-        with translate_errors(email=new.email):
+        with self._errors(email=new.email):
             row = await queries.create_user(
                 self._db,
                 email=new.email,
@@ -55,7 +54,7 @@ class PostgresUserRepository(Repository):
 
     async def get(self, user_id: UUID) -> User | None:
         """Return the user with this id, or None."""
-        with translate_errors():
+        with self._errors():
             row = await queries.get_user_by_id(self._db, id=user_id)
         return None if row is None else _user(row)
 
@@ -64,7 +63,7 @@ class PostgresUserRepository(Repository):
         if not isinstance(email, str) or "\x00" in email:
             # PostgreSQL text cannot hold NUL, so no stored address can match.
             return None
-        with translate_errors():
+        with self._errors():
             row = await queries.get_user_by_email(self._db, email=email)
         return None if row is None else _user(row)
 
@@ -82,7 +81,7 @@ class PostgresUserRepository(Repository):
         check_limit(expected_version, field="expected_version", maximum=2**31 - 1)
         now = self._now()
         status = None if changes.status is None else rows.UserStatus(changes.status.value)
-        with translate_errors(email=changes.email, user_id=user_id):
+        with self._errors(email=changes.email, user_id=user_id):
             row = await queries.update_user(
                 self._db,
                 email=changes.email,
@@ -108,7 +107,7 @@ class PostgresUserRepository(Repository):
             UserNotFound: no such user.
         """
         now = self._now()
-        with translate_errors(user_id=user_id):
+        with self._errors(user_id=user_id):
             row = await queries.disable_user(self._db, now=now, id=user_id)
             if row is None:
                 row = await queries.get_user_by_id(self._db, id=user_id)
@@ -119,7 +118,7 @@ class PostgresUserRepository(Repository):
     async def delete(self, user_id: UUID) -> bool:
         """Delete the user and its tokens; its events stay with no user. Return whether
         a user was deleted."""
-        with translate_errors(user_id=user_id):
+        with self._errors(user_id=user_id):
             deleted = await queries.delete_user(self._db, id=user_id)
         return deleted > 0
 
@@ -136,7 +135,7 @@ class PostgresUserRepository(Repository):
         after_created_at, after_id = (
             _BEFORE_EVERY_USER if cursor is None else decode_user_cursor(cursor)
         )
-        with translate_errors():
+        with self._errors():
             found = await queries.list_users(
                 self._db,
                 after_created_at=after_created_at,
