@@ -167,17 +167,8 @@ func migrateDiffRun(cmd *cobra.Command, args []string, flags migrateDiffFlags) e
 	case err != nil:
 		return err
 	}
-	files, err := migrate.DefaultFormatter.Format(plan)
-	if err != nil {
-		return err
-	}
-	if err := pl.WritePlan(plan); err != nil {
-		return err
-	}
-	for _, f := range files {
-		cmd.Printf("Created %s\n", f.Name())
-	}
-	return nil
+	// Like the official CLI, a successful diff prints nothing.
+	return pl.WritePlan(plan)
 }
 
 // desiredSource splits the --to URLs: SQL files (replayed on dev) or one database URL.
