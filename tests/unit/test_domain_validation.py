@@ -293,3 +293,23 @@ def test_a_naive_occurred_at_is_rejected_and_an_aware_one_becomes_utc() -> None:
 
 def test_every_new_event_gets_its_own_idempotency_key() -> None:
     assert NewEvent(type="a.b").event_key != NewEvent(type="a.b").event_key
+
+
+def test_a_users_password_hash_stays_out_of_repr_and_json() -> None:
+    from identity_store.domain.models import User
+
+    user = User(
+        id=uuid.uuid4(),
+        email="a@x.io",
+        display_name="A",
+        password_hash="$argon2id$secretish",
+        status=UserStatus.ACTIVE,
+        version=1,
+        created_at=datetime(2030, 1, 1, tzinfo=UTC),
+        updated_at=datetime(2030, 1, 1, tzinfo=UTC),
+    )
+
+    assert user.password_hash == "$argon2id$secretish"
+    assert "secretish" not in repr(user)
+    assert "secretish" not in user.model_dump_json()
+    assert "password_hash" not in user.model_dump()

@@ -119,12 +119,16 @@ class UserUpdate(_Input):
 
 
 class User(_Stored):
-    """A stored user. ``version`` goes up by one with every change."""
+    """A stored user. ``version`` goes up by one with every change.
+
+    ``password_hash`` is readable as an attribute but left out of ``repr`` and of
+    ``model_dump`` / JSON, so returning a ``User`` from a web endpoint cannot leak it.
+    """
 
     id: UUID
     email: str
     display_name: str
-    password_hash: str | None = Field(default=None, repr=False)
+    password_hash: str | None = Field(default=None, repr=False, exclude=True)
     status: UserStatus
     version: int
     created_at: UtcDatetime
