@@ -105,6 +105,8 @@ async def test_looking_up_an_unknown_user_returns_none(pool: Pool) -> None:
     assert await users.get(uuid.uuid4()) is None
     assert await users.get_by_email(unique_email()) is None
     assert await users.get_by_email("nul\x00@x.io") is None
+    assert await users.get_by_email("caf\udce9@x.io") is None
+    assert await users.get_by_email("x" * 100_000) is None
 
 
 async def test_an_update_with_the_current_version_applies_and_increments_it(pool: Pool) -> None:

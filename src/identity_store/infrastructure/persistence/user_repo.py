@@ -22,6 +22,16 @@ __all__ = ["PostgresUserRepository"]
 _BEFORE_EVERY_USER = (datetime(1, 1, 1, tzinfo=UTC), UUID(int=0))
 
 
+def _storable(text: object) -> bool:
+    if not isinstance(text, str) or "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _user(row: rows.User) -> User:
     return User.model_validate(row, from_attributes=True)
 
@@ -60,8 +70,8 @@ class PostgresUserRepository(Repository):
 
     async def get_by_email(self, email: str) -> User | None:
         """Return the user with this address compared regardless of case, or None."""
-        if not isinstance(email, str) or "\x00" in email:
-            # PostgreSQL text cannot hold NUL, so no stored address can match.
+        if not _storable(email):
+            # No stored address can equal text PostgreSQL could not have stored.
             return None
         with self._errors():
             row = await queries.get_user_by_email(self._db, email=email)
