@@ -99,6 +99,11 @@ func migrateLintRun(cmd *cobra.Command, flags migrateLintFlags, cfg *schemahcl.R
 	if err != nil {
 		return err
 	}
+	ci, err := newConcurrentIndex(cfg)
+	if err != nil {
+		return err
+	}
+	az = append(az, ci)
 	files, err := loadChanges(ctx, dev, base, feat)
 	var ferr *lintFileError
 	if errors.As(err, &ferr) {
