@@ -150,7 +150,7 @@ func migrateDiffRun(cmd *cobra.Command, args []string, flags migrateDiffFlags) e
 	if dev.URL.Schema != "" {
 		opts = append(opts, migrate.PlanWithSchemaQualifier(flags.qualifier))
 	}
-	pl := migrate.NewPlanner(dev.Driver, dir, opts...)
+	pl := migrate.NewPlanner(checkedDriver{dev.Driver}, dir, opts...)
 	var plan *migrate.Plan
 	if dev.URL.Schema != "" {
 		plan, err = pl.PlanSchema(ctx, name, desired)

@@ -146,6 +146,9 @@ func schemaDiffRun(cmd *cobra.Command, flags schemaDiffFlags) error {
 		cmd.Println("Schemas are synced, no changes to be made.")
 		return nil
 	}
+	if err := checkEnumChanges(changes); err != nil {
+		return err
+	}
 	plan, err := differ.Driver.PlanChanges(ctx, "plan", changes, func(o *migrate.PlanOptions) {
 		o.Mode = migrate.PlanModeDump
 		if differ.URL.Schema != "" {
@@ -154,6 +157,10 @@ func schemaDiffRun(cmd *cobra.Command, flags schemaDiffFlags) error {
 	})
 	if err != nil {
 		return err
+	}
+	if len(plan.Changes) == 0 {
+		// Never let a real difference print as nothing.
+		return fmt.Errorf("the schemas differ (%d changes) but the engine planned no statements for them", len(changes))
 	}
 	files, err := migrate.DefaultFormatter.Format(plan)
 	if err != nil {
