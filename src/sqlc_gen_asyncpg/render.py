@@ -10,6 +10,7 @@ import textwrap
 from collections.abc import Iterable
 
 from sqlc_gen_asyncpg.ir import FieldDef, ModelDef, ParamDef, Program, QueryDef, QueryModule
+from sqlc_gen_asyncpg.naming import upper_snake
 from sqlc_gen_asyncpg.types import PyType
 from sqlc_gen_asyncpg.version import __version__
 
@@ -211,10 +212,26 @@ def _module(
 class _QueryRenderer:
     """Renders one query (constant, classes, functions), collecting the imports it needs."""
 
-    def __init__(self, program: Program, query: QueryDef) -> None:
+    def __init__(self, program: Program, query: QueryDef, adapters: set[str]) -> None:
         self.program = program
         self.q = query
         self.needed: set[tuple[str, str]] = {(".db", "Executor")}
+        # TypeAdapters already defined in the module, shared by the queries after them.
+        self.adapters = adapters
+
+    def adapter(self, expr: str) -> tuple[str, list[str]]:
+        """Return the name of the module's TypeAdapter of ``expr``, and its definition if new.
+
+        Named after the type: ``list[Mood] | None`` → ``_MOOD_LIST_OR_NONE``.
+        """
+        self.needed.add(("pydantic", "TypeAdapter"))
+        words = re.findall(r"[A-Za-z0-9_]+", expr)
+        name = "_" + "_".join(upper_snake(w) for w in words if w not in ("list", "None"))
+        name += "_LIST" * words.count("list") + ("_OR_NONE" if "None" in words else "")
+        if name in self.adapters:
+            return name, []
+        self.adapters.add(name)
+        return name, _call(f"{name} = TypeAdapter", [expr], "", "")
 
     def use(self, type_: PyType) -> str:
         self.needed |= type_.imports
@@ -235,16 +252,44 @@ class _QueryRenderer:
 
     @property
     def adapter_name(self) -> str:
-        return f"_{self.q.constant}_ADAPTER"
+        assert self.q.scalar is not None
+        return self.adapter(self.q.scalar.expr)[0]
 
     def build(self, row: str) -> str:
         """Return an expression for one result row built from the record ``row``."""
         model = self.q.result_model
         if model is None:
             return self.convert(f"{row}[0]")
+        return f"{model.class_name}.model_validate({self.values(row)})"
+
+    def build_lines(self, indent: str, prefix: str, row: str) -> list[str]:
+        """Return the statement ``prefix<row built>``, split as ruff format does when long."""
+        line = f"{indent}{prefix}{self.build(row)}"
+        if len(line) <= LINE_LENGTH:
+            return [line]
+        model = self.q.result_model
+        if model is not None:
+            return _call(
+                f"{prefix}{model.class_name}.model_validate", [self.values(row)], "", indent
+            )
+        scalar = self.q.scalar
+        assert scalar is not None
+        if scalar.enum and scalar.dims:
+            return _call(f"{prefix}{self.adapter_name}.validate_python", [f"{row}[0]"], "", indent)
+        if scalar.enum:
+            return [line]
+        return _call(f"{prefix}cast", [f'"{scalar.expr}"', f"{row}[0]"], "", indent)
+
+    def values(self, row: str) -> str:
+        """Return an expression for the mapping a result model is validated from."""
         if self.q.by_name:
-            return f"{model.class_name}.model_validate(dict({row}))"
-        return f"_{self.q.function}_row({row})"
+            return f"dict({row})"
+        return f"_{self.q.function}_values({row})"
+
+    @property
+    def rows_adapter(self) -> str:
+        assert self.q.result_model is not None
+        return self.adapter(f"list[{self.q.result_model.class_name}]")[0]
 
     def params_signature(self) -> list[str]:
         if self.q.batch:
@@ -254,11 +299,14 @@ class _QueryRenderer:
             return []
         return ["*", *(f"{p.name}: {self.use(p.type)}" for p in self.q.params)]
 
-    def signature(self, name: str, args: list[str], returns: str) -> list[str]:
-        line = f"async def {name}({', '.join(args)}) -> {returns}:"
+    @staticmethod
+    def signature(
+        name: str, args: list[str], returns: str, keyword: str = "async def"
+    ) -> list[str]:
+        line = f"{keyword} {name}({', '.join(args)}) -> {returns}:"
         if len(line) <= LINE_LENGTH:
             return [line]
-        return [f"async def {name}("] + [f"{INDENT}{a}," for a in args] + [f") -> {returns}:"]
+        return [f"{keyword} {name}(", *(f"{INDENT}{a}," for a in args), f") -> {returns}:"]
 
     def doc(self, extra: Iterable[str] = ()) -> list[str]:
         lines = list(self.q.doc)
@@ -298,7 +346,13 @@ class _QueryRenderer:
                 *_call("row = await conn.fetchrow", self.args(), "", i),
                 f"{i}if row is None:",
                 f"{i}{i}return None",
-                f"{i}return {self.build('row')}",
+                *self.build_lines(i, "return ", "row"),
+            ]
+        if cmd == ":many" and q.result_model is not None:
+            return [
+                *_call("rows = await conn.fetch", self.args(), "", i),
+                *self.comprehension(i, "values = ", self.values("row"), "row", "rows"),
+                *_call(f"return {self.rows_adapter}.validate_python", ["values"], "", i),
             ]
         if cmd == ":many":
             return [
@@ -349,7 +403,7 @@ class _QueryRenderer:
                 f"{i}results: list[{result}] = []",
                 f"{i}for item in params:",
                 *_call("row = await conn.fetchrow", self.args("item."), "", i + i),
-                f"{i}{i}results.append(None if row is None else {self.build('row')})",
+                *self.append_one(i + i),
                 f"{i}return results",
             ]
         return [
@@ -359,6 +413,19 @@ class _QueryRenderer:
             *self.comprehension(i + i, "found = ", self.build("row"), "row", "rows"),
             f"{i}{i}results.append(found)",
             f"{i}return results",
+        ]
+
+    def append_one(self, indent: str) -> list[str]:
+        """Return the statements appending the row (or None) of one :batchone call."""
+        line = f"{indent}results.append(None if row is None else {self.build('row')})"
+        if len(line) <= LINE_LENGTH:
+            return [line]
+        return [
+            f"{indent}if row is None:",
+            f"{indent}{INDENT}results.append(None)",
+            f"{indent}else:",
+            *self.build_lines(indent + INDENT, "found = ", "row"),
+            f"{indent}{INDENT}results.append(found)",
         ]
 
     def row_tuple(self) -> list[str]:
@@ -396,7 +463,11 @@ class _QueryRenderer:
         return [f"{indent}{prefix}[", *body, f"{inner}for {var} in {source}", f"{indent}]{suffix}"]
 
     def row_function(self) -> list[str]:
-        """Return the private function that builds a ``<Name>Row`` from a record by position."""
+        """Return the private function that maps a record to a ``<Name>Row``'s fields.
+
+        By position: sqlc's column names may differ from the server's (``?column?``) or
+        repeat, and an embedded table's columns nest.
+        """
         model = self.q.result_model
         assert model is not None
         self.needed.add(("asyncpg", ""))
@@ -416,21 +487,21 @@ class _QueryRenderer:
             return lines
 
         return [
-            f"def _{self.q.function}_row(row: asyncpg.Record) -> {model.class_name}:",
-            f"{INDENT}return {model.class_name}.model_validate(",
-            f"{INDENT}{INDENT}{{",
-            *literal(model, INDENT * 3),
-            f"{INDENT}{INDENT}}}",
-            f"{INDENT})",
+            *self.signature(
+                f"_{self.q.function}_values", ["row: asyncpg.Record"], "dict[str, object]", "def"
+            ),
+            f"{INDENT}return {{",
+            *literal(model, INDENT * 2),
+            f"{INDENT}}}",
         ]
 
     def blocks(self) -> list[list[str]]:
         q = self.q
         blocks = [_sql_constant(q.constant, q.sql)]
         if q.scalar is not None and q.scalar.enum and q.scalar.dims:
-            self.needed.add(("pydantic", "TypeAdapter"))
-            expr = self.use(q.scalar)
-            blocks[0] += ["", f"{self.adapter_name}: TypeAdapter[{expr}] = TypeAdapter({expr})"]
+            definition = self.adapter(self.use(q.scalar))[1]
+            if definition:
+                blocks[0] += ["", *definition]
         if q.batch:
             self.needed.add(("dataclasses", "dataclass"))
             fields = [f"{INDENT}{p.name}: {self.use(p.type)}" for p in q.params]
@@ -448,6 +519,11 @@ class _QueryRenderer:
             self.needed |= used
         if q.result_model is not None and not q.by_name:
             blocks.append(self.row_function())
+        if q.result_model is not None and q.cmd == ":many":
+            # One validator call for the whole list is faster than one per row.
+            definition = self.adapter(f"list[{q.result_model.class_name}]")[1]
+            if definition:
+                blocks.append(definition)
         returns = self.return_type()
         args = ["conn: Executor", *self.params_signature()]
         blocks.append([*self.signature(q.function, args, returns), *self.doc(), *self.body()])
@@ -474,7 +550,7 @@ class _QueryRenderer:
                         ":",
                         INDENT,
                     ),
-                    f"{INDENT}{INDENT}yield {self.build('row')}",
+                    *self.build_lines(INDENT + INDENT, "yield ", "row"),
                 ]
             )
         return blocks
@@ -484,8 +560,9 @@ def render_query_module(program: Program, module: QueryModule) -> str:
     """Return the module of one query file: per query, its SQL constant and functions."""
     blocks: list[list[str]] = []
     needed: set[tuple[str, str]] = set()
+    adapters: set[str] = set()
     for query in module.queries:
-        renderer = _QueryRenderer(program, query)
+        renderer = _QueryRenderer(program, query, adapters)
         blocks += renderer.blocks()
         needed |= renderer.needed
     needed = {(m, n) for m, n in needed if n or m}

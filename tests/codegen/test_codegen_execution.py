@@ -331,3 +331,28 @@ async def test_keyword_columns_become_fields_with_aliases(
 
     assert row == models.Keyword(id=1, from_="f", class_=2, json_="j", schema_=None)
     assert row is not None and row.model_dump(by_alias=True)["from"] == "f"
+
+
+async def test_functions_with_long_names_run_like_the_others(
+    conn: asyncpg.Connection, gencorpus: ModuleType
+) -> None:
+    authors, models = module("authors"), module("models")
+    author = await authors.create_author(
+        conn, name="long", bio=None, mood=models.Mood.SAD, tags=[], data={}
+    )
+    assert author is not None
+
+    names = await authors.list_author_names_and_moods_for_the_layout_of_long_lines(
+        conn, ids_of_the_authors_to_read=[author.id]
+    )
+    moods = await authors.list_author_mood_arrays_for_the_layout_of_long_lines_of_scalars(
+        conn, ids_of_the_authors_to_read=[author.id]
+    )
+    batch = await authors.batch_get_author_name_and_mood_for_the_layout_of_long_lines(
+        conn,
+        params=[authors.BatchGetAuthorNameAndMoodForTheLayoutOfLongLinesParams(id=author.id)],
+    )
+
+    assert [(r.name, r.mood) for r in names] == [("long", models.Mood.SAD)]
+    assert moods == [[models.Mood.SAD, models.Mood.SAD]]
+    assert [(r.name, r.mood) for r in batch if r is not None] == [("long", models.Mood.SAD)]

@@ -63,3 +63,13 @@ WHERE authors.id = $1;
 -- name: CreateKeyword :one
 INSERT INTO keywords (id, "from", "class", "json", "schema") VALUES ($1, $2, $3, $4, $5)
 RETURNING *;
+
+-- name: ListAuthorNamesAndMoodsForTheLayoutOfLongLines :many
+-- Long names make the generator split lines the way ruff format does.
+SELECT name, mood FROM authors WHERE id = ANY(@ids_of_the_authors_to_read::bigint[]) ORDER BY id;
+
+-- name: BatchGetAuthorNameAndMoodForTheLayoutOfLongLines :batchone
+SELECT name, mood FROM authors WHERE id = $1;
+
+-- name: ListAuthorMoodArraysForTheLayoutOfLongLinesOfScalars :many
+SELECT ARRAY[mood, mood]::mood[] AS moods FROM authors WHERE id = ANY(@ids_of_the_authors_to_read::bigint[]);

@@ -7,7 +7,7 @@
 from collections.abc import AsyncIterator
 
 import asyncpg
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from .db import CursorExecutor, Executor, rows_affected
 from .models import User, UserStatus
@@ -47,18 +47,20 @@ class ListUserEmailsRow(BaseModel):
     email: str
 
 
-def _list_user_emails_row(row: asyncpg.Record) -> ListUserEmailsRow:
-    return ListUserEmailsRow.model_validate(
-        {
-            "id": row[0],
-            "email": row[1],
-        }
-    )
+def _list_user_emails_values(row: asyncpg.Record) -> dict[str, object]:
+    return {
+        "id": row[0],
+        "email": row[1],
+    }
+
+
+_LIST_USER_EMAILS_ROW_LIST = TypeAdapter(list[ListUserEmailsRow])
 
 
 async def list_user_emails(conn: Executor, *, status: UserStatus) -> list[ListUserEmailsRow]:
     rows = await conn.fetch(LIST_USER_EMAILS, status)
-    return [_list_user_emails_row(row) for row in rows]
+    values = [_list_user_emails_values(row) for row in rows]
+    return _LIST_USER_EMAILS_ROW_LIST.validate_python(values)
 
 
 async def iter_list_user_emails(
@@ -71,4 +73,4 @@ async def iter_list_user_emails(
     round trip. Call it inside a transaction: asyncpg cursors need one.
     """
     async for row in conn.cursor(LIST_USER_EMAILS, status, prefetch=prefetch):
-        yield _list_user_emails_row(row)
+        yield ListUserEmailsRow.model_validate(_list_user_emails_values(row))
