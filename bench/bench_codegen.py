@@ -93,15 +93,33 @@ def admin_url() -> str:
     return start().url("postgres")
 
 
-async def best(fn: Callable[[], Awaitable[Any]], calls: int) -> float:
-    """Return the best per-call time of ``fn`` over ROUNDS rounds of ``calls`` calls."""
-    times = []
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        for _ in range(calls):
-            await fn()
-        times.append((time.perf_counter() - start) / calls)
-    return min(times)
+async def interleaved_async(
+    first: Callable[[], Awaitable[Any]], second: Callable[[], Awaitable[Any]], calls: int
+) -> tuple[float, float]:
+    """Return the best per-call times of ``first`` and ``second``, taking turns each round."""
+    best = [float("inf"), float("inf")]
+    for _ in range(ROUNDS * 10):
+        for index, fn in enumerate((first, second)):
+            start = time.perf_counter()
+            for _ in range(calls):
+                await fn()
+            best[index] = min(best[index], (time.perf_counter() - start) / calls)
+    return best[0], best[1]
+
+
+def interleaved(variants: list[tuple[str, Callable[[], object]]], calls: int) -> dict[str, float]:
+    """Return each variant's best per-call time, the variants taking turns in every round.
+
+    Taking turns spreads the machine's drift (other processes, CPU frequency) evenly.
+    """
+    timings = {label: float("inf") for label, _ in variants}
+    for _ in range(ROUNDS * 3):
+        for label, fn in variants:
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            timings[label] = min(timings[label], (time.perf_counter() - start) / calls)
+    return timings
 
 
 def best_sync(fn: Callable[[], Any], calls: int) -> float:
@@ -147,19 +165,14 @@ async def run(url: str, gen: str) -> None:
         async def gen_many() -> Any:
             return await users.list_users(conn, limit=ROWS)
 
-        print(f"sqlc-gen-asyncpg benchmark: {ROWS} rows of 8 columns, best of {ROUNDS} rounds")
+        print(f"sqlc-gen-asyncpg benchmark: {ROWS} rows of 8 columns, best of many rounds")
         print()
         print("calls against the server (generated / hand-written asyncpg + pydantic):")
         for label, hand, generated, calls in (
-            (":one  get_user", hand_one, gen_one, ONE_CALLS),
-            (":many list_users", hand_many, gen_many, MANY_CALLS),
+            (":one  get_user", hand_one, gen_one, ONE_CALLS // 10),
+            (":many list_users", hand_many, gen_many, MANY_CALLS // 10),
         ):
-            # Interleave to share any drift of the machine between both sides.
-            hand_t, gen_t = [], []
-            for _ in range(3):
-                hand_t.append(await best(hand, calls))
-                gen_t.append(await best(generated, calls))
-            h, g = min(hand_t), min(gen_t)
+            h, g = await interleaved_async(hand, generated, calls)
             print(
                 f"  {label:<18} hand {h * 1e6:9.1f} us   generated {g * 1e6:9.1f} us   "
                 f"ratio {g / h:.3f}"
@@ -188,18 +201,20 @@ async def run(url: str, gen: str) -> None:
         def construct() -> object:
             return [user_model.model_construct(**r) for r in records]
 
+        variants: list[tuple[str, Callable[[], object]]] = [
+            ("Model.model_validate(dict(r))  [:one, iter_]", validate_dict),
+            ("Model(**r)", validate_kwargs),
+            ("Model.model_validate({key: r[i], ...})  [Row]", validate_positional),
+            ("Model.__pydantic_validator__.validate_python", validator_direct),
+            ("TypeAdapter(list[Model])  [:many]", adapter_list),
+            ("Model.model_construct(**r)  (trusted)", construct),
+        ]
+        timings = interleaved(variants, 10)
+        base = timings[variants[0][0]]
         print()
         print(f"building {ROWS} models from asyncpg.Record (ratio to model_validate(dict(r))):")
-        base = best_sync(validate_dict, 20)
-        for label, fn in (
-            ("Model.model_validate(dict(r))   [generated]", validate_dict),
-            ("Model(**r)", validate_kwargs),
-            ("model_validate(dict literal)   [<Name>Row]", validate_positional),
-            ("__pydantic_validator__.validate_python", validator_direct),
-            ("TypeAdapter(list[Model])", adapter_list),
-            ("Model.model_construct(**r)     [trusted]", construct),
-        ):
-            t = best_sync(fn, 20)
+        for label, _ in variants:
+            t = timings[label]
             print(f"  {label:<46} {t * 1e3:8.2f} ms   ratio {t / base:.3f}")
 
         @dataclass(frozen=True, slots=True)
