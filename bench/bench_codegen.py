@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import GenericAlias
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -90,7 +91,8 @@ def admin_url() -> str:
         return configured
     from identity_store.devdb import start
 
-    return start().url("postgres")
+    url: str = start().url("postgres")
+    return url
 
 
 async def interleaved_async(
@@ -179,7 +181,7 @@ async def run(url: str, gen: str) -> None:
             )
 
         records = await conn.fetch(many_sql, ROWS)
-        adapter = TypeAdapter(list[user_model])
+        adapter: TypeAdapter[list[BaseModel]] = TypeAdapter(GenericAlias(list, (user_model,)))
         validator = user_model.__pydantic_validator__
         keys = list(records[0].keys())
 
