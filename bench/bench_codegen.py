@@ -181,7 +181,8 @@ async def run(url: str, gen: str) -> None:
             )
 
         records = await conn.fetch(many_sql, ROWS)
-        adapter: TypeAdapter[list[BaseModel]] = TypeAdapter(GenericAlias(list, (user_model,)))
+        list_of_models: Any = GenericAlias(list, (user_model,))
+        adapter: TypeAdapter[list[BaseModel]] = TypeAdapter(list_of_models)
         validator = user_model.__pydantic_validator__
         keys = list(records[0].keys())
 
