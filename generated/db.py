@@ -92,8 +92,28 @@ def rows_affected(status: str) -> int:
     return int(count) if count.isdigit() else 0
 
 
-def _encode_json(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))
+def _encode_json(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _encode_jsonb(value: object) -> bytes:
+    # jsonb's binary form is a version byte (1) and the JSON text.
+    return b"\x01" + _encode_json(value)
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return json.loads(data[1:])
+
+
+def _encode_bits(value: str) -> bytes:
+    # bit and varbit travel as a 32-bit length in bits, then the bits, padded to bytes.
+    padded = value.ljust(-(-len(value) // 8) * 8, "0")
+    return len(value).to_bytes(4, "big") + int(padded or "0", 2).to_bytes(len(padded) // 8, "big")
+
+
+def _decode_bits(data: bytes) -> str:
+    length = int.from_bytes(data[:4], "big")
+    return "".join(f"{byte:08b}" for byte in data[4:])[:length]
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
@@ -101,26 +121,37 @@ async def init_connection(conn: asyncpg.Connection) -> None:
 
     ``json`` and ``jsonb`` values are decoded to Python values (``dict``, ``list``,
     ``str``, ``int``, ``float``, ``bool``, ``None``) and encoded from them, instead of
-    asyncpg's default of JSON text; ``bit`` and ``varbit`` travel as their text form
-    (``"1010"``). Use it for every connection the generated functions see::
+    asyncpg's default of JSON text; ``bit`` and ``varbit`` travel as strings of ``0``
+    and ``1``. The codecs use the binary protocol, so ``copy_records_to_table`` (the
+    ``:copyfrom`` functions) works with these types too. Use it for every connection
+    the generated functions see::
 
         pool = await asyncpg.create_pool(dsn, init=init_connection)
+
         conn = await asyncpg.connect(dsn)
         await init_connection(conn)
+
+    A Python ``None`` is SQL ``NULL``, never the JSON ``null``.
     """
-    for name in ("json", "jsonb"):
-        await conn.set_type_codec(
-            name,
-            schema="pg_catalog",
-            encoder=_encode_json,
-            decoder=json.loads,
-            format="text",
-        )
+    await conn.set_type_codec(
+        "json",
+        schema="pg_catalog",
+        encoder=_encode_json,
+        decoder=json.loads,
+        format="binary",
+    )
+    await conn.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        encoder=_encode_jsonb,
+        decoder=_decode_jsonb,
+        format="binary",
+    )
     for name in ("bit", "varbit"):
         await conn.set_type_codec(
             name,
             schema="pg_catalog",
-            encoder=str,
-            decoder=str,
-            format="text",
+            encoder=_encode_bits,
+            decoder=_decode_bits,
+            format="binary",
         )

@@ -263,10 +263,10 @@ async def test_copyfrom_and_batches_work_over_parameter_sets(
         conn,
         params=[
             authors.CopyAuthorsParams(
-                name=f"{prefix}-a", bio="x", mood=models.Mood.SAD, tags=["1"]
+                name=f"{prefix}-a", bio="x", mood=models.Mood.SAD, tags=["1"], data={"c": [1]}
             ),
             authors.CopyAuthorsParams(
-                name=f"{prefix}-b", bio=None, mood=models.Mood.HAPPY, tags=[]
+                name=f"{prefix}-b", bio=None, mood=models.Mood.HAPPY, tags=[], data="s"
             ),
         ],
     )
@@ -292,6 +292,7 @@ async def test_copyfrom_and_batches_work_over_parameter_sets(
     assert found[0] is not None and found[0].name == f"{prefix}-a"
     assert found[0].mood is models.Mood.SAD
     assert found[1] is None
+    assert found[0].data == {"c": [1]}
 
 
 async def test_embedded_tables_and_outer_joins_have_the_right_shape(

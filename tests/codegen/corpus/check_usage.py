@@ -28,7 +28,8 @@ async def results_are_typed(pool: asyncpg.Pool, conn: asyncpg.Connection) -> Non
     deleted: int = await authors.delete_authors_named(conn, name="x")
     status: str = await authors.touch_authors(conn, name="x")
     copied: int = await authors.copy_authors(
-        conn, params=[authors.CopyAuthorsParams(name="a", bio=None, mood=Mood.SAD, tags=[])]
+        conn,
+        params=[authors.CopyAuthorsParams(name="a", bio=None, mood=Mood.SAD, tags=[], data={})],
     )
     found: list[Author | None] = await authors.batch_get_author(
         conn, params=[authors.BatchGetAuthorParams(id=1)]

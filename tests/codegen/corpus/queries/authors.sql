@@ -25,7 +25,7 @@ DELETE FROM authors WHERE name = $1;
 UPDATE authors SET bio = bio WHERE name = $1;
 
 -- name: CopyAuthors :copyfrom
-INSERT INTO authors (name, bio, mood, tags) VALUES ($1, $2, $3, $4);
+INSERT INTO authors (name, bio, mood, tags, data) VALUES ($1, $2, $3, $4, $5);
 
 -- name: BatchCreateAuthors :batchexec
 INSERT INTO authors (name, mood) VALUES ($1, $2);
