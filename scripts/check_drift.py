@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from identity_store import devdb
@@ -103,7 +104,7 @@ def check_generated() -> None:
 
 
 def _dump(server: devdb.DevServer, database: str) -> list[str]:
-    pg_dump = devdb._bin_dir() / "pg_dump"
+    pg_dump = devdb.bin_dir() / "pg_dump"
     env = dict(os.environ, PGPASSWORD=server.password)
     text = run(
         [
@@ -149,7 +150,7 @@ def check_equivalence(server: devdb.DevServer) -> None:
                 server.url(from_migrations),
             ]
         )
-        psql = devdb._bin_dir() / "psql"
+        psql = devdb.bin_dir() / "psql"
         run(
             [
                 str(psql),
@@ -171,16 +172,17 @@ def check_equivalence(server: devdb.DevServer) -> None:
             )
             raise CheckError(
                 "a database built from migrations/ differs from one built from schema.sql "
-                "(Atlas CE drops views, functions, triggers and extensions silently):\n" + diff
+                "(Atlas's open-source engine drops views, functions, triggers and extensions "
+                "silently):\n" + diff
             )
     finally:
         for name in (from_migrations, from_schema):
-            devdb._psql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            devdb.drop_database(server, name)
 
 
 def main() -> int:
     server = devdb.start()
-    checks = [
+    checks: list[tuple[str, Callable[[], None]]] = [
         ("migrations/ match atlas.sum", lambda: check_validate(server)),
         ("schema.sql has no unmigrated change", lambda: check_no_pending_diff(server)),
         ("generated/ matches queries/", check_generated),

