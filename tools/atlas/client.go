@@ -119,6 +119,26 @@ func openDir(raw string, create bool) (*migrate.LocalDir, error) {
 	return migrate.NewLocalDir(p)
 }
 
+// openCheckedDir opens the migration directory and checks it against atlas.sum.
+func openCheckedDir(raw string, create bool) (*migrate.LocalDir, error) {
+	dir, err := openDir(raw, create)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateDir(dir); err != nil {
+		return nil, err
+	}
+	return dir, nil
+}
+
+// openTarget opens the database a command works on, which --url (or the env) must name.
+func openTarget(ctx context.Context, url string) (*sqlclient.Client, error) {
+	if url == "" {
+		return nil, errors.New(`required flag "url" not set`)
+	}
+	return openClient(ctx, url)
+}
+
 const checksumHelp = `You have a checksum error in your migration directory.
 This happens if you manually create or edit a migration file.
 Please check your migration files and run

@@ -100,11 +100,8 @@ func migrateDiffCmd(g *globalFlags) *cobra.Command {
 
 func migrateDiffRun(cmd *cobra.Command, args []string, flags migrateDiffFlags) error {
 	ctx := cmd.Context()
-	dir, err := openDir(flags.dirURL, true)
+	dir, err := openCheckedDir(flags.dirURL, true)
 	if err != nil {
-		return err
-	}
-	if err := validateDir(dir); err != nil {
 		return err
 	}
 	var name string
@@ -273,17 +270,11 @@ func migrateApplyRun(cmd *cobra.Command, args []string, flags migrateApplyFlags)
 	default:
 		return fmt.Errorf("unknown tx-mode %q", flags.txMode)
 	}
-	dir, err := openDir(flags.dirURL, false)
+	dir, err := openCheckedDir(flags.dirURL, false)
 	if err != nil {
 		return err
 	}
-	if err := validateDir(dir); err != nil {
-		return err
-	}
-	if flags.url == "" {
-		return errors.New(`required flag "url" not set`)
-	}
-	client, err := openClient(ctx, flags.url)
+	client, err := openTarget(ctx, flags.url)
 	if err != nil {
 		return err
 	}

@@ -56,17 +56,11 @@ type statusReport struct {
 
 func migrateStatusRun(cmd *cobra.Command, flags migrateStatusFlags) error {
 	ctx := cmd.Context()
-	dir, err := openDir(flags.dirURL, false)
+	dir, err := openCheckedDir(flags.dirURL, false)
 	if err != nil {
 		return err
 	}
-	if err := validateDir(dir); err != nil {
-		return err
-	}
-	if flags.url == "" {
-		return errors.New(`required flag "url" not set`)
-	}
-	client, err := openClient(ctx, flags.url)
+	client, err := openTarget(ctx, flags.url)
 	if err != nil {
 		return err
 	}
@@ -166,11 +160,8 @@ func migrateValidateCmd(g *globalFlags) *cobra.Command {
 			return envPreRun(g, &env)(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := openDir(dirURL, false)
+			dir, err := openCheckedDir(dirURL, false)
 			if err != nil {
-				return err
-			}
-			if err := validateDir(dir); err != nil {
 				return err
 			}
 			if devURL == "" {
