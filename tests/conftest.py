@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,6 +27,8 @@ from identity_store.infrastructure.db import Settings, create_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 ATLAS = os.environ.get("ATLAS") or str(ROOT / ".tools" / "bin" / "atlas")
+
+MakeDatabase = Callable[[str], Awaitable[str]]
 
 
 def with_database(url: str, database: str) -> str:
@@ -63,11 +65,11 @@ def admin_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def make_database(admin_url: str) -> AsyncIterator[object]:
+async def make_database(admin_url: str) -> AsyncIterator[MakeDatabase]:
     """A factory of empty databases (``await make_database(prefix)`` → URL), all dropped."""
     created: list[str] = []
 
-    async def make(prefix: str = "test") -> str:
+    async def make(prefix: str) -> str:
         name = f"{prefix}_{secrets.token_hex(6)}"
         conn = await asyncpg.connect(admin_url)
         try:
@@ -87,12 +89,12 @@ async def make_database(admin_url: str) -> AsyncIterator[object]:
 
 
 @pytest.fixture(scope="session")
-async def database_url(make_database: object) -> str:
+async def database_url(make_database: MakeDatabase) -> str:
     """A fresh database of this session, migrated by ``atlas migrate apply``."""
-    url = await make_database("test")  # type: ignore[operator]
+    url = await make_database("test")
     result = atlas("migrate", "apply", "--dir", "file://migrations", "--url", url)
     assert result.returncode == 0, f"atlas migrate apply failed:\n{result.stdout}{result.stderr}"
-    return str(url)
+    return url
 
 
 @pytest.fixture(scope="session")

