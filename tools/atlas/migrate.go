@@ -41,14 +41,17 @@ func migrateCmd() *cobra.Command {
 	return cmd
 }
 
-// envPreRun returns a PreRunE that fills flags from the selected env.
+// envPreRun returns a PreRunE that fills flags from the selected env, and stores
+// that env in *env when the command needs more of it than its flags (env may be nil).
 func envPreRun(g *globalFlags, env **Env) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
 		e, err := selectEnv(g)
 		if err != nil {
 			return err
 		}
-		*env = e
+		if env != nil {
+			*env = e
+		}
 		return applyEnv(cmd, e)
 	}
 }
@@ -66,17 +69,12 @@ type migrateDiffFlags struct {
 }
 
 func migrateDiffCmd(g *globalFlags) *cobra.Command {
-	var (
-		flags migrateDiffFlags
-		env   *Env
-	)
+	var flags migrateDiffFlags
 	cmd := &cobra.Command{
-		Use:   "diff [flags] [name]",
-		Short: "Compute the diff between the migration directory and a desired state and create a new migration file.",
-		Args:  cobra.MaximumNArgs(1),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return envPreRun(g, &env)(cmd, args)
-		},
+		Use:     "diff [flags] [name]",
+		Short:   "Compute the diff between the migration directory and a desired state and create a new migration file.",
+		Args:    cobra.MaximumNArgs(1),
+		PreRunE: envPreRun(g, nil),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(flags.to) == 0 {
 				return errors.New(`required flag "to" not set`)
@@ -213,17 +211,12 @@ const (
 )
 
 func migrateApplyCmd(g *globalFlags) *cobra.Command {
-	var (
-		flags migrateApplyFlags
-		env   *Env
-	)
+	var flags migrateApplyFlags
 	cmd := &cobra.Command{
-		Use:   "apply [flags] [amount]",
-		Short: "Applies pending migration files on the connected database.",
-		Args:  cobra.MaximumNArgs(1),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return envPreRun(g, &env)(cmd, args)
-		},
+		Use:     "apply [flags] [amount]",
+		Short:   "Applies pending migration files on the connected database.",
+		Args:    cobra.MaximumNArgs(1),
+		PreRunE: envPreRun(g, nil),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return migrateApplyRun(cmd, args, flags)
 		},

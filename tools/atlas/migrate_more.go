@@ -19,17 +19,12 @@ type migrateStatusFlags struct {
 }
 
 func migrateStatusCmd(g *globalFlags) *cobra.Command {
-	var (
-		flags migrateStatusFlags
-		env   *Env
-	)
+	var flags migrateStatusFlags
 	cmd := &cobra.Command{
-		Use:   "status [flags]",
-		Short: "Get information about the current migration status.",
-		Args:  cobra.NoArgs,
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return envPreRun(g, &env)(cmd, args)
-		},
+		Use:     "status [flags]",
+		Short:   "Get information about the current migration status.",
+		Args:    cobra.NoArgs,
+		PreRunE: envPreRun(g, nil),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return migrateStatusRun(cmd, flags)
 		},
@@ -148,17 +143,12 @@ func printStatus(w io.Writer, r *statusReport) error {
 // ---------------------------------------------------------------- migrate validate
 
 func migrateValidateCmd(g *globalFlags) *cobra.Command {
-	var (
-		devURL, dirURL string
-		env            *Env
-	)
+	var devURL, dirURL string
 	cmd := &cobra.Command{
-		Use:   "validate [flags]",
-		Short: "Validates the migration directories checksum and SQL statements.",
-		Args:  cobra.NoArgs,
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return envPreRun(g, &env)(cmd, args)
-		},
+		Use:     "validate [flags]",
+		Short:   "Validates the migration directories checksum and SQL statements.",
+		Args:    cobra.NoArgs,
+		PreRunE: envPreRun(g, nil),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := openCheckedDir(dirURL, false)
 			if err != nil {
@@ -186,17 +176,12 @@ func migrateValidateCmd(g *globalFlags) *cobra.Command {
 // ---------------------------------------------------------------- migrate hash
 
 func migrateHashCmd(g *globalFlags) *cobra.Command {
-	var (
-		dirURL string
-		env    *Env
-	)
+	var dirURL string
 	cmd := &cobra.Command{
-		Use:   "hash [flags]",
-		Short: "Hash (re-)creates an integrity hash file for the migration directory.",
-		Args:  cobra.NoArgs,
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return envPreRun(g, &env)(cmd, args)
-		},
+		Use:     "hash [flags]",
+		Short:   "Hash (re-)creates an integrity hash file for the migration directory.",
+		Args:    cobra.NoArgs,
+		PreRunE: envPreRun(g, nil),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := openDir(dirURL, false)
 			if err != nil {
