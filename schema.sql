@@ -68,10 +68,10 @@ CREATE TABLE events (
     payload     jsonb       NOT NULL DEFAULT '{}',
     occurred_at timestamptz NOT NULL,
     recorded_at timestamptz NOT NULL,
-    -- The writing transaction's id (xid8 as bigint, so every tool reads it). Identity
-    -- values are handed out before commit, so a reader that follows `id` alone could
-    -- step past a row that commits later; the stream query returns only rows whose
-    -- transaction is older than every running one.
+    -- The writing transaction's id (xid8 as bigint, so every tool reads it). The stream
+    -- is read in (tx_id, id) order, and only below the oldest running transaction:
+    -- identity values are handed out before commit and in another order than xids,
+    -- so following `id` alone would step past rows that commit later.
     tx_id       bigint      NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
     CONSTRAINT events_pkey PRIMARY KEY (id),
     CONSTRAINT events_user_id_fkey FOREIGN KEY (user_id)
@@ -82,3 +82,5 @@ CREATE TABLE events (
 CREATE UNIQUE INDEX events_event_key_key ON events (event_key);
 CREATE INDEX events_user_id_id_idx ON events (user_id, id);
 CREATE INDEX events_type_id_idx ON events (type, id);
+-- The stream walks (tx_id, id).
+CREATE INDEX events_tx_id_id_idx ON events (tx_id, id);

@@ -217,20 +217,28 @@ async def iter_list_events_for_user(
 
 READ_EVENT_STREAM = """-- name: ReadEventStream :many
 SELECT id, event_key, user_id, type, payload, occurred_at, recorded_at, tx_id FROM events
-WHERE id > $1
-  AND tx_id::text::bigint < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-ORDER BY id
-LIMIT $2
+WHERE (tx_id, id) > ($1::bigint, $2::bigint)
+  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+ORDER BY tx_id, id
+LIMIT $3
 """
 
 
-async def read_event_stream(conn: Executor, *, after_id: int, max_rows: int) -> list[Event]:
-    """The global stream after a cursor. Identity values are handed out before commit, so
-    only rows written by transactions older than every running one are returned: a row
-    still being written holds back the rows after it instead of being skipped forever.
-    (Both sides go through text to bigint, the one type every xid8 fits in.)
+async def read_event_stream(
+    conn: Executor,
+    *,
+    after_tx_id: int,
+    after_id: int,
+    max_rows: int,
+) -> list[Event]:
+    """The global stream after the position (@after_tx_id, @after_id), in (tx_id, id) order.
+    Only rows of transactions older than every running one are returned: every such
+    transaction has ended, so no row can still appear below that horizon and the
+    (tx_id, id) order of what is returned only grows. (Paging by id alone skips rows: a
+    transaction that took its xid early may take its ids after a later one committed.)
+    The row comparison walks events_tx_id_id_idx.
     """
-    rows = await conn.fetch(READ_EVENT_STREAM, after_id, max_rows)
+    rows = await conn.fetch(READ_EVENT_STREAM, after_tx_id, after_id, max_rows)
     values = [dict(row) for row in rows]
     return _EVENT_LIST.validate_python(values)
 
@@ -238,17 +246,26 @@ async def read_event_stream(conn: Executor, *, after_id: int, max_rows: int) -> 
 async def iter_read_event_stream(
     conn: CursorExecutor,
     *,
+    after_tx_id: int,
     after_id: int,
     max_rows: int,
     prefetch: int = 100,
 ) -> AsyncIterator[Event]:
-    """The global stream after a cursor. Identity values are handed out before commit, so
-    only rows written by transactions older than every running one are returned: a row
-    still being written holds back the rows after it instead of being skipped forever.
-    (Both sides go through text to bigint, the one type every xid8 fits in.)
+    """The global stream after the position (@after_tx_id, @after_id), in (tx_id, id) order.
+    Only rows of transactions older than every running one are returned: every such
+    transaction has ended, so no row can still appear below that horizon and the
+    (tx_id, id) order of what is returned only grows. (Paging by id alone skips rows: a
+    transaction that took its xid early may take its ids after a later one committed.)
+    The row comparison walks events_tx_id_id_idx.
 
     Stream the rows of ReadEventStream through a server-side cursor, fetching prefetch rows
     per round trip. Call it inside a transaction: asyncpg cursors need one.
     """
-    async for row in conn.cursor(READ_EVENT_STREAM, after_id, max_rows, prefetch=prefetch):
+    async for row in conn.cursor(
+        READ_EVENT_STREAM,
+        after_tx_id,
+        after_id,
+        max_rows,
+        prefetch=prefetch,
+    ):
         yield Event.model_validate(dict(row))

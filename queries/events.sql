@@ -28,15 +28,17 @@ WHERE user_id = @user_id::uuid AND id > @after_id
 ORDER BY id
 LIMIT @max_rows;
 
--- The global stream after a cursor. Identity values are handed out before commit, so
--- only rows written by transactions older than every running one are returned: a row
--- still being written holds back the rows after it instead of being skipped forever.
--- (Both sides go through text to bigint, the one type every xid8 fits in.)
+-- The global stream after the position (@after_tx_id, @after_id), in (tx_id, id) order.
+-- Only rows of transactions older than every running one are returned: every such
+-- transaction has ended, so no row can still appear below that horizon and the
+-- (tx_id, id) order of what is returned only grows. (Paging by id alone skips rows: a
+-- transaction that took its xid early may take its ids after a later one committed.)
+-- The row comparison walks events_tx_id_id_idx.
 -- name: ReadEventStream :many
 SELECT * FROM events
-WHERE id > @after_id
-  AND tx_id::text::bigint < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-ORDER BY id
+WHERE (tx_id, id) > (@after_tx_id::bigint, @after_id::bigint)
+  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+ORDER BY tx_id, id
 LIMIT @max_rows;
 
 -- How many events there are of each type, optionally only of the given types.

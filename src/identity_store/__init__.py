@@ -28,6 +28,7 @@ from identity_store.domain.errors import (
 from identity_store.domain.models import (
     SINGLE_USE_TOKEN_KINDS,
     Event,
+    EventPage,
     IssuedToken,
     NewEvent,
     NewToken,
@@ -65,6 +66,7 @@ __all__ = [
     "EmailAlreadyRegistered",
     "Event",
     "EventKeyConflict",
+    "EventPage",
     "EventRepository",
     "IdentityStoreError",
     "InvalidInput",

@@ -36,6 +36,9 @@ def _hash_password(password: str) -> str:
     return f"$scrypt$ln=14,r=8,p=1${encode(salt).decode()}${encode(digest).decode()}"
 
 
+_STREAM_PAGES = 50
+
+
 async def scenario(new_uow: Callable[[], UnitOfWork], say: Say = print) -> None:
     """Walk through the identity life cycle on whatever ``new_uow`` returns.
 
@@ -109,9 +112,25 @@ async def scenario(new_uow: Callable[[], UnitOfWork], say: Say = print) -> None:
 
     async with new_uow() as uow:
         events = await uow.events.list_for_user(user.id)
+        # A stream consumer: follow next_cursor from the start until a page comes back
+        # empty (here at most _STREAM_PAGES pages); a real one stores the cursor with
+        # what it did and polls again later.
+        cursor, delivered, mine, pages = None, 0, 0, 0
+        while pages < _STREAM_PAGES:
+            page = await uow.events.read_stream(after=cursor, limit=100)
+            pages += 1
+            cursor = page.next_cursor
+            delivered += len(page.events)
+            mine += sum(1 for event in page.events if event.user_id == user.id)
+            if not page.events:
+                break
     say(f"the event log holds {len(events)} events for this user:")
     for event in events:
         say(f"  #{event.id} {event.occurred_at:%H:%M:%S} {event.type} {event.payload}")
+    say(
+        f"a stream consumer read {delivered} events ({mine} of this user) in {pages} pages; "
+        "it polls on from the cursor of the last page"
+    )
 
 
 async def run(url: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from identity_store.domain.errors import EventKeyConflict, InvalidInput, UserNotFound
 from identity_store.domain.models import Event, NewEvent, NewUser, User
+from identity_store.domain.pagination import STREAM_START, encode_stream_cursor
 from identity_store.infrastructure.persistence.event_repo import PostgresEventRepository
 from identity_store.infrastructure.persistence.user_repo import PostgresUserRepository
 
@@ -26,30 +27,43 @@ def unique_type(action: str = "happened") -> str:
     return f"test_{uuid.uuid4().hex[:12]}.{action}"
 
 
+def a_new_user() -> NewUser:
+    return NewUser(email=f"events-{uuid.uuid4().hex[:12]}@example.test", display_name="Eve")
+
+
 async def a_user(pool: Pool) -> User:
-    return await PostgresUserRepository(pool).register(
-        NewUser(email=f"events-{uuid.uuid4().hex[:12]}@example.test", display_name="Eve")
+    return await PostgresUserRepository(pool).register(a_new_user())
+
+
+async def stream_end(pool: Pool) -> str:
+    """A stream cursor just after every event committed so far."""
+    row = await pool.fetchrow(
+        "SELECT tx_id, id FROM events"
+        " WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+        " ORDER BY tx_id DESC, id DESC LIMIT 1"
     )
-
-
-async def last_event_id(pool: Pool) -> int:
-    return int(await pool.fetchval("SELECT coalesce(max(id), 0) FROM events"))
+    return encode_stream_cursor(*((row["tx_id"], row["id"]) if row else STREAM_START))
 
 
 async def read_until(
-    events: PostgresEventRepository, after_id: int, count: int, *, patience: float = 10.0
+    events: PostgresEventRepository, after: str, count: int, *, patience: float = 10.0
 ) -> list[Event]:
-    """Poll the stream like a consumer until ``count`` events after ``after_id`` show.
+    """Poll the stream like a consumer, following ``next_cursor``, until ``count``
+    events after ``after`` show (or ``patience`` seconds pass).
 
     The horizon is server-wide: a transaction open elsewhere on the same server can hold
     the stream back for a moment, so wait rather than read once.
     """
     deadline = asyncio.get_running_loop().time() + patience
+    found: list[Event] = []
     while True:
-        found = await events.read_stream(after_id=after_id, limit=1000)
+        page = await events.read_stream(after=after, limit=1000)
+        found.extend(page.events)
+        after = page.next_cursor
         if len(found) >= count or asyncio.get_running_loop().time() > deadline:
             return found
-        await asyncio.sleep(0.05)
+        if not page.events:
+            await asyncio.sleep(0.05)
 
 
 async def test_appending_records_the_event_as_given(pool: Pool) -> None:
@@ -189,26 +203,29 @@ async def test_a_users_events_come_in_id_order_after_the_cursor(pool: Pool) -> N
     assert [row["id"] for row in ids] == [event.id for event in mine]
 
 
-async def test_the_stream_returns_events_after_the_cursor_in_id_order_up_to_the_limit(
+async def test_the_stream_returns_events_after_the_cursor_in_order_up_to_the_limit(
     pool: Pool,
 ) -> None:
     events = PostgresEventRepository(pool)
-    cursor = await last_event_id(pool)
+    cursor = await stream_end(pool)
     appended = [await events.append(NewEvent(type=unique_type())) for _ in range(5)]
 
     everything = await read_until(events, cursor, 5)
-    first_two = await events.read_stream(after_id=cursor, limit=2)
-    rest = await events.read_stream(after_id=first_two[-1].id, limit=100)
+    first_two = await events.read_stream(after=cursor, limit=2)
+    rest = await events.read_stream(after=first_two.next_cursor, limit=100)
+    nothing_more = await events.read_stream(after=rest.next_cursor, limit=100)
 
     assert everything == appended
-    assert first_two + rest == appended
+    assert list(first_two.events + rest.events) == appended
+    assert nothing_more.events == ()
+    assert nothing_more.next_cursor == rest.next_cursor
 
 
 async def test_an_event_still_being_written_holds_back_later_events_until_it_commits(
     pool: Pool,
 ) -> None:
     reader = PostgresEventRepository(pool)
-    cursor = await last_event_id(pool)
+    cursor = await stream_end(pool)
     async with pool.acquire() as slow:
         transaction = slow.transaction()
         await transaction.start()
@@ -218,23 +235,56 @@ async def test_an_event_still_being_written_holds_back_later_events_until_it_com
 
         # The late event is committed, but a consumer that took it now would move its
         # cursor past the early one, which is not committed yet, and never see it.
-        while_open = await reader.read_stream(after_id=cursor)
+        while_open = await reader.read_stream(after=cursor)
         await transaction.commit()
 
-    assert [event.id for event in while_open if event.id >= early.id] == []
-    after_commit = await read_until(reader, cursor, 2)
+    assert [event.id for event in while_open.events if event.id >= early.id] == []
+    after_commit = await read_until(reader, while_open.next_cursor, 2)
     assert [event.id for event in after_commit] == [early.id, late.id]
+
+
+async def test_a_transaction_that_took_its_xid_first_but_its_event_id_last_is_not_skipped(
+    pool: Pool,
+) -> None:
+    """Two transactions reproduce what paging by id alone lost: the older transaction
+    (smaller xid) commits an event with a larger id first, while the younger one still
+    holds an event with a smaller id. Its event must still be delivered."""
+    reader = PostgresEventRepository(pool)
+    cursor = await stream_end(pool)
+    async with pool.acquire() as older_conn, pool.acquire() as younger_conn:
+        older, younger = older_conn.transaction(), younger_conn.transaction()
+        await older.start()
+        await younger.start()
+        # Each transaction takes its xid with its first write, the older one first.
+        await PostgresUserRepository(older_conn).register(a_new_user())
+        await PostgresUserRepository(younger_conn).register(a_new_user())
+        held = await PostgresEventRepository(younger_conn).append(
+            NewEvent(type=unique_type("held"))
+        )
+        first = await PostgresEventRepository(older_conn).append(
+            NewEvent(type=unique_type("first"))
+        )
+        assert held.id < first.id
+        await older.commit()
+
+        seen = await reader.read_stream(after=cursor)
+        await younger.commit()
+
+    assert [event.id for event in seen.events] == [first.id]
+    # A consumer reads on from where it stopped, and still gets the held event.
+    then = await read_until(reader, seen.next_cursor, 1)
+    assert [event.id for event in then] == [held.id]
 
 
 async def test_a_rolled_back_event_leaves_a_gap_that_the_stream_then_passes(pool: Pool) -> None:
     reader = PostgresEventRepository(pool)
-    cursor = await last_event_id(pool)
+    cursor = await stream_end(pool)
     async with pool.acquire() as slow:
         transaction = slow.transaction()
         await transaction.start()
         lost = await PostgresEventRepository(slow).append(NewEvent(type=unique_type()))
         kept = await reader.append(NewEvent(type=unique_type()))
-        assert [e.id for e in await reader.read_stream(after_id=cursor)] == []
+        assert (await reader.read_stream(after=cursor)).events == ()
         await transaction.rollback()
 
     after = await read_until(reader, cursor, 1)
@@ -305,12 +355,22 @@ async def test_the_api_offers_no_way_to_change_or_delete_an_event() -> None:
     }
 
 
-@pytest.mark.parametrize(("after_id", "limit"), [(-1, 10), (0, 0), (0, 1001)])
-async def test_stream_arguments_out_of_range_are_rejected(
-    pool: Pool, after_id: int, limit: int
-) -> None:
-    with pytest.raises(InvalidInput):
-        await PostgresEventRepository(pool).read_stream(after_id=after_id, limit=limit)
+@pytest.mark.parametrize("limit", [0, 1001, -1])
+async def test_stream_limits_out_of_range_are_rejected(pool: Pool, limit: int) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        await PostgresEventRepository(pool).read_stream(limit=limit)
+
+    assert caught.value.field == "limit"
+
+
+@pytest.mark.parametrize(
+    "after", ["", "0", "' OR 1=1 --", "A" * 23, "A" * 500, encode_stream_cursor(1, 2) + "="]
+)
+async def test_a_stream_cursor_we_did_not_make_is_rejected(pool: Pool, after: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        await PostgresEventRepository(pool).read_stream(after=after, limit=10)
+
+    assert caught.value.field == "after"
 
 
 async def test_an_event_recorded_later_may_have_occurred_earlier(pool: Pool) -> None:

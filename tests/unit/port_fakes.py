@@ -31,6 +31,7 @@ from identity_store.domain.errors import (
 from identity_store.domain.models import (
     SINGLE_USE_TOKEN_KINDS,
     Event,
+    EventPage,
     IssuedToken,
     NewEvent,
     NewToken,
@@ -42,7 +43,13 @@ from identity_store.domain.models import (
     UserStatus,
     UserUpdate,
 )
-from identity_store.domain.pagination import decode_user_cursor, encode_user_cursor
+from identity_store.domain.pagination import (
+    STREAM_START,
+    decode_stream_cursor,
+    decode_user_cursor,
+    encode_stream_cursor,
+    encode_user_cursor,
+)
 from identity_store.domain.token_secrets import hash_secret, new_secret
 
 
@@ -266,8 +273,13 @@ class FakeEventRepository:
         mine = [e for e in self._store.events if e.user_id == user_id and e.id > after_id]
         return mine[:limit]
 
-    async def read_stream(self, *, after_id: int = 0, limit: int = 100) -> list[Event]:
-        return [e for e in self._store.events if e.id > after_id][:limit]
+    async def read_stream(self, *, after: str | None = None, limit: int = 100) -> EventPage:
+        # One writer at a time here: id order is commit order, and the position's
+        # transaction part stays 0.
+        _, after_id = STREAM_START if after is None else decode_stream_cursor(after)
+        page = tuple(e for e in self._store.events if e.id > after_id)[:limit]
+        last = page[-1].id if page else after_id
+        return EventPage(events=page, next_cursor=encode_stream_cursor(0, last))
 
     async def count_by_type(self, types: Sequence[str] | None = None) -> dict[str, int]:
         counts: dict[str, int] = {}

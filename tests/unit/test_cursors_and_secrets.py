@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import struct
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from identity_store.domain.errors import InvalidInput
-from identity_store.domain.pagination import decode_user_cursor, encode_user_cursor
+from identity_store.domain.pagination import (
+    decode_stream_cursor,
+    decode_user_cursor,
+    encode_stream_cursor,
+    encode_user_cursor,
+)
 from identity_store.domain.token_secrets import hash_secret, new_secret
 
 pytestmark = pytest.mark.unit
@@ -76,3 +82,58 @@ def test_a_secret_is_stored_as_its_sha256() -> None:
 @pytest.mark.parametrize("hostile", ["", "\x00", "\udcff", "🦄" * 10_000, "' OR 1=1 --"])
 def test_any_string_can_be_hashed_even_one_that_is_not_utf8(hostile: str) -> None:
     assert len(hash_secret(hostile)) == 32
+
+
+@pytest.mark.parametrize("position", [(0, 0), (3, 1), (2**40 + 7, 12345), (2**63 - 1, 2**63 - 1)])
+def test_a_stream_cursor_gives_back_its_position(position: tuple[int, int]) -> None:
+    cursor = encode_stream_cursor(*position)
+
+    assert decode_stream_cursor(cursor) == position
+    assert cursor.isascii() and "=" not in cursor and "/" not in cursor and "+" not in cursor
+
+
+@pytest.mark.parametrize("position", [(-1, 0), (0, -1), (2**63, 0), (0, 2**63)])
+def test_a_stream_position_out_of_bigint_range_has_no_cursor(position: tuple[int, int]) -> None:
+    with pytest.raises(ValueError, match="2\\*\\*63"):
+        encode_stream_cursor(*position)
+
+
+def _stream_cursor_of(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+_URLSAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _respelled(cursor: str) -> str:
+    """The same bytes spelled otherwise: the last character's two low bits are padding."""
+    respelled = cursor[:-1] + _URLSAFE[_URLSAFE.index(cursor[-1]) ^ 1]
+    assert base64.urlsafe_b64decode(respelled + "=") == base64.urlsafe_b64decode(cursor + "=")
+    return respelled
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "",
+        "0",
+        "A" * 22,
+        "A" * 24,
+        "%" * 23,
+        "é" * 23,
+        "\x00" * 23,
+        encode_stream_cursor(1, 2) + "=",
+        _stream_cursor_of(struct.pack(">Bqq", 2, 1, 2)),  # another version
+        _stream_cursor_of(struct.pack(">Bqq", 1, -1, 2)),  # negative
+        _stream_cursor_of(struct.pack(">Bqq", 1, 1, -2)),
+        _respelled(encode_stream_cursor(1, 2)),
+        encode_user_cursor(datetime(2026, 1, 1, tzinfo=UTC), uuid.uuid4()),
+        123,
+        None,
+    ],
+)
+def test_a_stream_cursor_we_did_not_make_is_invalid_input(cursor: object) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        decode_stream_cursor(cursor)  # type: ignore[arg-type]
+
+    assert caught.value.field == "after"

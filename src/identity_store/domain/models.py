@@ -41,6 +41,7 @@ __all__ = [
     "SINGLE_USE_TOKEN_KINDS",
     "Email",
     "Event",
+    "EventPage",
     "IssuedToken",
     "NewEvent",
     "NewToken",
@@ -201,3 +202,13 @@ class Event(_Stored):
     payload: dict[str, Any]
     occurred_at: UtcDatetime
     recorded_at: UtcDatetime
+
+
+class EventPage(BaseModel):
+    """One read of the event stream. ``next_cursor`` is where the next read starts:
+    pass it back as ``after`` (it stays put when ``events`` is empty)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    events: tuple[Event, ...]
+    next_cursor: str

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from identity_store.domain.models import (
     Event,
+    EventPage,
     IssuedToken,
     NewEvent,
     NewToken,
@@ -167,9 +168,17 @@ class EventRepository(Protocol):
         """Return up to ``limit`` of the user's events with ids above ``after_id``."""
         ...
 
-    async def read_stream(self, *, after_id: int = 0, limit: int = 100) -> list[Event]:
-        """Return up to ``limit`` events with ids above ``after_id``, in id order, never
-        skipping one that commits later: poll again with the last id seen."""
+    async def read_stream(self, *, after: str | None = None, limit: int = 100) -> EventPage:
+        """Return up to ``limit`` events after the cursor ``after`` (from the start of
+        the stream when None) and ``next_cursor`` to read on from. A reader that keeps
+        passing ``next_cursor`` back gets every committed event exactly once, in one
+        stable order; an event still being written holds back the events after it
+        rather than being skipped.
+
+        Raises:
+            InvalidInput: ``after`` is not a cursor this method returned, or ``limit``
+                is outside 1..1000.
+        """
         ...
 
     async def count_by_type(self, types: Sequence[str] | None = None) -> dict[str, int]:

@@ -11,7 +11,12 @@ from uuid import UUID
 from generated import events as queries
 from generated import models as rows
 from identity_store.domain.errors import DatabaseError, EventKeyConflict, InvalidInput
-from identity_store.domain.models import Event, NewEvent
+from identity_store.domain.models import Event, EventPage, NewEvent
+from identity_store.domain.pagination import (
+    STREAM_START,
+    decode_stream_cursor,
+    encode_stream_cursor,
+)
 from identity_store.infrastructure.persistence._base import Repository, check_limit
 
 __all__ = ["MAX_APPEND_MANY", "PostgresEventRepository"]
@@ -127,19 +132,34 @@ class PostgresEventRepository(Repository):
             )
         return [_event(row) for row in found]
 
-    async def read_stream(self, *, after_id: int = 0, limit: int = 100) -> list[Event]:
-        """Return up to ``limit`` events with ids above ``after_id``, in id order.
+    async def read_stream(self, *, after: str | None = None, limit: int = 100) -> EventPage:
+        """Return up to ``limit`` events after the cursor ``after`` (from the start of
+        the stream when None), and the cursor to read on from.
 
-        Only events whose transaction is older than every transaction still running
-        are returned, so an id handed out to a transaction that commits later is never
-        stepped over: it holds back the events after it until it commits (or rolls
-        back). Poll again with the last id seen.
+        Every committed event is delivered exactly once, in one stable order, to a
+        reader that keeps passing ``next_cursor`` back: events are ordered by their
+        transaction, then by id, and only events of transactions older than every
+        transaction still running are returned. Every transaction below that horizon
+        has ended, so nothing can later appear before a position already read; an
+        event still being written holds back those of younger transactions until it
+        commits or rolls back.
+
+        Raises:
+            InvalidInput: ``after`` is not a cursor this method returned, or ``limit``
+                is outside 1..1000.
         """
-        _check_cursor(after_id)
+        after_tx_id, after_id = STREAM_START if after is None else decode_stream_cursor(after)
         check_limit(limit)
         with self._errors():
-            found = await queries.read_event_stream(self._db, after_id=after_id, max_rows=limit)
-        return [_event(row) for row in found]
+            found = await queries.read_event_stream(
+                self._db, after_tx_id=after_tx_id, after_id=after_id, max_rows=limit
+            )
+        if found:
+            after_tx_id, after_id = found[-1].tx_id, found[-1].id
+        return EventPage(
+            events=tuple(_event(row) for row in found),
+            next_cursor=encode_stream_cursor(after_tx_id, after_id),
+        )
 
     async def count_by_type(self, types: Sequence[str] | None = None) -> dict[str, int]:
         """Return how many events there are of each type (of ``types`` if given)."""
