@@ -51,15 +51,15 @@ DISABLE_USER = """-- name: DisableUser :one
 UPDATE users
 SET status     = 'disabled',
     version    = version + 1,
-    updated_at = $1::timestamptz
+    updated_at = greatest(updated_at, $1::timestamptz)
 WHERE id = $2 AND status = 'active'
 RETURNING id, email, display_name, password_hash, status, version, created_at, updated_at
 """
 
 
 async def disable_user(conn: Executor, *, now: datetime, id: UUID) -> User | None:
-    """Disable an active user (the version goes up by one). No row back: missing or
-    already disabled.
+    """Disable an active user (the version goes up by one; updated_at never goes back, as
+    in UpdateUser). No row back: missing or already disabled.
     """
     row = await conn.fetchrow(DISABLE_USER, now, id)
     if row is None:
@@ -152,7 +152,7 @@ SET email         = coalesce($1, email),
     password_hash = coalesce($3, password_hash),
     status        = coalesce($4::user_status, status),
     version       = version + 1,
-    updated_at    = $5::timestamptz
+    updated_at    = greatest(updated_at, $5::timestamptz)
 WHERE id = $6 AND version = $7
 RETURNING id, email, display_name, password_hash, status, version, created_at, updated_at
 """
@@ -171,6 +171,8 @@ async def update_user(
 ) -> User | None:
     """Apply the given changes (NULL keeps a column) if the stored version is still
     @expected_version; the version goes up by one. No row back: missing or stale.
+    updated_at never goes back: @now comes from the calling host's clock, which may be
+    behind the one that wrote the row (and users_updated_after_created must hold).
     """
     row = await conn.fetchrow(
         UPDATE_USER,

@@ -16,6 +16,8 @@ WHERE lower(email) = lower(@email::text);
 
 -- Apply the given changes (NULL keeps a column) if the stored version is still
 -- @expected_version; the version goes up by one. No row back: missing or stale.
+-- updated_at never goes back: @now comes from the calling host's clock, which may be
+-- behind the one that wrote the row (and users_updated_after_created must hold).
 -- name: UpdateUser :one
 UPDATE users
 SET email         = coalesce(sqlc.narg(email), email),
@@ -23,17 +25,17 @@ SET email         = coalesce(sqlc.narg(email), email),
     password_hash = coalesce(sqlc.narg(password_hash), password_hash),
     status        = coalesce(sqlc.narg(new_status)::user_status, status),
     version       = version + 1,
-    updated_at    = @now::timestamptz
+    updated_at    = greatest(updated_at, @now::timestamptz)
 WHERE id = @id AND version = @expected_version
 RETURNING *;
 
--- Disable an active user (the version goes up by one). No row back: missing or
--- already disabled.
+-- Disable an active user (the version goes up by one; updated_at never goes back, as
+-- in UpdateUser). No row back: missing or already disabled.
 -- name: DisableUser :one
 UPDATE users
 SET status     = 'disabled',
     version    = version + 1,
-    updated_at = @now::timestamptz
+    updated_at = greatest(updated_at, @now::timestamptz)
 WHERE id = @id AND status = 'active'
 RETURNING *;
 

@@ -343,3 +343,29 @@ async def test_a_clock_without_a_time_zone_is_refused(pool: Pool) -> None:
     with pytest.raises(InvalidInput) as caught:
         await users.register(new_user())
     assert caught.value.field == "clock"
+
+
+async def test_a_host_whose_clock_is_behind_can_update_and_disable_and_time_never_goes_back(
+    pool: Pool,
+) -> None:
+    """Application servers' clocks differ: one behind the host that registered the user
+    must still be able to change it, and updated_at must not move before created_at
+    (nor before an earlier update)."""
+    registered_at = datetime(2031, 5, 5, 12, 0, tzinfo=UTC)
+    ahead = PostgresUserRepository(pool, clock=_clock_returning(registered_at))
+    behind = PostgresUserRepository(
+        pool, clock=_clock_returning(registered_at - timedelta(minutes=5))
+    )
+    user = await ahead.register(new_user())
+
+    updated = await behind.update(user.id, Update(display_name="Skewed"), expected_version=1)
+    disabled = await behind.disable(user.id)
+
+    assert (updated.version, updated.display_name) == (2, "Skewed")
+    assert (disabled.version, disabled.status) == (3, UserStatus.DISABLED)
+    assert updated.updated_at == disabled.updated_at == registered_at == user.created_at
+    later = registered_at + timedelta(seconds=1)
+    moved_on = await PostgresUserRepository(pool, clock=_clock_returning(later)).update(
+        user.id, Update(status=UserStatus.ACTIVE), expected_version=3
+    )
+    assert moved_on.updated_at == later
