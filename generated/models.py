@@ -4,27 +4,10 @@
 #   sqlc-gen-asyncpg v0.1.0
 
 from datetime import datetime
-from enum import StrEnum
 from uuid import UUID
 
-from pydantic import BaseModel, JsonValue
-
-
-class TokenKind(StrEnum):
-    """The token_kind enum."""
-
-    SESSION = "session"
-    REFRESH = "refresh"
-    API_KEY = "api_key"
-    EMAIL_VERIFICATION = "email_verification"
-    PASSWORD_RESET = "password_reset"  # noqa: S105
-
-
-class UserStatus(StrEnum):
-    """The user_status enum."""
-
-    ACTIVE = "active"
-    DISABLED = "disabled"
+from identity_store.domain.models import TokenKind, UserStatus
+from pydantic import BaseModel, ConfigDict, JsonValue
 
 
 class Event(BaseModel):
@@ -43,6 +26,8 @@ class Event(BaseModel):
 class Token(BaseModel):
     """A row of table tokens."""
 
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     id: UUID
     user_id: UUID
     kind: TokenKind
@@ -56,6 +41,8 @@ class Token(BaseModel):
 
 class User(BaseModel):
     """A row of table users."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     id: UUID
     email: str

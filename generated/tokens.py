@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from uuid import UUID
 
+from identity_store.domain.models import TokenKind
 from pydantic import TypeAdapter
 
 from .db import CursorExecutor, Executor, rows_affected
-from .models import Token, TokenKind
+from .models import Token
 
 CONSUME_TOKEN = """-- name: ConsumeToken :one
 UPDATE tokens

@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from uuid import UUID
 
+from identity_store.domain.models import UserStatus
 from pydantic import TypeAdapter
 
 from .db import CursorExecutor, Executor, rows_affected
-from .models import User, UserStatus
+from .models import User
 
 CREATE_USER = """-- name: CreateUser :one
 INSERT INTO users (email, display_name, password_hash, status, version, created_at, updated_at)

@@ -103,6 +103,10 @@ class _Types:
             else:
                 self._by_column[self._column_key(override.column)] = override
 
+    def replaces(self, spelling: str) -> bool:
+        """Whether a db_type override replaces the type spelled ``spelling``."""
+        return spelling in self._by_type
+
     def _column_key(self, dotted: str) -> str:
         parts = dotted.lower().split(".")
         if len(parts) == 2:
@@ -413,7 +417,12 @@ def build(request: Request) -> Program:
         )
     options = parse_options({**request.global_options, **request.plugin_options})
     builder = _Builder(request, options)
-    enums = sorted({id(e): e for e in builder.enums.values()}.values(), key=lambda e: e.class_name)
+    # An enum replaced by a db_type override (the project's own enum class) is not written.
+    replaced = {id(e) for spelling, e in builder.enums.items() if builder.types.replaces(spelling)}
+    enums = sorted(
+        {id(e): e for e in builder.enums.values() if id(e) not in replaced}.values(),
+        key=lambda e: e.class_name,
+    )
     models = [model for _, model in builder.tables]
     _check_unique(
         [(e.class_name, f"enum {e.sql_name}") for e in enums]

@@ -25,7 +25,7 @@ from asyncpg.pool import PoolConnectionProxy
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from generated.db import init_connection
+from identity_store._generated.db import init_connection
 from identity_store.domain.errors import DatabaseConfigError, DatabaseUnavailable
 
 __all__ = ["Settings", "check_health", "create_pool", "describe_url", "get_db"]

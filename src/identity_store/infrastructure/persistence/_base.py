@@ -6,7 +6,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from uuid import UUID
 
-from generated.db import Executor
+from identity_store._generated.db import Executor
 from identity_store.domain.clock import Clock, utc_now
 from identity_store.domain.errors import InvalidInput
 from identity_store.infrastructure.persistence._errors import translate_errors

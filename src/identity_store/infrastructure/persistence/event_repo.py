@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from generated import events as queries
-from generated import models as rows
+from identity_store._generated import events as queries
+from identity_store._generated import models as rows
 from identity_store.domain.errors import DatabaseError, EventKeyConflict, InvalidInput
 from identity_store.domain.models import Event, EventPage, NewEvent
 from identity_store.domain.pagination import (
@@ -18,15 +18,12 @@ from identity_store.domain.pagination import (
     encode_stream_cursor,
 )
 from identity_store.infrastructure.persistence._base import Repository, check_limit
+from identity_store.infrastructure.persistence._rows import event_from_row as _event
 
 __all__ = ["MAX_APPEND_MANY", "PostgresEventRepository"]
 
 MAX_APPEND_MANY = 100_000
 """Most events one :meth:`PostgresEventRepository.append_many` call accepts."""
-
-
-def _event(row: rows.Event) -> Event:
-    return Event.model_validate(row, from_attributes=True)
 
 
 def _same_event(row: rows.Event, new: NewEvent) -> bool:

@@ -12,8 +12,8 @@ from uuid import UUID
 
 from pydantic import SecretStr
 
-from generated import models as rows
-from generated import tokens as queries
+from identity_store._generated import models as rows
+from identity_store._generated import tokens as queries
 from identity_store.domain.errors import DatabaseError, InvalidInput, TokenInvalid
 from identity_store.domain.models import (
     SINGLE_USE_TOKEN_KINDS,
@@ -24,14 +24,11 @@ from identity_store.domain.models import (
 )
 from identity_store.domain.token_secrets import hash_secret, new_secret
 from identity_store.infrastructure.persistence._base import Repository, check_limit
+from identity_store.infrastructure.persistence._rows import token_from_row as _token
 
 __all__ = ["PostgresTokenRepository"]
 
 _MAX_BATCH = 10_000
-
-
-def _token(row: rows.Token) -> Token:
-    return Token.model_validate(row, from_attributes=True)
 
 
 def _digest_of(secret: object) -> bytes:
@@ -63,7 +60,7 @@ class PostgresTokenRepository(Repository):
             row = await queries.create_token(
                 self._db,
                 user_id=new.user_id,
-                kind=rows.TokenKind(new.kind.value),
+                kind=new.kind,
                 token_hash=hash_secret(secret),
                 scopes=list(new.scopes),
                 now=now,
@@ -134,9 +131,7 @@ class PostgresTokenRepository(Repository):
         digest = _digest_of(secret)
         now = self._now()
         with self._errors():
-            row = await queries.consume_token(
-                self._db, now=now, token_hash=digest, kind=rows.TokenKind(kind.value)
-            )
+            row = await queries.consume_token(self._db, now=now, token_hash=digest, kind=kind)
         if row is None or not _matches(row, digest):
             raise TokenInvalid()
         return _token(row)

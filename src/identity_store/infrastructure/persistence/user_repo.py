@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from generated import models as rows
-from generated import users as queries
+from identity_store._generated import users as queries
 from identity_store.domain.errors import (
     ConcurrencyConflict,
     DatabaseError,
@@ -16,6 +15,7 @@ from identity_store.domain.errors import (
 from identity_store.domain.models import NewUser, User, UserPage, UserUpdate
 from identity_store.domain.pagination import decode_user_cursor, encode_user_cursor
 from identity_store.infrastructure.persistence._base import Repository, check_limit
+from identity_store.infrastructure.persistence._rows import user_from_row as _user
 
 __all__ = ["PostgresUserRepository"]
 
@@ -30,10 +30,6 @@ def _storable(text: object) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _user(row: rows.User) -> User:
-    return User.model_validate(row, from_attributes=True)
 
 
 class PostgresUserRepository(Repository):
@@ -90,14 +86,13 @@ class PostgresUserRepository(Repository):
             raise InvalidInput("changes", "must be a UserUpdate")
         check_limit(expected_version, field="expected_version", maximum=2**31 - 1)
         now = self._now()
-        status = None if changes.status is None else rows.UserStatus(changes.status.value)
         with self._errors(email=changes.email, user_id=user_id):
             row = await queries.update_user(
                 self._db,
                 email=changes.email,
                 display_name=changes.display_name,
                 password_hash=changes.password_hash,
-                new_status=status,
+                new_status=changes.status,
                 now=now,
                 id=user_id,
                 expected_version=expected_version,

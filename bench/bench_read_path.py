@@ -1,0 +1,160 @@
+"""Benchmark of the library's read path: repository calls against hand-written asyncpg.
+
+Run: ``python bench/bench_read_path.py`` (uses the embedded PostgreSQL server, or the
+one in ``DATABASE_URL``). It migrates a scratch database with Atlas, stores 1000 users
+and 1000 events of one user, then times, in one run with the two sides taking turns:
+
+- the repository call (``PostgresUserRepository.get`` / ``.list_page``,
+  ``PostgresEventRepository.list_for_user``), which returns domain models;
+- hand-written asyncpg running the same SQL and validating each row once into the
+  same domain model (``Model.model_validate(dict(record))``).
+
+It prints per-call times and the ratio repository / hand-written: how much the
+library's way from a row to the caller costs over one validation. Best of several
+rounds; nothing is asserted.
+"""
+
+import asyncio
+import os
+import secrets
+import subprocess
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from identity_store import (
+    Event,
+    NewEvent,
+    NewUser,
+    PostgresEventRepository,
+    PostgresUserRepository,
+    Settings,
+    User,
+    create_pool,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+ROWS = 1000
+ROUNDS = 15
+USER_SQL = (
+    "SELECT id, email, display_name, password_hash, status, version, created_at, updated_at"
+    " FROM users"
+)
+
+
+def admin_url() -> str:
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        return configured
+    from identity_store.devdb import start  # development tool, only for this script
+
+    url: str = start().url("postgres")
+    return url
+
+
+async def best_of(
+    variants: list[tuple[str, Callable[[], Awaitable[Any]]]], calls: int
+) -> dict[str, float]:
+    """Return each variant's best per-call time, the variants taking turns every round."""
+    best = {label: float("inf") for label, _ in variants}
+    for _ in range(ROUNDS):
+        for label, fn in variants:
+            start = time.perf_counter()
+            for _ in range(calls):
+                await fn()
+            best[label] = min(best[label], (time.perf_counter() - start) / calls)
+    return best
+
+
+async def run(url: str) -> None:
+    pool = await create_pool(Settings(database_url=url, pool_min_size=1, pool_max_size=2))
+    users = PostgresUserRepository(pool)
+    events = PostgresEventRepository(pool)
+    try:
+        tag = uuid.uuid4().hex[:8]
+        first = await users.register(NewUser(email=f"u0-{tag}@example.com", display_name="U 0"))
+        for i in range(1, ROWS):
+            await users.register(NewUser(email=f"u{i}-{tag}@example.com", display_name=f"User {i}"))
+        await events.append_many(
+            [
+                NewEvent(type="bench.read", user_id=first.id, payload={"n": i, "tag": "x" * 20})
+                for i in range(ROWS)
+            ]
+        )
+        one_sql = f"{USER_SQL} WHERE id = $1"
+        many_sql = f"{USER_SQL} ORDER BY created_at, id LIMIT $1"
+        events_sql = (
+            "SELECT id, event_key, user_id, type, payload, occurred_at, recorded_at FROM events"
+            " WHERE user_id = $1 AND id > 0 ORDER BY id LIMIT $2"
+        )
+
+        async def hand_get() -> User | None:
+            async with pool.acquire() as conn:
+                row = await conn.fetchrow(one_sql, first.id)
+            return None if row is None else User.model_validate(dict(row))
+
+        async def hand_list() -> list[User]:
+            async with pool.acquire() as conn:
+                rows = await conn.fetch(many_sql, ROWS + 1)
+            return [User.model_validate(dict(row)) for row in rows[:ROWS]]
+
+        async def hand_events() -> list[Event]:
+            async with pool.acquire() as conn:
+                rows = await conn.fetch(events_sql, first.id, ROWS)
+            return [Event.model_validate(dict(row)) for row in rows]
+
+        async def repo_get() -> User | None:
+            return await users.get(first.id)
+
+        async def repo_list() -> Any:
+            return await users.list_page(limit=ROWS)
+
+        async def repo_events() -> list[Event]:
+            return await events.list_for_user(first.id, limit=ROWS)
+
+        print(f"identity-store read path: {ROWS} rows, best of {ROUNDS} rounds, taking turns")
+        print("(repository call / hand-written asyncpg + one model_validate per row)")
+        for label, hand, repo, calls in (
+            ("users.get", hand_get, repo_get, 200),
+            ("users.list_page(1000)", hand_list, repo_list, 4),
+            ("events.list_for_user(1000)", hand_events, repo_events, 4),
+        ):
+            t = await best_of([("hand", hand), ("repo", repo)], calls)
+            print(
+                f"  {label:<28} hand {t['hand'] * 1e6:9.1f} us   repository "
+                f"{t['repo'] * 1e6:9.1f} us   ratio {t['repo'] / t['hand']:.3f}"
+            )
+    finally:
+        await pool.close()
+
+
+async def main() -> None:
+    admin = admin_url()
+    name = f"read_bench_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    url = urlunsplit(urlsplit(admin)._replace(path="/" + name))
+    try:
+        atlas = os.environ.get("ATLAS") or str(ROOT / ".tools" / "bin" / "atlas")
+        await asyncio.to_thread(
+            subprocess.run,
+            [atlas, "migrate", "apply", "--dir", "file://migrations", "--url", url],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        await run(url)
+    finally:
+        conn = await asyncpg.connect(admin)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
