@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -119,13 +120,14 @@ func openDir(raw string, create bool) (*migrate.LocalDir, error) {
 	return migrate.NewLocalDir(p)
 }
 
-// openCheckedDir opens the migration directory and checks it against atlas.sum.
-func openCheckedDir(raw string, create bool) (*migrate.LocalDir, error) {
+// openCheckedDir opens the migration directory and checks it against atlas.sum,
+// printing the official hint to out (the command's standard output) on a mismatch.
+func openCheckedDir(out io.Writer, raw string, create bool) (*migrate.LocalDir, error) {
 	dir, err := openDir(raw, create)
 	if err != nil {
 		return nil, err
 	}
-	if err := validateDir(dir); err != nil {
+	if err := validateDir(out, dir); err != nil {
 		return nil, err
 	}
 	return dir, nil
@@ -149,13 +151,17 @@ to re-hash the contents and resolve the error
 
 `
 
-// validateDir checks atlas.sum against the directory, printing the official hint on failure.
-func validateDir(dir migrate.Dir) error {
+// validateDir checks atlas.sum against the directory. On failure it prints the official
+// hint to out and returns the error, which main prints on stderr: the official CLI
+// writes the hint with cmd.OutOrStderr() on a root command whose output is stdout, so
+// the hint goes to stdout and "Error: checksum file not found" (or "checksum mismatch")
+// to stderr.
+func validateDir(out io.Writer, dir migrate.Dir) error {
 	err := migrate.Validate(dir)
 	if err == nil {
 		return nil
 	}
-	fmt.Fprint(os.Stderr, checksumHelp)
+	fmt.Fprint(out, checksumHelp)
 	var cerr *migrate.ChecksumError
 	if errors.As(err, &cerr) {
 		return fmt.Errorf("checksum mismatch (atlas.sum line %d, file %q %s)", cerr.Line, cerr.File, cerr.Reason)

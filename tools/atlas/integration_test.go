@@ -331,3 +331,38 @@ FROM information_schema.columns WHERE table_schema = 'atlas_schema_revisions' AN
 		t.Fatalf("unexpected revision row: %s %s %d %d/%d %q", version, desc, typ, applied, total, hash)
 	}
 }
+
+// Issue 7 item 3: two `migrate diff` runs within one second wrote the same version
+// and replayed in name order. The official CLI names files by the UTC second; ours
+// never writes a version that is not greater than the newest one in the directory.
+// The clock is stopped so both diffs run "within one second" on any machine.
+func TestIntegrationDiffTwiceWithinOneSecond(t *testing.T) {
+	dbs := testDBs(t, 2)
+	dev, target := dbs[0], dbs[1]
+	stopped := time.Date(2026, 11, 28, 11, 19, 52, 0, time.UTC)
+	clock = func() time.Time { return stopped }
+	t.Cleanup(func() { clock = time.Now })
+	work := t.TempDir()
+	schemaFile := filepath.Join(work, "schema.sql")
+	if err := os.WriteFile(schemaFile, []byte(testSchema), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dirURL := "file://" + filepath.Join(work, "migrations")
+	mustRun(t, "migrate", "diff", "initial", "--dir", dirURL, "--to", "file://"+schemaFile, "--dev-url", dev)
+	changed := strings.Replace(testSchema, "    note       text        NULL,\n", "", 1)
+	if err := os.WriteFile(schemaFile, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "migrate", "diff", "drop_note", "--dir", dirURL, "--to", "file://"+schemaFile, "--dev-url", dev)
+	files, err := mustLocalDir(t, filepath.Join(work, "migrations")).Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 || files[0].Name() != "20261128111952_initial.sql" || files[1].Name() != "20261128111953_drop_note.sql" {
+		t.Fatalf("want the second diff one second after the first, got %v", files)
+	}
+	// The files replay in the order they were written.
+	if out := mustRun(t, "migrate", "apply", "--dir", dirURL, "--url", target); !strings.Contains(out, "2 migrations") {
+		t.Fatalf("apply: %s", out)
+	}
+}

@@ -98,7 +98,7 @@ func migrateDiffCmd(g *globalFlags) *cobra.Command {
 
 func migrateDiffRun(cmd *cobra.Command, args []string, flags migrateDiffFlags) error {
 	ctx := cmd.Context()
-	dir, err := openCheckedDir(flags.dirURL, true)
+	dir, err := openCheckedDir(cmd.OutOrStdout(), flags.dirURL, true)
 	if err != nil {
 		return err
 	}
@@ -162,8 +162,43 @@ func migrateDiffRun(cmd *cobra.Command, args []string, flags migrateDiffFlags) e
 	case err != nil:
 		return err
 	}
+	files, err := dir.Files()
+	if err != nil {
+		return err
+	}
+	if plan.Version, err = nextVersion(files, clock()); err != nil {
+		return err
+	}
 	// Like the official CLI, a successful diff prints nothing.
 	return pl.WritePlan(plan)
+}
+
+// clock is the time source of migrate diff (a variable so tests can stop time).
+var clock = time.Now
+
+// versionLayout is the official version format: the UTC time of the diff, to the second.
+const versionLayout = "20060102150405"
+
+// nextVersion returns the version of a new migration file: the current UTC time, or
+// one second after the newest version when that is not smaller. Two diffs within one
+// second would otherwise write the same version, and files with equal versions replay
+// in name order, not in the order they were written. Versions are ordered as strings
+// (the directory sorts file names), so a newest version that is not a timestamp and
+// sorts after the current time cannot be followed automatically.
+func nextVersion(files []migrate.File, now time.Time) (string, error) {
+	v := now.UTC().Format(versionLayout)
+	newest := ""
+	for _, f := range files {
+		newest = max(newest, f.Version())
+	}
+	if v > newest {
+		return v, nil
+	}
+	t, err := time.Parse(versionLayout, newest)
+	if err != nil {
+		return "", fmt.Errorf("the newest migration version %q sorts after the current time %s and is not a timestamp (yyyymmddhhmmss): cannot choose a greater version", newest, v)
+	}
+	return t.Add(time.Second).Format(versionLayout), nil
 }
 
 // desiredSource splits the --to URLs: SQL files (replayed on dev) or one database URL.
@@ -263,7 +298,7 @@ func migrateApplyRun(cmd *cobra.Command, args []string, flags migrateApplyFlags)
 	default:
 		return fmt.Errorf("unknown tx-mode %q", flags.txMode)
 	}
-	dir, err := openCheckedDir(flags.dirURL, false)
+	dir, err := openCheckedDir(cmd.OutOrStdout(), flags.dirURL, false)
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ type statusReport struct {
 
 func migrateStatusRun(cmd *cobra.Command, flags migrateStatusFlags) error {
 	ctx := cmd.Context()
-	dir, err := openCheckedDir(flags.dirURL, false)
+	dir, err := openCheckedDir(cmd.OutOrStdout(), flags.dirURL, false)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func migrateValidateCmd(g *globalFlags) *cobra.Command {
 		Args:    cobra.NoArgs,
 		PreRunE: envPreRun(g, nil),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := openCheckedDir(dirURL, false)
+			dir, err := openCheckedDir(cmd.OutOrStdout(), dirURL, false)
 			if err != nil {
 				return err
 			}
