@@ -162,9 +162,15 @@ func validateDir(out io.Writer, dir migrate.Dir) error {
 		return nil
 	}
 	fmt.Fprint(out, checksumHelp)
+	return checksumErr(err)
+}
+
+// checksumErr keeps the official error text ("checksum mismatch", "checksum file not
+// found", ...) and names the file that differs when the engine knows it.
+func checksumErr(err error) error {
 	var cerr *migrate.ChecksumError
 	if errors.As(err, &cerr) {
-		return fmt.Errorf("checksum mismatch (atlas.sum line %d, file %q %s)", cerr.Line, cerr.File, cerr.Reason)
+		return fmt.Errorf("%w (atlas.sum line %d, file %q %s)", err, cerr.Line, cerr.File, cerr.Reason)
 	}
 	return err
 }

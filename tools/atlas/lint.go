@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"ariga.io/atlas/schemahcl"
@@ -77,8 +78,10 @@ func migrateLintRun(cmd *cobra.Command, flags migrateLintFlags, cfg *schemahcl.R
 		return err
 	}
 	// Like the official runner: a broken atlas.sum is reported as a lint error.
+	// We add the hint the other commands print (the official lint prints only the line),
+	// since editing a file to add an atlas:nolint directive is how users get here.
 	if err := migrate.Validate(dir); err != nil && !errors.Is(err, migrate.ErrChecksumNotFound) {
-		cmd.Printf("%s: %v\n", migrate.HashFileName, err)
+		cmd.Printf("%s: %v\n\n%s", migrate.HashFileName, checksumErr(err), checksumHelp)
 		return exitError{code: 1}
 	}
 	all, err := dir.Files()
@@ -115,10 +118,16 @@ func migrateLintRun(cmd *cobra.Command, flags migrateLintFlags, cfg *schemahcl.R
 	}
 	failed := false
 	for _, f := range files {
+		nl := nolintRules(f)
+		if nl.ignored {
+			continue
+		}
 		fr := &fileReport{name: f.Name(), text: string(f.Bytes())}
 		var errs []string
 		for _, a := range az {
-			if err := a.Analyze(ctx, &sqlcheck.Pass{File: f, Dev: dev, Reporter: fr}); err != nil {
+			err := a.Analyze(ctx, &sqlcheck.Pass{File: f, Dev: dev, Reporter: nl.reporterFor(fr, a)})
+			// An analyzer whose every diagnostic was silenced does not fail the file.
+			if err != nil && !nl.skipped {
 				errs = append(errs, err.Error())
 			}
 		}
@@ -129,6 +138,65 @@ func migrateLintRun(cmd *cobra.Command, flags migrateLintFlags, cfg *schemahcl.R
 		return exitError{code: 1}
 	}
 	return nil
+}
+
+// nolintRules reads the "-- atlas:nolint" directives of a file, as the official CLI
+// (v0.13.1 cmd/atlas/internal/lint/run.go) does:
+//
+//   - a bare "atlas:nolint" in the file header skips the whole file;
+//   - "atlas:nolint destructive DS103 ..." in the file header applies to every statement;
+//   - the same directive in the comment right above a statement applies to that statement.
+//
+// Each word is an analyzer name (destructive, data_depend, incompatible, condrop,
+// concurrent_index, ...) or a diagnostic code (DS103, BC102, PG101, ...); a bare
+// directive on a statement silences all its diagnostics.
+func nolintRules(f *sqlcheck.File) *skipRules {
+	s := &skipRules{pos2rules: make(map[int][]string)}
+	if l, ok := f.File.(*migrate.LocalFile); ok {
+		ds := l.Directive("nolint")
+		if s.ignored = len(ds) == 1 && ds[0] == ""; s.ignored {
+			return s
+		}
+		for _, d := range ds {
+			for _, c := range f.Changes {
+				s.pos2rules[c.Stmt.Pos] = append(s.pos2rules[c.Stmt.Pos], strings.Split(d, " ")...)
+			}
+		}
+	}
+	for _, c := range f.Changes {
+		for _, d := range c.Stmt.Directive("nolint") {
+			s.pos2rules[c.Stmt.Pos] = append(s.pos2rules[c.Stmt.Pos], strings.Split(d, " ")...)
+		}
+	}
+	return s
+}
+
+type skipRules struct {
+	pos2rules map[int][]string // statement position -> rules
+	ignored   bool             // the whole file is skipped
+	skipped   bool             // the last report was dropped entirely
+}
+
+// reporterFor filters the reports of one analyzer through the rules.
+func (s *skipRules) reporterFor(w sqlcheck.ReportWriter, az sqlcheck.Analyzer) sqlcheck.ReportWriter {
+	s.skipped = false
+	named, isNamed := az.(sqlcheck.NamedAnalyzer)
+	return sqlcheck.ReportWriterFunc(func(r sqlcheck.Report) {
+		ds := make([]sqlcheck.Diagnostic, 0, len(r.Diagnostics))
+		for _, d := range r.Diagnostics {
+			rules := s.pos2rules[d.Pos]
+			switch {
+			case len(rules) == 1 && rules[0] == "",
+				slices.Contains(rules, d.Code),
+				isNamed && slices.Contains(rules, named.Name()):
+			default:
+				ds = append(ds, d)
+			}
+		}
+		if s.skipped = len(ds) == 0; !s.skipped {
+			w.WriteReport(sqlcheck.Report{Text: r.Text, Diagnostics: ds})
+		}
+	})
 }
 
 // printLint writes reports in the official default lint format.
@@ -202,7 +270,7 @@ func loadChanges(ctx context.Context, dev *sqlclient.Client, base, feat []migrat
 	}
 	out := make([]*sqlcheck.File, len(feat))
 	for i, f := range feat {
-		out[i] = &sqlcheck.File{File: f, From: current}
+		out[i] = &sqlcheck.File{File: f, From: current, Parser: stmtParser{}}
 		stmts, err := f.StmtDecls()
 		if err != nil {
 			return nil, &lintFileError{f.Name(), fmt.Errorf("scanning statements: %w", err)}
@@ -221,7 +289,8 @@ func loadChanges(ctx context.Context, dev *sqlclient.Client, base, feat []migrat
 				return nil, err
 			}
 			current = target
-			out[i].Changes = append(out[i].Changes, &sqlcheck.Change{Stmt: s, Changes: changes})
+			// Like the official DevLoader: read the statement to tell renames from drops.
+			out[i].Changes = append(out[i].Changes, &sqlcheck.Change{Stmt: s, Changes: fixRenames(s.Text, changes)})
 		}
 		if out[i].Sum, err = dev.Driver.RealmDiff(start, current); err != nil {
 			return nil, err
