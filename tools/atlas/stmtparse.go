@@ -120,7 +120,7 @@ func lexSQL(s string) []token {
 }
 
 // endQuoted returns the index after the closing quote q starting the scan at i.
-// A doubled quote is part of the text; backslash escapes apply to E” strings.
+// A doubled quote is part of the text; backslash escapes apply to E-prefixed strings.
 func endQuoted(s string, i int, q byte, backslash bool) (int, bool) {
 	for i < len(s) {
 		switch {
