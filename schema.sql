@@ -1,5 +1,12 @@
 -- The desired state of the identity-store database.
 --
+-- Every timestamp column holds instants from 0001-01-02T00:00:00Z to
+-- 9999-12-30T23:59:59.999999Z (the domain's TIMESTAMP_MIN..TIMESTAMP_MAX, which every
+-- client reads back in any time zone) or +/-infinity, which versions before these
+-- *_range checks stored for Python's first and last instants and which the read
+-- models give back as those instants. Anything else (years 10000+, BC) could not be
+-- read by the application at all.
+--
 -- Edit this file, then run `make migration name=<what_changed>`: Atlas diffs it against
 -- migrations/ and writes the next versioned migration. Only objects Atlas Community
 -- Edition understands belong here (tables, columns, indexes, foreign keys, checks,
@@ -29,7 +36,15 @@ CREATE TABLE users (
     CONSTRAINT users_email_length CHECK (char_length(email) BETWEEN 3 AND 320),
     CONSTRAINT users_display_name_length CHECK (char_length(display_name) BETWEEN 1 AND 200),
     CONSTRAINT users_version_positive CHECK (version > 0),
-    CONSTRAINT users_updated_after_created CHECK (updated_at >= created_at)
+    CONSTRAINT users_updated_after_created CHECK (updated_at >= created_at),
+    CONSTRAINT users_created_at_range CHECK (
+        (created_at AT TIME ZONE 'UTC') BETWEEN '0001-01-02 00:00:00' AND '9999-12-30 23:59:59.999999'
+        OR NOT isfinite(created_at)
+    ),
+    CONSTRAINT users_updated_at_range CHECK (
+        (updated_at AT TIME ZONE 'UTC') BETWEEN '0001-01-02 00:00:00' AND '9999-12-30 23:59:59.999999'
+        OR NOT isfinite(updated_at)
+    )
 );
 
 -- E-mail addresses are unique regardless of case; lookups use the same expression.
@@ -51,7 +66,23 @@ CREATE TABLE tokens (
     CONSTRAINT tokens_user_id_fkey FOREIGN KEY (user_id)
         REFERENCES users (id) ON UPDATE NO ACTION ON DELETE CASCADE,
     CONSTRAINT tokens_token_hash_sha256 CHECK (octet_length(token_hash) = 32),
-    CONSTRAINT tokens_expires_after_created CHECK (expires_at > created_at)
+    CONSTRAINT tokens_expires_after_created CHECK (expires_at > created_at),
+    CONSTRAINT tokens_created_at_range CHECK (
+        (created_at AT TIME ZONE 'UTC') BETWEEN '0001-01-02 00:00:00' AND '9999-12-30 23:59:59.999999'
+        OR NOT isfinite(created_at)
+    ),
+    CONSTRAINT tokens_expires_at_range CHECK (
+        (expires_at AT TIME ZONE 'UTC') BETWEEN '0001-01-02 00:00:00' AND '9999-12-30 23:59:59.999999'
+        OR NOT isfinite(expires_at)
+    ),
+    CONSTRAINT tokens_last_used_at_range CHECK (
+        (last_used_at AT TIME ZONE 'UTC') BETWEEN '0001-01-02 00:00:00' AND '9999-12-30 23:59:59.999999'
+        OR NOT isfinite(last_used_at)
+    ),
+    CONSTRAINT tokens_revoked_at_range CHECK (
+        (revoked_at AT TIME ZONE 'UTC') BETWEEN '0001-01-02 00:00:00' AND '9999-12-30 23:59:59.999999'
+        OR NOT isfinite(revoked_at)
+    )
 );
 
 CREATE UNIQUE INDEX tokens_token_hash_key ON tokens (token_hash);
@@ -76,7 +107,15 @@ CREATE TABLE events (
     CONSTRAINT events_pkey PRIMARY KEY (id),
     CONSTRAINT events_user_id_fkey FOREIGN KEY (user_id)
         REFERENCES users (id) ON UPDATE NO ACTION ON DELETE SET NULL,
-    CONSTRAINT events_type_format CHECK (type ~ '^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$')
+    CONSTRAINT events_type_format CHECK (type ~ '^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$'),
+    CONSTRAINT events_occurred_at_range CHECK (
+        (occurred_at AT TIME ZONE 'UTC') BETWEEN '0001-01-02 00:00:00' AND '9999-12-30 23:59:59.999999'
+        OR NOT isfinite(occurred_at)
+    ),
+    CONSTRAINT events_recorded_at_range CHECK (
+        (recorded_at AT TIME ZONE 'UTC') BETWEEN '0001-01-02 00:00:00' AND '9999-12-30 23:59:59.999999'
+        OR NOT isfinite(recorded_at)
+    )
 );
 
 CREATE UNIQUE INDEX events_event_key_key ON events (event_key);

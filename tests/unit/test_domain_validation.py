@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from identity_store.domain.models import (
+    Event,
     NewEvent,
     NewToken,
     NewUser,
@@ -18,7 +19,12 @@ from identity_store.domain.models import (
     UserStatus,
     UserUpdate,
 )
-from identity_store.domain.validation import PAYLOAD_MAX_BYTES, PAYLOAD_MAX_DEPTH
+from identity_store.domain.validation import (
+    PAYLOAD_MAX_BYTES,
+    PAYLOAD_MAX_DEPTH,
+    TIMESTAMP_MAX,
+    TIMESTAMP_MIN,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -313,3 +319,65 @@ def test_a_users_password_hash_stays_out_of_repr_and_json() -> None:
     assert "secretish" not in repr(user)
     assert "secretish" not in user.model_dump_json()
     assert "password_hash" not in user.model_dump()
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        # asyncpg stores Python's first and last instants as -infinity and infinity.
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        "0001-01-01T00:00Z",
+        "9999-12-31T23:59:59.999999Z",
+        # In UTC these are before year 1 or after 9999: converting them overflowed.
+        "0001-01-01T00:00:00+05:00",
+        "9999-12-31T23:00:00-05:00",
+        datetime(1, 1, 1, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(9999, 12, 31, tzinfo=UTC),
+    ],
+)
+def test_an_occurred_at_beyond_the_storable_range_is_rejected_naming_the_field(
+    occurred_at: object,
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        NewEvent(type="a.b", occurred_at=occurred_at)  # type: ignore[arg-type]
+
+    assert rejected_field(caught.value) == "occurred_at"
+    assert "0001-01-02T00:00:00Z and 9999-12-30T23:59:59.999999Z" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "in_utc"),
+    [
+        (TIMESTAMP_MIN, TIMESTAMP_MIN),
+        (TIMESTAMP_MAX, TIMESTAMP_MAX),
+        ("0001-01-02T05:00:00+05:00", TIMESTAMP_MIN),
+        ("9999-12-30T18:59:59.999999-05:00", TIMESTAMP_MAX),
+    ],
+)
+def test_the_ends_of_the_storable_range_are_accepted(occurred_at: object, in_utc: datetime) -> None:
+    event = NewEvent(type="a.b", occurred_at=occurred_at)  # type: ignore[arg-type]
+
+    assert event.occurred_at == in_utc
+    assert event.occurred_at is not None and event.occurred_at.tzinfo is UTC
+
+
+def test_stored_infinities_read_back_as_the_instants_that_were_written() -> None:
+    """Older versions stored Python's first and last instants as -infinity and infinity,
+    which asyncpg reads back as naive datetimes: the read model gives the instants back."""
+    stored = {
+        "id": 1,
+        "event_key": uuid.uuid4(),
+        "user_id": None,
+        "type": "a.b",
+        "payload": {},
+        "occurred_at": datetime.min,
+        "recorded_at": datetime.max,
+    }
+
+    event = Event.model_validate(stored)
+
+    assert event.occurred_at == datetime.min.replace(tzinfo=UTC)
+    assert event.recorded_at == datetime.max.replace(tzinfo=UTC)
+    with pytest.raises(ValidationError):  # other naive values are still refused
+        Event.model_validate({**stored, "occurred_at": datetime(2030, 1, 1)})

@@ -18,6 +18,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -34,6 +35,8 @@ from identity_store.domain.validation import (
     check_payload,
     check_scopes,
     check_ttl,
+    from_database,
+    stored_to_utc,
     to_utc,
 )
 
@@ -46,6 +49,7 @@ __all__ = [
     "NewEvent",
     "NewToken",
     "NewUser",
+    "StoredDatetime",
     "Token",
     "TokenKind",
     "User",
@@ -56,6 +60,11 @@ __all__ = [
 ]
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(to_utc)]
+"""An input instant: aware, within TIMESTAMP_MIN..TIMESTAMP_MAX, converted to UTC."""
+StoredDatetime = Annotated[
+    AwareDatetime, BeforeValidator(from_database), AfterValidator(stored_to_utc)
+]
+"""A stored instant as read: aware and UTC; infinities read as the first/last instant."""
 Email = Annotated[str, Strict(), AfterValidator(check_email)]
 DisplayName = Annotated[str, Strict(), AfterValidator(check_display_name)]
 PasswordHash = Annotated[str, Strict(), AfterValidator(check_password_hash)]
@@ -132,8 +141,8 @@ class User(_Stored):
     password_hash: str | None = Field(default=None, repr=False, exclude=True)
     status: UserStatus
     version: int
-    created_at: UtcDatetime
-    updated_at: UtcDatetime
+    created_at: StoredDatetime
+    updated_at: StoredDatetime
 
 
 class UserPage(BaseModel):
@@ -161,10 +170,10 @@ class Token(_Stored):
     user_id: UUID
     kind: TokenKind
     scopes: tuple[str, ...]
-    created_at: UtcDatetime
-    expires_at: UtcDatetime
-    last_used_at: UtcDatetime | None
-    revoked_at: UtcDatetime | None
+    created_at: StoredDatetime
+    expires_at: StoredDatetime
+    last_used_at: StoredDatetime | None
+    revoked_at: StoredDatetime | None
 
     def is_live(self, at: datetime) -> bool:
         """Return whether the token is neither revoked nor expired at ``at``."""
@@ -200,8 +209,8 @@ class Event(_Stored):
     user_id: UUID | None
     type: str
     payload: dict[str, Any]
-    occurred_at: UtcDatetime
-    recorded_at: UtcDatetime
+    occurred_at: StoredDatetime
+    recorded_at: StoredDatetime
 
 
 class EventPage(BaseModel):

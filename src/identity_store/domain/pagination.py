@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import struct
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from identity_store.domain.errors import InvalidInput
@@ -43,8 +43,14 @@ def decode_user_cursor(cursor: str) -> tuple[datetime, UUID]:
         user_id = UUID(ident)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidInput("cursor", "is not a cursor returned by a previous page") from exc
-    if created_at.tzinfo is None:
+    if created_at.tzinfo is None or created_at.utcoffset() is None:
         raise InvalidInput("cursor", "is not a cursor returned by a previous page")
+    try:
+        # The driver sends UTC: an instant near year 1 or 9999 in another zone may not
+        # be one (pages are made from stored rows, which are in UTC).
+        created_at.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput("cursor", "is not a cursor returned by a previous page") from None
     return created_at, user_id
 
 

@@ -20,6 +20,8 @@ __all__ = [
     "EVENT_TYPE_MAX_LENGTH",
     "PAYLOAD_MAX_BYTES",
     "PAYLOAD_MAX_DEPTH",
+    "TIMESTAMP_MAX",
+    "TIMESTAMP_MIN",
     "check_display_name",
     "check_email",
     "check_event_type",
@@ -27,7 +29,10 @@ __all__ = [
     "check_payload",
     "check_scopes",
     "check_text",
+    "check_timestamp",
     "check_ttl",
+    "from_database",
+    "stored_to_utc",
     "to_utc",
 ]
 
@@ -44,6 +49,19 @@ PAYLOAD_MAX_BYTES = 64 * 1024
 """Largest event payload accepted, measured as compact UTF-8 JSON."""
 PAYLOAD_MAX_DEPTH = 32
 _FLOAT_EXACT_LIMIT = float(2**53)
+
+TIMESTAMP_MIN = datetime(1, 1, 2, tzinfo=UTC)
+"""Earliest instant accepted for storage: 0001-01-02T00:00:00Z."""
+TIMESTAMP_MAX = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+"""Latest instant accepted for storage: 9999-12-30T23:59:59.999999Z.
+
+The range is Python's (years 1 to 9999) less a day at each end. asyncpg writes
+Python's very first and last instants as PostgreSQL's -infinity and infinity, which
+read back as naive datetimes; an instant within a day of either end overflows when
+shown in some time zone. Every instant of this range is stored exactly and reads back
+as itself in any zone. The schema's ``*_range`` checks hold the columns to it too."""
+
+_TIMESTAMP_RANGE = "must be between 0001-01-02T00:00:00Z and 9999-12-30T23:59:59.999999Z"
 
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _DOMAIN_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
@@ -204,8 +222,57 @@ def to_utc(value: datetime) -> datetime:
     """Return an aware ``value`` converted to UTC.
 
     Raises:
-        ValueError: ``value`` is naive (no time zone).
+        ValueError: ``value`` is naive (no time zone) or outside
+            :data:`TIMESTAMP_MIN` .. :data:`TIMESTAMP_MAX`.
     """
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must be timezone-aware")
+    return check_timestamp(value)
+
+
+def check_timestamp(value: datetime) -> datetime:
+    """Return the aware ``value`` in UTC if it lies within :data:`TIMESTAMP_MIN` ..
+    :data:`TIMESTAMP_MAX`.
+
+    Raises:
+        ValueError: it does not (or it is naive).
+    """
+    try:
+        # Comparing aware datetimes never overflows; converting one near year 1 or
+        # 9999 to UTC can.
+        in_range = TIMESTAMP_MIN <= value <= TIMESTAMP_MAX
+    except TypeError as exc:
+        raise ValueError("must be timezone-aware") from exc
+    if not in_range:
+        raise ValueError(_TIMESTAMP_RANGE)
     return value.astimezone(UTC)
+
+
+def from_database(value: object) -> object:
+    """Return a timestamp read from the database as an aware datetime.
+
+    asyncpg reads PostgreSQL's ``infinity`` and ``-infinity`` as Python's naive last
+    and first instants; older versions of this package stored those for the instants
+    9999-12-31T23:59:59.999999Z and 0001-01-01T00:00:00Z, which are given back. Other
+    values pass through unchanged.
+    """
+    if isinstance(value, datetime) and value.tzinfo is None:
+        if value == datetime.max:
+            return datetime.max.replace(tzinfo=UTC)
+        if value == datetime.min:
+            return datetime.min.replace(tzinfo=UTC)
+    return value
+
+
+def stored_to_utc(value: datetime) -> datetime:
+    """Return a stored, aware ``value`` in UTC (it already is, as asyncpg reads it).
+
+    Raises:
+        ValueError: it is too close to year 1 or 9999 to be expressed in UTC.
+    """
+    if value.utcoffset() == timedelta(0):
+        return value if value.tzinfo is UTC else value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(_TIMESTAMP_RANGE) from exc

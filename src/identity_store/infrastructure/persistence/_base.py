@@ -9,6 +9,7 @@ from uuid import UUID
 from identity_store._generated.db import Executor
 from identity_store.domain.clock import Clock, utc_now
 from identity_store.domain.errors import InvalidInput
+from identity_store.domain.validation import check_timestamp
 from identity_store.infrastructure.persistence._errors import translate_errors
 
 __all__ = ["MAX_PAGE_SIZE", "Repository", "check_limit"]
@@ -37,9 +38,12 @@ class Repository:
 
     def _now(self) -> datetime:
         now = self._clock()
-        if now.tzinfo is None or now.utcoffset() is None:
+        if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
             raise InvalidInput("clock", "must return timezone-aware datetimes")
-        return now
+        try:
+            return check_timestamp(now)
+        except ValueError as exc:
+            raise InvalidInput("clock", str(exc)) from None
 
 
 def check_limit(limit: int, *, field: str = "limit", maximum: int = MAX_PAGE_SIZE) -> int:

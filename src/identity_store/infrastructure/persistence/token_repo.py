@@ -23,6 +23,7 @@ from identity_store.domain.models import (
     TokenKind,
 )
 from identity_store.domain.token_secrets import hash_secret, new_secret
+from identity_store.domain.validation import TIMESTAMP_MAX
 from identity_store.infrastructure.persistence._base import Repository, check_limit
 from identity_store.infrastructure.persistence._rows import token_from_row as _token
 
@@ -56,6 +57,8 @@ class PostgresTokenRepository(Repository):
             raise InvalidInput("new", "must be a NewToken")
         secret = new_secret()
         now = self._now()
+        if now > TIMESTAMP_MAX - new.ttl:
+            raise InvalidInput("ttl", "the token would expire after 9999-12-30T23:59:59.999999Z")
         with self._errors(user_id=new.user_id):
             row = await queries.create_token(
                 self._db,
