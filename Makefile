@@ -22,10 +22,11 @@ ATLAS_CE := $(CURDIR)/.tools/bin/atlas-ce-v0.13.1
 # It speaks to PostgreSQL <= 15 only: Debian's server binaries.
 PG15_BIN ?= /usr/lib/postgresql/15/bin
 WITH_DB := $(PY) -m identity_store.devdb exec --
+ROLES := $(PY) scripts/create_roles.py
 STAMP := $(VENV)/.installed
 
 .PHONY: help setup tools db-up db-down db-url generate migration migrate lint-migrations \
-        check compat test test-atlas test-unit test-integration demo bench clean
+        check compat test test-atlas test-unit test-integration roles demo bench clean setup-pgbouncer test-pgbouncer
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -101,9 +102,28 @@ test-unit: setup ## run the unit tests only
 test-integration: setup tools ## run the integration tests only
 	$(PY) -m pytest tests/integration
 
-demo: setup tools ## start the embedded server, apply migrations, run the scenario
-	$(WITH_DB) $(ATLAS) migrate apply --env local
-	$(WITH_DB) $(PY) -m identity_store.demo
+roles: setup ## create the owner and application roles on DATABASE_URL's database (idempotent)
+	$(WITH_DB) $(ROLES) apply
+
+demo: setup tools ## start the embedded server, migrate as the owner role, run the scenario as the app role
+	$(WITH_DB) $(ROLES) apply
+	$(WITH_DB) $(ROLES) exec --as owner -- $(ATLAS) migrate apply --env local
+	$(WITH_DB) $(ROLES) apply
+	$(WITH_DB) $(ROLES) exec --as app -- $(PY) -m identity_store.demo
+
+setup-pgbouncer: ## install Debian's pgbouncer when missing (root + apt-get), else say why not
+	@if command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ]; then \
+	  echo "pgbouncer: installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null \
+	    && echo "pgbouncer: installed from Debian's packages" \
+	    || echo "pgbouncer: apt-get install failed; the PgBouncer tests will be skipped"; \
+	else \
+	  echo "pgbouncer: not installed, and installing needs root and apt-get; the PgBouncer tests will be skipped"; \
+	fi
+
+test-pgbouncer: setup tools setup-pgbouncer ## the integration suite through PgBouncer (transaction mode)
+	$(PY) -m pytest tests/integration --pgbouncer
 
 bench: setup ## benchmark generated code against hand-written asyncpg (prints ratios)
 	$(PY) bench/bench_codegen.py

@@ -5,28 +5,40 @@ reuses a running one) and, when it started it, stops it at the end. With
 ``DATABASE_URL`` set, tests create their databases on that server instead; its role
 needs CREATEDB.
 
-``database_url`` is a fresh database per test session with ``migrations/`` applied by
-Atlas, dropped at the end; tests isolate themselves with random ids, never by
-truncating tables.
+``database_url`` is a fresh database per test session, set up as a deployment sets one
+up: ``scripts/create_roles.py`` creates an owner and an application role (named for the
+session, dropped at the end), Atlas applies ``migrations/`` as the owner, and the URL
+is the **application role's**, which may read and write rows but change no schema.
+Tests isolate themselves with random ids, never by truncating tables.
+
+``--pgbouncer`` (or ``IDENTITY_STORE_TEST_PGBOUNCER=1``) puts a PgBouncer in
+transaction mode, started by the session on loopback, between the application role's
+connections and the server, with ``statement_cache_size=0`` as the README says.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from identity_store import devdb
 from identity_store.infrastructure.db import Settings, create_pool
+from tests.pgbouncer import PgBouncer, PgBouncerUnavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 ATLAS = os.environ.get("ATLAS") or str(ROOT / ".tools" / "bin" / "atlas")
+CREATE_ROLES = ROOT / "scripts" / "create_roles.py"
 
 MakeDatabase = Callable[[str], Awaitable[str]]
 
@@ -34,6 +46,62 @@ MakeDatabase = Callable[[str], Awaitable[str]]
 def with_database(url: str, database: str) -> str:
     """Return ``url`` pointing at ``database`` instead."""
     return urlunsplit(urlsplit(url)._replace(path="/" + database))
+
+
+def with_credentials(url: str, user: str, password: str) -> str:
+    """Return ``url`` logging in as ``user`` with ``password`` instead."""
+    parts = urlsplit(url)
+    hosts = parts.netloc.rpartition("@")[2]
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{hosts}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class Roles:
+    """The owner and application roles of this test session, with their passwords."""
+
+    owner: str
+    owner_password: str
+    app: str
+    app_password: str
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A database set up as production sets one up: roles, then migrations as owner."""
+
+    admin_url: str
+    owner_url: str
+    app_url: str
+
+
+def create_roles(admin_database_url: str, roles: Roles) -> subprocess.CompletedProcess[str]:
+    """Run ``scripts/create_roles.py apply`` on the database of ``admin_database_url``."""
+    env = dict(
+        os.environ,
+        DATABASE_URL=admin_database_url,
+        IDENTITY_STORE_OWNER_PASSWORD=roles.owner_password,
+        IDENTITY_STORE_APP_PASSWORD=roles.app_password,
+    )
+    env.pop("DB_URL", None)
+    return subprocess.run(
+        [sys.executable, str(CREATE_ROLES), "apply", "--owner", roles.owner, "--app", roles.app],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--pgbouncer",
+        action="store_true",
+        default=os.environ.get("IDENTITY_STORE_TEST_PGBOUNCER", "") not in ("", "0"),
+        help="run the application role's connections through PgBouncer (transaction mode)",
+    )
 
 
 def atlas(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -65,7 +133,26 @@ def admin_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def make_database(admin_url: str) -> AsyncIterator[MakeDatabase]:
+async def roles(admin_url: str) -> AsyncIterator[Roles]:
+    """Names and passwords of this session's two roles; dropped after its databases."""
+    suffix = secrets.token_hex(4)
+    session_roles = Roles(
+        owner=f"identity_owner_{suffix}",
+        owner_password=secrets.token_urlsafe(18),
+        app=f"identity_app_{suffix}",
+        app_password=secrets.token_urlsafe(18),
+    )
+    yield session_roles
+    conn = await asyncpg.connect(admin_url)
+    try:
+        for name in (session_roles.app, session_roles.owner):
+            await conn.execute(f'DROP ROLE IF EXISTS "{name}"')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def make_database(admin_url: str, roles: Roles) -> AsyncIterator[MakeDatabase]:
     """A factory of empty databases (``await make_database(prefix)`` → URL), all dropped."""
     created: list[str] = []
 
@@ -89,17 +176,87 @@ async def make_database(admin_url: str) -> AsyncIterator[MakeDatabase]:
 
 
 @pytest.fixture(scope="session")
-async def database_url(make_database: MakeDatabase) -> str:
-    """A fresh database of this session, migrated by ``atlas migrate apply``."""
-    url = await make_database("test")
-    result = atlas("migrate", "apply", "--dir", "file://migrations", "--url", url)
-    assert result.returncode == 0, f"atlas migrate apply failed:\n{result.stdout}{result.stderr}"
-    return url
+async def deploy(
+    make_database: MakeDatabase, roles: Roles
+) -> Callable[[str], Awaitable[Deployment]]:
+    """A factory of databases set up like production (``await deploy(prefix)``): roles by
+    ``scripts/create_roles.py``, ``migrations/`` applied by Atlas as the owner, the
+    script run again for the new tables."""
+
+    async def make(prefix: str) -> Deployment:
+        admin = await make_database(prefix)
+        owner = with_credentials(admin, roles.owner, roles.owner_password)
+        for step in ("roles", "migrate", "grants"):
+            if step == "migrate":
+                result = atlas("migrate", "apply", "--dir", "file://migrations", "--url", owner)
+            else:
+                result = create_roles(admin, roles)
+            assert result.returncode == 0, f"{step} failed:\n{result.stdout}{result.stderr}"
+        return Deployment(admin, owner, with_credentials(admin, roles.app, roles.app_password))
+
+    return make
 
 
 @pytest.fixture(scope="session")
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+async def deployment(deploy: Callable[[str], Awaitable[Deployment]]) -> Deployment:
+    """This session's database, set up like production."""
+    return await deploy("test")
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(
+    request: pytest.FixtureRequest, admin_url: str, roles: Roles
+) -> Iterator[PgBouncer | None]:
+    """The session's PgBouncer (transaction mode, loopback) with ``--pgbouncer``, else None."""
+    if not request.config.getoption("--pgbouncer"):
+        yield None
+        return
+    # Not under pytest's temporary folder: as root, PgBouncer runs as another user,
+    # who must be able to reach its files.
+    folder = Path(tempfile.mkdtemp(prefix="identity-store-pgbouncer-"))
+    try:
+        bouncer = PgBouncer.start(
+            folder,
+            server_url=admin_url,
+            users={roles.app: roles.app_password, roles.owner: roles.owner_password},
+        )
+    except PgBouncerUnavailable as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"--pgbouncer in CI: {exc}")
+        pytest.skip(f"--pgbouncer: {exc}")
+    yield bouncer
+    bouncer.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(deployment: Deployment, pgbouncer: PgBouncer | None) -> str:
+    """The application role's URL of this session's database (through PgBouncer with
+    ``--pgbouncer``): rows yes, schema no."""
+    if pgbouncer is None:
+        return deployment.app_url
+    routed = pgbouncer.route(deployment.app_url)
+    assert urlsplit(routed).port == pgbouncer.port
+    return routed
+
+
+def app_settings(url: str, *, through_pgbouncer: bool, **overrides: object) -> Settings:
+    """Settings as the application would configure them for ``url``."""
+    if through_pgbouncer:
+        overrides.setdefault("statement_cache_size", 0)
+    return Settings(database_url=url, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, pgbouncer: PgBouncer | None) -> Settings:
+    """The application's settings for this session's database (pool of 60)."""
+    return app_settings(database_url, through_pgbouncer=pgbouncer is not None, pool_max_size=60)
+
+
+@pytest.fixture(scope="session")
+async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     """A pool on the session's migrated database, as the application creates it."""
-    pool = await create_pool(Settings(database_url=database_url, pool_max_size=60))
+    pool = await create_pool(settings)
     yield pool
     await pool.close()

@@ -11,6 +11,7 @@ import pytest
 
 from identity_store.domain.errors import DatabaseConfigError, DatabaseUnavailable
 from identity_store.infrastructure.db import Settings, check_health, create_pool, get_db
+from tests.conftest import Deployment
 
 pytestmark = pytest.mark.integration
 
@@ -128,9 +129,11 @@ async def test_bad_url_from_the_environment_is_one_line_without_the_password(
     ids=["database-missing", "wrong-password", "nothing-listening", "unknown-host"],
 )
 async def test_unreachable_databases_give_one_line_naming_the_problem(
-    database_url: str, mutate: Callable[[str], str], expected: str
+    deployment: Deployment, mutate: Callable[[str], str], expected: str
 ) -> None:
-    bad = mutate(database_url)
+    # The server's own answers, even with --pgbouncer: PgBouncer reports a missing
+    # database and a wrong password alike, as a protocol error (08P01).
+    bad = mutate(deployment.app_url)
     secret = urlsplit(bad).password or ""
     with pytest.raises(DatabaseUnavailable, match=expected) as caught:
         await create_pool(Settings(database_url=bad, connect_timeout=5))
