@@ -103,3 +103,29 @@ func TestNextVersionAlwaysGreater(t *testing.T) {
 		t.Fatal("a newest version that is not a timestamp and sorts after now must be refused")
 	}
 }
+
+// Issue 7 item 15: `--var "name=value"` with literal quotes (as CI systems pass it) is a
+// CSV record for the official CLI, so the quotes are not part of the name or value.
+func TestVarWithLiteralQuotesLikeOfficial(t *testing.T) {
+	dir := writeDir(t, map[string]string{"20240101000000_init.sql": "CREATE TABLE t (id int);\n"})
+	cfg := filepath.Join(t.TempDir(), "atlas.hcl")
+	if err := os.WriteFile(cfg, []byte(`
+variable "dir" {
+  type = string
+}
+env "ci" {
+  migration {
+    dir = var.dir
+  }
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runStreams(t, "migrate", "hash", "--env", "ci", "-c", "file://"+cfg, "--var", `"dir=file://`+dir+`"`)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	if err := migrate.Validate(mustLocalDir(t, dir)); err != nil {
+		t.Fatalf("atlas.sum not written for the quoted --var: %v", err)
+	}
+}

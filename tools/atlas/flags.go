@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/csv"
 	"fmt"
 	"net/url"
 	"os"
@@ -47,17 +48,26 @@ func addGlobalFlags(f *pflag.FlagSet, g *globalFlags) {
 	f.StringArrayVar(&g.vars, flagVar, nil, "input variables (name=value), repeatable")
 }
 
-// parseVars turns --var name=value flags into a map.
-func parseVars(vs []string) (map[string]string, error) {
-	m := make(map[string]string, len(vs))
-	for _, v := range vs {
-		// The official CLI also accepts comma separated pairs in one flag.
-		for _, kv := range strings.Split(v, ",") {
+// parseVars reads --var flags as the official CLI does (v0.13.1 cmdapi.Vars.Set): each
+// flag value is one CSV record of name=value fields, so `--var "url=..."` with literal
+// quotes and `--var "a=1,b=2"` both work, and a value holding a comma must be quoted
+// (`--var '"dsn=a,b"'`). A name given more than once becomes a list. Values never
+// appear in error messages: they are often database URLs with passwords.
+func parseVars(vs []string) (map[string][]string, error) {
+	m := make(map[string][]string, len(vs))
+	for n, v := range vs {
+		r := csv.NewReader(strings.NewReader(v))
+		r.LazyQuotes = false
+		fields, err := r.Read()
+		if err != nil {
+			return nil, fmt.Errorf("--var #%d is not a valid CSV record of name=value fields (quote a value containing commas or quotes)", n+1)
+		}
+		for i, kv := range fields {
 			k, val, ok := strings.Cut(kv, "=")
 			if !ok || k == "" {
-				return nil, fmt.Errorf("--var: expected name=value, got %q", kv)
+				return nil, fmt.Errorf("--var #%d: field %d is not name=value (variables must be formatted as key=value; quote a value containing commas: --var '\"name=a,b\"')", n+1, i+1)
 			}
-			m[k] = val
+			m[k] = append(m[k], val)
 		}
 	}
 	return m, nil

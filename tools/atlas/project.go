@@ -22,8 +22,10 @@ import (
 
 	"ariga.io/atlas/schemahcl"
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
@@ -81,7 +83,7 @@ func projectFuncs() map[string]function.Function {
 }
 
 // LoadProject parses the project file at path. vars are the --var overrides.
-func LoadProject(path string, vars map[string]string) (*Project, error) {
+func LoadProject(path string, vars map[string][]string) (*Project, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -90,7 +92,7 @@ func LoadProject(path string, vars map[string]string) (*Project, error) {
 }
 
 // ParseProject parses project file content.
-func ParseProject(src []byte, filename string, vars map[string]string) (*Project, error) {
+func ParseProject(src []byte, filename string, vars map[string][]string) (*Project, error) {
 	f, diags := hclsyntax.ParseConfig(src, filename, hcl.Pos{Line: 1, Column: 1})
 	if diags.HasErrors() {
 		return nil, diags
@@ -116,18 +118,15 @@ func ParseProject(src []byte, filename string, vars map[string]string) (*Project
 			return nil, fmt.Errorf("%s: variable %q declared twice", blk.Range(), name)
 		}
 		declared[name] = true
-		var typ string
+		typ := cty.DynamicPseudoType
 		for an, attr := range blk.Body.Attributes {
 			switch an {
 			case "type":
-				// A type expression: a bare keyword (string, number, bool).
-				kw := hcl.ExprAsKeyword(attr.Expr)
-				switch kw {
-				case "string", "number", "bool":
-					typ = kw
-				default:
-					return nil, fmt.Errorf("%s: unsupported variable type (use string, number or bool)", attr.Range())
+				t, diags := typeexpr.TypeConstraint(attr.Expr)
+				if diags.HasErrors() {
+					return nil, diags
 				}
+				typ = t
 			case "default":
 				v, diags := attr.Expr.Value(base)
 				if diags.HasErrors() {
@@ -142,12 +141,18 @@ func ParseProject(src []byte, filename string, vars map[string]string) (*Project
 		if len(blk.Body.Blocks) > 0 {
 			return nil, fmt.Errorf("%s: unexpected block in variable %q", blk.Range(), name)
 		}
-		if s, ok := vars[name]; ok {
-			v, err := varValue(typ, s)
+		if ss, ok := vars[name]; ok {
+			v, err := varValue(typ, ss)
 			if err != nil {
 				return nil, fmt.Errorf("--var %s: %w", name, err)
 			}
 			values[name] = v
+		} else if v, ok := values[name]; ok && typ != cty.DynamicPseudoType {
+			cv, err := convert.Convert(v, typ)
+			if err != nil {
+				return nil, fmt.Errorf("%s: the default of variable %q is not a %s", blk.Range(), name, typ.FriendlyName())
+			}
+			values[name] = cv
 		}
 		if _, ok := values[name]; !ok {
 			return nil, fmt.Errorf("missing value for required variable %q (use --var %s=...)", name, name)
@@ -189,26 +194,29 @@ func ParseProject(src []byte, filename string, vars map[string]string) (*Project
 	return p, nil
 }
 
-func varValue(typ, s string) (cty.Value, error) {
-	switch typ {
-	case "", "string":
-		return cty.StringVal(s), nil
-	case "bool":
-		switch s {
-		case "true":
-			return cty.True, nil
-		case "false":
-			return cty.False, nil
+// varValue converts --var values to the variable's type: one value is a string, more
+// (the name given several times) a list of strings, as the official CLI builds them;
+// then the declared type (string, number, bool, list(...)) converts it.
+func varValue(typ cty.Type, ss []string) (cty.Value, error) {
+	var v cty.Value
+	if len(ss) == 1 && !typ.IsListType() && !typ.IsSetType() {
+		v = cty.StringVal(ss[0])
+	} else {
+		vs := make([]cty.Value, len(ss))
+		for i, s := range ss {
+			vs[i] = cty.StringVal(s)
 		}
-		return cty.NilVal, fmt.Errorf("%q is not a bool", s)
-	case "number":
-		v, err := cty.ParseNumberVal(s)
-		if err != nil {
-			return cty.NilVal, fmt.Errorf("%q is not a number", s)
-		}
+		v = cty.ListVal(vs)
+	}
+	if typ == cty.DynamicPseudoType {
 		return v, nil
 	}
-	return cty.NilVal, fmt.Errorf("unsupported type %q", typ)
+	cv, err := convert.Convert(v, typ)
+	if err != nil {
+		// The value is not shown: it may be a secret.
+		return cty.NilVal, fmt.Errorf("%d value(s) given, which is not a valid %s", len(ss), typ.FriendlyName())
+	}
+	return cv, nil
 }
 
 func parseEnv(ctx *hcl.EvalContext, blk *hclsyntax.Block) (*Env, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -96,7 +97,7 @@ func TestParseProjectEnvAndGetenv(t *testing.T) {
 
 func TestParseProjectVarOverride(t *testing.T) {
 	t.Setenv("ATLAS_ENGINE_TEST_DB", "from-env")
-	p, err := ParseProject([]byte(projectHCL), "atlas.hcl", map[string]string{"url": "from-flag"})
+	p, err := ParseProject([]byte(projectHCL), "atlas.hcl", map[string][]string{"url": {"from-flag"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func TestParseProjectVarOverride(t *testing.T) {
 	if e.URL != "from-flag" {
 		t.Fatalf("--var should win over the default, got %q", e.URL)
 	}
-	if _, err := ParseProject([]byte(projectHCL), "atlas.hcl", map[string]string{"nope": "x"}); err == nil {
+	if _, err := ParseProject([]byte(projectHCL), "atlas.hcl", map[string][]string{"nope": {"x"}}); err == nil {
 		t.Fatal("expected an error for an undeclared --var")
 	}
 }
@@ -124,16 +125,75 @@ func TestParseProjectRejectsUnknown(t *testing.T) {
 	}
 }
 
-func TestParseVars(t *testing.T) {
-	m, err := parseVars([]string{"a=1", "b=x=y", "c=2,d=3"})
+// Official behaviour (v0.13.1 cmdapi.Vars.Set, issue 7 item 15): each --var value is one
+// CSV record of name=value fields; quotes are CSV quotes; a repeated name is a list.
+func TestParseVarsCSVLikeOfficial(t *testing.T) {
+	m, err := parseVars([]string{
+		`"url=postgres://u:p@h:5432/db?sslmode=disable"`, // literal quotes, as CI systems pass it
+		"a=1", "b=x=y", "c=2,d=3",
+		`"dsn=postgres://app@db1:5432,db2:5432/identity"`, // a quoted comma stays in the value
+		"k=a", "k=b,k=c",
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m["a"] != "1" || m["b"] != "x=y" || m["c"] != "2" || m["d"] != "3" {
-		t.Fatalf("%v", m)
+	want := map[string][]string{
+		"url": {"postgres://u:p@h:5432/db?sslmode=disable"},
+		"a":   {"1"}, "b": {"x=y"}, "c": {"2"}, "d": {"3"},
+		"dsn": {"postgres://app@db1:5432,db2:5432/identity"},
+		"k":   {"a", "b", "c"},
 	}
-	if _, err := parseVars([]string{"novalue"}); err == nil {
-		t.Fatal("expected error")
+	if fmt.Sprint(m) != fmt.Sprint(want) {
+		t.Fatalf("got %v\nwant %v", m, want)
+	}
+	// The official CLI refuses a field without "=" (so `--var key=a,b` is an error there
+	// too); neither error may echo the value, which is often a URL with a password.
+	for _, bad := range []string{"novalue", "key=s3cret,pw", `"url=postgres://u:s3cret@h/db`} {
+		_, err := parseVars([]string{bad})
+		if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "novalue") {
+			t.Fatalf("%q: got %v", bad, err)
+		}
+	}
+}
+
+// A repeated --var makes a list, which a list(string) variable takes; a single value
+// fills a string variable and converts to number or bool when declared so.
+func TestParseProjectTypedVars(t *testing.T) {
+	const src = `
+variable "srcs" {
+  type = list(string)
+}
+variable "n" {
+  type = number
+  default = 1
+}
+variable "url" {
+  type = string
+}
+env "x" {
+  src = var.srcs
+  url = var.url
+  lint {
+    latest = var.n
+  }
+}
+`
+	vars, err := parseVars([]string{"srcs=file://a.sql,srcs=file://b.sql", `"url=postgres://h/db?x=1,2"`, "n=3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParseProject([]byte(src), "atlas.hcl", vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := p.Env("x")
+	if strings.Join(e.Src, " ") != "file://a.sql file://b.sql" || e.URL != "postgres://h/db?x=1,2" || e.Lint.Latest != 3 {
+		t.Fatalf("got %+v", e)
+	}
+	// Two values for a string variable are refused without echoing them.
+	vars, _ = parseVars([]string{"srcs=file://a.sql", "url=postgres://u:s3cret@h/a", "url=postgres://u:s3cret@h/b"})
+	if _, err := ParseProject([]byte(src), "atlas.hcl", vars); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("got %v", err)
 	}
 }
 
