@@ -366,3 +366,43 @@ func TestIntegrationDiffTwiceWithinOneSecond(t *testing.T) {
 		t.Fatalf("apply: %s", out)
 	}
 }
+
+// Issue 7 item 9: after switching to a branch with fewer migrations, apply and status
+// say that the database has revisions the directory lacks (the official v0.13.1 only
+// says "No migration files to execute"; this note is ours).
+func TestIntegrationDatabaseAheadOfDirectory(t *testing.T) {
+	target := testDBs(t, 1)[0]
+	p := writeDir(t, map[string]string{
+		"20240101000000_init.sql": "CREATE TABLE t (id int);\n",
+		"20240102000000_more.sql": "ALTER TABLE t ADD COLUMN a int;\n",
+	})
+	rehash := func() {
+		d := mustLocalDir(t, p)
+		sum, err := d.Checksum()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := migrate.WriteSumFile(d, sum); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rehash()
+	dirURL := "file://" + p
+	if out := mustRun(t, "migrate", "apply", "--dir", dirURL, "--url", target); strings.Contains(out, "ahead") {
+		t.Fatalf("apply: %s", out)
+	}
+	// The other branch: one migration less.
+	if err := os.Remove(filepath.Join(p, "20240102000000_more.sql")); err != nil {
+		t.Fatal(err)
+	}
+	rehash()
+	const note = "The database is ahead of the migration directory: 1 applied revision(s) have no file in "
+	out := mustRun(t, "migrate", "apply", "--dir", dirURL, "--url", target)
+	if !strings.Contains(out, note+dirURL+":\n  -- 20240102000000 (more)\n") || !strings.Contains(out, "No migration files to execute") {
+		t.Fatalf("apply should note the database is ahead:\n%s", out)
+	}
+	out = mustRun(t, "migrate", "status", "--dir", dirURL, "--url", target)
+	if !strings.Contains(out, note) || !strings.Contains(out, "20240102000000 (more)") {
+		t.Fatalf("status should note the database is ahead:\n%s", out)
+	}
+}

@@ -352,15 +352,22 @@ func migrateApplyRun(cmd *cobra.Command, args []string, flags migrateApplyFlags)
 	if err != nil {
 		return err
 	}
+	applied, err := readRRW.ReadRevisions(ctx)
+	if err != nil {
+		return err
+	}
+	note, err := aheadNote(dir, flags.dirURL, applied)
+	if err != nil {
+		return err
+	}
+	if note != "" {
+		cmd.Println(note)
+	}
 	pending, err := ex.Pending(ctx)
 	if err != nil && !errors.Is(err, migrate.ErrNoPendingFiles) {
 		return err
 	}
 	noPending := errors.Is(err, migrate.ErrNoPendingFiles)
-	applied, err := readRRW.ReadRevisions(ctx)
-	if err != nil {
-		return err
-	}
 	if noPending {
 		migrate.LogNoPendingFiles(report, applied)
 		return report.print(cmd.OutOrStdout())

@@ -113,7 +113,14 @@ func migrateStatusRun(cmd *cobra.Command, flags migrateStatusFlags) error {
 			rep.Total = len(stmts)
 		}
 	}
-	return printStatus(cmd.OutOrStdout(), rep)
+	if err := printStatus(cmd.OutOrStdout(), rep); err != nil {
+		return err
+	}
+	note, err := aheadNote(dir, flags.dirURL, rep.Applied)
+	if err == nil && note != "" {
+		cmd.Print("\n" + note)
+	}
+	return err
 }
 
 // printStatus writes the official default status layout (without colours).

@@ -214,3 +214,48 @@ func (r *Revisions) DeleteRevision(ctx context.Context, v string) error {
 	_, err := r.db.ExecContext(ctx, "DELETE FROM "+r.table()+` WHERE "version" = $1`, v)
 	return err
 }
+
+// aheadRevisions returns the applied revisions that have no file in the directory: the
+// database was migrated from another branch or a newer checkout. The engine ignores
+// them when it computes pending files, so without a note `migrate apply` would only say
+// "No migration files to execute".
+func aheadRevisions(files []migrate.File, revs []*migrate.Revision) []*migrate.Revision {
+	have := make(map[string]bool, len(files))
+	for _, f := range files {
+		have[f.Version()] = true
+	}
+	var ahead []*migrate.Revision
+	for _, r := range revs {
+		if !have[r.Version] {
+			ahead = append(ahead, r)
+		}
+	}
+	return ahead
+}
+
+// aheadNote tells the user that the database has revisions the directory lacks, or is
+// empty (issue 7 item 9; the official CLI v0.13.1 says nothing in this case).
+func aheadNote(dir migrate.Dir, dirURL string, revs []*migrate.Revision) (string, error) {
+	if len(revs) == 0 {
+		return "", nil
+	}
+	files, err := dir.Files()
+	if err != nil {
+		return "", err
+	}
+	ahead := aheadRevisions(files, revs)
+	if len(ahead) == 0 {
+		return "", nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "The database is ahead of the migration directory: %d applied revision(s) have no file in %s:\n", len(ahead), dirURL)
+	for _, r := range ahead {
+		fmt.Fprintf(&b, "  -- %s", r.Version)
+		if r.Description != "" {
+			fmt.Fprintf(&b, " (%s)", r.Description)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("They were applied from another branch or a newer checkout; this directory cannot undo them.\n")
+	return b.String(), nil
+}
