@@ -8,84 +8,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strings"
-	"sync"
 
 	"ariga.io/atlas/sql/migrate"
-	_ "ariga.io/atlas/sql/postgres" // registers the postgres/postgresql opener with sqlclient
 	_ "ariga.io/atlas/sql/postgres/postgrescheck"
 	"ariga.io/atlas/sql/schema"
 	"ariga.io/atlas/sql/sqlclient"
-	_ "github.com/lib/pq" // database/sql driver "postgres", used by the engine's opener
 )
-
-var (
-	secretsMu sync.Mutex
-	secrets   []string // passwords seen in URLs; scrubbed from every printed error
-)
-
-// rememberSecret records the password of a URL so it never reaches the output.
-func rememberSecret(raw string) {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return
-	}
-	if p, ok := u.User.Password(); ok && p != "" {
-		secretsMu.Lock()
-		secrets = append(secrets, p, url.QueryEscape(p), url.PathEscape(p))
-		secretsMu.Unlock()
-	}
-}
-
-var urlPassword = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]*@`)
-
-// redact removes passwords from s: known ones, and any user:pass@ in URLs.
-func redact(s string) string {
-	s = urlPassword.ReplaceAllString(s, "${1}xxxxx@")
-	secretsMu.Lock()
-	defer secretsMu.Unlock()
-	for _, p := range secrets {
-		if len(p) >= 3 {
-			s = strings.ReplaceAll(s, p, "xxxxx")
-		}
-	}
-	return s
-}
-
-func redactError(err error) string { return redact(err.Error()) }
-
-// redactURL returns the URL with its password replaced.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return redact(raw)
-	}
-	return u.Redacted()
-}
-
-// openClient opens an Atlas client for a postgres:// or postgresql:// URL.
-func openClient(ctx context.Context, raw string) (*sqlclient.Client, error) {
-	if raw == "" {
-		return nil, errors.New("empty database URL")
-	}
-	rememberSecret(raw)
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("parsing database URL: %s", redact(err.Error()))
-	}
-	switch u.Scheme {
-	case "postgres", "postgresql":
-	default:
-		return nil, fmt.Errorf("unsupported database URL scheme %q (atlas-engine supports postgres:// and postgresql://)", u.Scheme)
-	}
-	c, err := sqlclient.OpenURL(ctx, u)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %s", u.Redacted(), redact(err.Error()))
-	}
-	return c, nil
-}
 
 // dirPath returns the local path of a file:// migration directory URL.
 func dirPath(raw string) (string, error) {
@@ -94,7 +23,7 @@ func dirPath(raw string) (string, error) {
 		return "", err
 	}
 	if u.Scheme != "file" {
-		return "", fmt.Errorf("unsupported migration directory URL %q (only file:// is supported)", raw)
+		return "", fmt.Errorf("unsupported migration directory URL %q (only file:// is supported)", redactURL(raw))
 	}
 	if f := u.Query().Get("format"); f != "" && f != "atlas" {
 		return "", fmt.Errorf("unsupported migration directory format %q (only atlas)", f)
