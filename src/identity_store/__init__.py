@@ -11,10 +11,12 @@
 
 from identity_store.domain.clock import Clock, utc_now
 from identity_store.domain.errors import (
+    CommitOutcomeUnknown,
     ConcurrencyConflict,
     ConstraintViolation,
     DatabaseConfigError,
     DatabaseError,
+    DatabaseTimeout,
     DatabaseUnavailable,
     EmailAlreadyRegistered,
     EventKeyConflict,
@@ -58,10 +60,12 @@ from identity_store.infrastructure.persistence import (
 __all__ = [
     "SINGLE_USE_TOKEN_KINDS",
     "Clock",
+    "CommitOutcomeUnknown",
     "ConcurrencyConflict",
     "ConstraintViolation",
     "DatabaseConfigError",
     "DatabaseError",
+    "DatabaseTimeout",
     "DatabaseUnavailable",
     "EmailAlreadyRegistered",
     "Event",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 import uuid
 
 import asyncpg
@@ -11,6 +12,7 @@ import pytest
 from identity_store.domain.errors import (
     ConstraintViolation,
     DatabaseError,
+    DatabaseTimeout,
     DatabaseUnavailable,
     EmailAlreadyRegistered,
     EventKeyConflict,
@@ -47,7 +49,8 @@ def server_error(sqlstate: str, *, constraint: str | None = None, **extra: str) 
         (server_error("57P01"), DatabaseUnavailable),
         (server_error("57P03"), DatabaseUnavailable),
         (server_error("53300"), DatabaseUnavailable),
-        (server_error("57014"), DatabaseUnavailable),
+        (server_error("57014"), DatabaseTimeout),
+        (server_error("55P03"), DatabaseTimeout),
         (server_error("22021", c="display_name"), InvalidInput),
         (server_error("22P05"), InvalidInput),
         (server_error("54000"), DatabaseError),
@@ -56,7 +59,7 @@ def server_error(sqlstate: str, *, constraint: str | None = None, **extra: str) 
         (asyncpg.InterfaceError("pool is closing"), DatabaseUnavailable),
         (ConnectionRefusedError(111, "refused"), DatabaseUnavailable),
         (OSError("network unreachable"), DatabaseUnavailable),
-        (TimeoutError(), DatabaseUnavailable),
+        (TimeoutError(), DatabaseTimeout),
         (asyncpg.InternalClientError("codec"), DatabaseError),
     ],
 )
@@ -83,15 +86,32 @@ def test_errors_that_are_not_the_drivers_pass_through_untouched() -> None:
         raise KeyError("x")
 
 
-def test_the_translation_is_chained_to_the_original() -> None:
-    original = server_error("23505", constraint="users_email_lower_key")
+def test_the_translation_carries_no_trace_of_the_drivers_error() -> None:
+    # PostgreSQL's detail quotes the row: the address here, a password hash elsewhere.
+    address = "ada" + "@x.io"  # not spelled out on a line the traceback quotes
+    original = server_error(
+        "23505", constraint="users_email_lower_key", D=f"Key (lower(email))=({address}) exists."
+    )
 
-    with pytest.raises(EmailAlreadyRegistered) as caught, translate_errors(email="a@x.io"):
+    with pytest.raises(EmailAlreadyRegistered) as caught, translate_errors(email=address):
         raise original
 
-    assert caught.value.__cause__ is original
-    assert caught.value.email == "a@x.io"
-    assert "a@x.io" not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+    assert caught.value.email == address
+    assert address not in str(caught.value) and address not in repr(caught.value)
+    logged = "".join(traceback.format_exception(caught.value))
+    assert address not in logged and "Key (" not in logged
+
+
+def test_no_trace_of_the_drivers_error_even_inside_an_except_block() -> None:
+    try:
+        raise ValueError("an application error holding a secret")
+    except ValueError:
+        with pytest.raises(DatabaseTimeout) as caught, translate_errors():
+            raise server_error("55P03", D="Failing row contains (secret-hash)")  # noqa: B904
+
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+    assert caught.value.reason == "lock"
 
 
 def test_a_missing_user_is_named_when_known() -> None:

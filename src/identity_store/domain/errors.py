@@ -20,14 +20,42 @@ class DatabaseConfigError(IdentityStoreError):
 
 
 class DatabaseUnavailable(IdentityStoreError):
-    """The database cannot be reached or refused us (host, port, credentials, name)."""
+    """The database cannot be reached or refused us (host, port, credentials, name), or
+    the connection broke."""
+
+
+class CommitOutcomeUnknown(DatabaseUnavailable):
+    """The connection broke (or the server stopped answering) while a COMMIT was under
+    way: the transaction may have committed or not, and nobody can say which.
+
+    Retry only work that is safe to repeat: an event appended with the same
+    ``event_key`` is recorded once however often it is retried (``append`` returns the
+    recorded one), so read back by that key, or retry the whole unit of work keeping
+    every ``event_key``, before doing anything that must happen once.
+    """
+
+
+class DatabaseTimeout(IdentityStoreError):
+    """The database did not answer in time, or no pooled connection became free in time.
+
+    ``reason`` says which: ``"statement"`` (statement_timeout, SQLSTATE 57014, or the
+    client's command timeout), ``"lock"`` (lock_timeout, SQLSTATE 55P03) or ``"acquire"``
+    (the pool stayed exhausted for the acquire timeout). The database is up: this is
+    contention or a slow query, not an outage. The transaction was rolled back; retry
+    later or with less contention.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class DatabaseError(IdentityStoreError):
     """The database failed in a way this package does not expect.
 
-    ``sqlstate`` is the PostgreSQL error code when there is one; the original driver
-    error is chained as ``__cause__``.
+    ``sqlstate`` is the PostgreSQL error code when there is one. The driver's error is
+    not chained (its details can quote row data); ``sqlstate`` and the message say
+    what happened.
     """
 
     def __init__(self, message: str, *, sqlstate: str | None = None) -> None:

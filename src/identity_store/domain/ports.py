@@ -187,7 +187,13 @@ class EventRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One transaction: ``async with uow:`` commits on success, rolls back on error."""
+    """One transaction: ``async with uow:`` commits on success, rolls back on error.
+
+    Leaving the block raises :class:`~identity_store.domain.errors.CommitOutcomeUnknown`
+    when the connection broke during COMMIT: the outcome is unknown (it may have
+    committed). Retry with the same ``NewEvent.event_key`` values: an append of a
+    recorded key writes nothing and returns the recorded event.
+    """
 
     @property
     def users(self) -> UserRepository:

@@ -8,6 +8,7 @@ Settings come from the environment or a ``.env`` file::
     DB_COMMAND_TIMEOUT=30
     DB_STATEMENT_CACHE_SIZE=100    # 0 behind PgBouncer in transaction mode
     DB_CONNECT_TIMEOUT=10
+    DB_ACQUIRE_TIMEOUT=10          # seconds to wait for a free pooled connection
 
 Nothing connects at import time: the application calls :func:`create_pool` at start-up
 and closes the pool at shutdown.
@@ -27,6 +28,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from identity_store._generated.db import init_connection
 from identity_store.domain.errors import DatabaseConfigError, DatabaseUnavailable
+from identity_store.infrastructure._pool import (
+    DEFAULT_ACQUIRE_TIMEOUT,
+    acquire_timeout_of,
+    open_pool,
+)
+from identity_store.infrastructure.persistence._errors import translate_errors
 
 __all__ = ["Settings", "check_health", "create_pool", "describe_url", "get_db"]
 
@@ -60,6 +67,9 @@ class Settings(BaseSettings):
     connect_timeout: Annotated[
         float, Field(gt=0, validation_alias=AliasChoices("DB_CONNECT_TIMEOUT", "connect_timeout"))
     ] = 10.0
+    acquire_timeout: Annotated[
+        float, Field(gt=0, validation_alias=AliasChoices("DB_ACQUIRE_TIMEOUT", "acquire_timeout"))
+    ] = DEFAULT_ACQUIRE_TIMEOUT
     statement_cache_size: Annotated[
         int,
         Field(
@@ -143,8 +153,9 @@ async def create_pool(settings: Settings | None = None) -> asyncpg.Pool:
     url = settings.database_url.get_secret_value()
     where = describe_url(url)
     try:
-        pool = await asyncpg.create_pool(
+        pool = await open_pool(
             url,
+            acquire_timeout=settings.acquire_timeout,
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
             command_timeout=settings.command_timeout,
@@ -182,12 +193,18 @@ async def get_db(pool: asyncpg.Pool) -> AsyncIterator[PoolConnectionProxy]:
         async def db(request: Request) -> AsyncIterator[asyncpg.Connection]:
             async for conn in get_db(request.app.state.pool):
                 yield conn
+
+    Waiting for the connection is bounded by the pool's acquire timeout
+    (``DB_ACQUIRE_TIMEOUT``): :class:`DatabaseTimeout` after it,
+    :class:`DatabaseUnavailable` when no connection can be opened.
     """
+    timeout = acquire_timeout_of(pool)
+    with translate_errors(acquire_timeout=timeout):
+        conn = await pool.acquire(timeout=timeout)
     try:
-        async with pool.acquire() as conn:
-            yield conn
-    except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
-        raise DatabaseUnavailable("the database is unreachable") from exc
+        yield conn
+    finally:
+        await pool.release(conn)
 
 
 async def check_health(pool: asyncpg.Pool, *, timeout: float = 5.0) -> bool:  # noqa: ASYNC109

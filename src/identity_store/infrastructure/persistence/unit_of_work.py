@@ -8,6 +8,12 @@
 
 Both rows commit together when the block ends normally; any exception rolls both
 back. For web frameworks, :func:`get_uow` is a dependency yielding a unit of work.
+
+When the connection breaks during COMMIT, nobody can know whether the transaction
+committed: leaving the block then raises :class:`CommitOutcomeUnknown`. Retry safely
+by keeping every ``NewEvent.event_key`` of the failed attempt: appending an event key
+that is already recorded writes nothing and returns the recorded event, so a retried
+unit of work either finds its first attempt's events (it had committed) or writes them.
 """
 
 from __future__ import annotations
@@ -22,8 +28,14 @@ from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 
 from identity_store.domain.clock import Clock, utc_now
-from identity_store.domain.errors import UnitOfWorkError
-from identity_store.infrastructure.persistence._errors import translate_error, translate_errors
+from identity_store.domain.errors import CommitOutcomeUnknown, UnitOfWorkError
+from identity_store.infrastructure._pool import acquire_timeout_of
+from identity_store.infrastructure.persistence._errors import (
+    raise_clean,
+    translate_commit_error,
+    translate_error,
+    translate_errors,
+)
 from identity_store.infrastructure.persistence.event_repo import PostgresEventRepository
 from identity_store.infrastructure.persistence.token_repo import PostgresTokenRepository
 from identity_store.infrastructure.persistence.user_repo import PostgresUserRepository
@@ -57,9 +69,18 @@ class PostgresUnitOfWork:
     returns the connection. The same object may be entered again afterwards, but not
     while it is active: nesting raises :class:`UnitOfWorkError` instead of quietly
     opening a second transaction.
+
+    Taking the connection waits at most ``acquire_timeout`` seconds (default: the
+    pool's ``DB_ACQUIRE_TIMEOUT``, 10 s), then raises :class:`DatabaseTimeout`.
+
+    A failure while committing has an **unknown outcome** when the connection broke or
+    the server stopped answering (:class:`CommitOutcomeUnknown`): the transaction may
+    have committed. Retry only with the same ``event_key`` for every event (an append
+    of a recorded key returns the recorded event and writes nothing), or read back by
+    event key first; anything else the block did must likewise be safe to repeat.
     """
 
-    __slots__ = ("_active", "_clock", "_isolation", "_pool")
+    __slots__ = ("_acquire_timeout", "_active", "_clock", "_isolation", "_pool")
 
     def __init__(
         self,
@@ -67,8 +88,12 @@ class PostgresUnitOfWork:
         *,
         clock: Clock = utc_now,
         isolation: IsolationLevel = "read_committed",
+        acquire_timeout: float | None = None,
     ) -> None:
         self._pool = pool
+        self._acquire_timeout = (
+            acquire_timeout_of(pool) if acquire_timeout is None else acquire_timeout
+        )
         self._clock = clock
         self._isolation: IsolationLevel = isolation
         self._active: _Active | None = None
@@ -103,14 +128,16 @@ class PostgresUnitOfWork:
 
         Raises:
             UnitOfWorkError: this unit of work is already active.
+            DatabaseTimeout: no pooled connection became free within the acquire
+                timeout (``reason == "acquire"``).
             DatabaseUnavailable: no connection could be had.
         """
         if self._active is not None:
             raise UnitOfWorkError(
                 "this unit of work is already active; nested units of work are not supported"
             )
-        with translate_errors():
-            connection = await self._pool.acquire()
+        with translate_errors(acquire_timeout=self._acquire_timeout):
+            connection = await self._pool.acquire(timeout=self._acquire_timeout)
         try:
             transaction = connection.transaction(isolation=self._isolation)
             with translate_errors(executor=connection):
@@ -130,15 +157,28 @@ class PostgresUnitOfWork:
         """Commit when the block succeeded, else roll back; always return the connection.
 
         Raises:
-            TransactionConflict: the commit lost a serialization race; retry the work.
-            DatabaseUnavailable: the connection broke before the commit completed.
+            TransactionConflict: the commit lost a serialization race (it did not
+                happen); retry the work.
+            CommitOutcomeUnknown: the connection broke or the server stopped answering
+                during COMMIT: it may or may not have committed. Retry only with the
+                same event keys (see the class docstring).
         """
         active = self._require_active()
         self._active = None
         try:
             if exc_type is None:
-                with translate_errors(executor=active.connection):
+                try:
                     await active.transaction.commit()
+                except Exception as failure:
+                    translated = translate_commit_error(failure, executor=active.connection)
+                    if translated is None:
+                        raise
+                    if isinstance(translated, CommitOutcomeUnknown):
+                        # Whatever state the connection is in, it must not serve again
+                        # (asyncpg may already have detached it from the pool).
+                        with contextlib.suppress(Exception):
+                            active.connection.terminate()
+                    raise_clean(translated)
             else:
                 await self._rollback_quietly(active.transaction)
         finally:
@@ -160,7 +200,7 @@ class PostgresUnitOfWork:
 
 
 async def get_uow(
-    pool: asyncpg.Pool[Any], *, clock: Clock = utc_now
+    pool: asyncpg.Pool[Any], *, clock: Clock = utc_now, acquire_timeout: float | None = None
 ) -> AsyncIterator[PostgresUnitOfWork]:
     """Yield an active unit of work, committed after the caller is done with it.
 
@@ -178,5 +218,5 @@ async def get_uow(
         @app.post("/users")
         async def register(body: NewUser, uow: Annotated[UnitOfWork, Depends(uow)]): ...
     """
-    async with PostgresUnitOfWork(pool, clock=clock) as uow:
+    async with PostgresUnitOfWork(pool, clock=clock, acquire_timeout=acquire_timeout) as uow:
         yield uow

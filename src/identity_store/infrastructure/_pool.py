@@ -1,0 +1,60 @@
+"""The asyncpg pool :func:`~identity_store.infrastructure.db.create_pool` returns: an
+``asyncpg.Pool`` whose every acquire waits at most ``acquire_timeout`` seconds.
+
+asyncpg's own pool waits for a free connection forever unless each caller passes a
+timeout; with all connections busy (a burst, a leak, a slow query holding them), a
+request would hang with no error. Here the bound applies everywhere: units of work,
+``get_db``, repositories on the pool, ``pool.fetch(...)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolAcquireContext
+
+__all__ = ["DEFAULT_ACQUIRE_TIMEOUT", "BoundedPool", "acquire_timeout_of", "open_pool"]
+
+DEFAULT_ACQUIRE_TIMEOUT = 10.0
+"""Seconds to wait for a free pooled connection (``DB_ACQUIRE_TIMEOUT``)."""
+
+
+class BoundedPool(asyncpg.Pool):
+    """An ``asyncpg.Pool`` whose ``acquire()`` defaults to ``acquire_timeout``."""
+
+    __slots__ = ("acquire_timeout",)
+
+    acquire_timeout: float
+
+    def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext[Any]:
+        """Take a connection, waiting at most ``timeout`` (default ``acquire_timeout``)
+        seconds; raises ``TimeoutError`` when none became free."""
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
+def acquire_timeout_of(pool: object) -> float:
+    """Return the acquire timeout of ``pool``: its own if it is a :class:`BoundedPool`,
+    else :data:`DEFAULT_ACQUIRE_TIMEOUT`."""
+    timeout = getattr(pool, "acquire_timeout", None)
+    return float(timeout) if isinstance(timeout, int | float) else DEFAULT_ACQUIRE_TIMEOUT
+
+
+async def open_pool(
+    dsn: str, *, acquire_timeout: float, min_size: int, max_size: int, **connect_kwargs: Any
+) -> BoundedPool:
+    """Open a :class:`BoundedPool`, as ``asyncpg.create_pool(dsn, ...)`` opens a pool."""
+    pool = BoundedPool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        max_queries=50000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        **connect_kwargs,
+    )
+    pool.acquire_timeout = acquire_timeout
+    await pool
+    return pool
