@@ -6,10 +6,10 @@
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 import asyncpg
+from identity_store.domain.models import StoredDatetime
 from pydantic import BaseModel, JsonValue, TypeAdapter
 
 from .db import CursorExecutor, Executor, rows_affected
@@ -30,8 +30,8 @@ async def append_event(
     user_id: UUID | None,
     type: str,
     payload: JsonValue,
-    occurred_at: datetime,
-    recorded_at: datetime,
+    occurred_at: StoredDatetime,
+    recorded_at: StoredDatetime,
 ) -> Event | None:
     """Append an event unless one with the same event_key exists; no row back then, and
     the caller reads the existing one with GetEventByKey.
@@ -64,8 +64,8 @@ class AppendEventsParams:
     user_id: UUID | None
     type: str
     payload: JsonValue
-    occurred_at: datetime
-    recorded_at: datetime
+    occurred_at: StoredDatetime
+    recorded_at: StoredDatetime
 
 
 async def append_events(conn: Executor, *, params: Sequence[AppendEventsParams]) -> int:

@@ -3,23 +3,24 @@
 #   sqlc v1.31.1
 #   sqlc-gen-asyncpg v0.1.0
 
-from datetime import datetime
 from uuid import UUID
 
-from identity_store.domain.models import TokenKind, UserStatus
+from identity_store.domain.models import StoredDatetime, TokenKind, UserStatus
 from pydantic import BaseModel, ConfigDict, JsonValue
 
 
 class Event(BaseModel):
     """A row of table events."""
 
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     id: int
     event_key: UUID
     user_id: UUID | None
     type: str
     payload: JsonValue
-    occurred_at: datetime
-    recorded_at: datetime
+    occurred_at: StoredDatetime
+    recorded_at: StoredDatetime
     tx_id: int
 
 
@@ -33,10 +34,10 @@ class Token(BaseModel):
     kind: TokenKind
     token_hash: bytes
     scopes: list[str]
-    created_at: datetime
-    expires_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
+    created_at: StoredDatetime
+    expires_at: StoredDatetime
+    last_used_at: StoredDatetime | None
+    revoked_at: StoredDatetime | None
 
 
 class User(BaseModel):
@@ -50,5 +51,5 @@ class User(BaseModel):
     password_hash: str | None
     status: UserStatus
     version: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: StoredDatetime
+    updated_at: StoredDatetime

@@ -5,10 +5,9 @@
 # source: tokens.sql
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 from uuid import UUID
 
-from identity_store.domain.models import TokenKind
+from identity_store.domain.models import StoredDatetime, TokenKind
 from pydantic import TypeAdapter
 
 from .db import CursorExecutor, Executor, rows_affected
@@ -30,7 +29,7 @@ RETURNING id, user_id, kind, token_hash, scopes, created_at, expires_at, last_us
 async def consume_token(
     conn: Executor,
     *,
-    now: datetime,
+    now: StoredDatetime,
     token_hash: bytes,
     kind: TokenKind,
 ) -> Token | None:
@@ -58,8 +57,8 @@ async def create_token(
     kind: TokenKind,
     token_hash: bytes,
     scopes: list[str],
-    now: datetime,
-    expires_at: datetime,
+    now: StoredDatetime,
+    expires_at: StoredDatetime,
 ) -> Token | None:
     """Store a new token and return the stored row."""
     row = await conn.fetchrow(CREATE_TOKEN, user_id, kind, token_hash, scopes, now, expires_at)
@@ -80,7 +79,7 @@ async def get_live_token_by_hash(
     conn: Executor,
     *,
     token_hash: bytes,
-    now: datetime,
+    now: StoredDatetime,
 ) -> Token | None:
     """Return the live token with this hash: one lookup on tokens_token_hash_key, the same
     work whether the token is unknown, expired or revoked.
@@ -117,7 +116,12 @@ ORDER BY created_at, id
 _TOKEN_LIST = TypeAdapter(list[Token])
 
 
-async def list_live_tokens_for_user(conn: Executor, *, user_id: UUID, now: datetime) -> list[Token]:
+async def list_live_tokens_for_user(
+    conn: Executor,
+    *,
+    user_id: UUID,
+    now: StoredDatetime,
+) -> list[Token]:
     """A user's live tokens, oldest first (uses tokens_user_id_live_idx)."""
     rows = await conn.fetch(LIST_LIVE_TOKENS_FOR_USER, user_id, now)
     values = [dict(row) for row in rows]
@@ -128,7 +132,7 @@ async def iter_list_live_tokens_for_user(
     conn: CursorExecutor,
     *,
     user_id: UUID,
-    now: datetime,
+    now: StoredDatetime,
     prefetch: int = 100,
 ) -> AsyncIterator[Token]:
     """A user's live tokens, oldest first (uses tokens_user_id_live_idx).
@@ -152,7 +156,7 @@ WHERE id IN (
 """
 
 
-async def purge_expired_tokens(conn: Executor, *, cutoff: datetime, batch_size: int) -> int:
+async def purge_expired_tokens(conn: Executor, *, cutoff: StoredDatetime, batch_size: int) -> int:
     """Delete at most @batch_size tokens that expired before @cutoff; rows locked by
     another purge are skipped, so purges can run side by side. Returns the count.
     """
@@ -169,7 +173,7 @@ WHERE user_id = $2
 """
 
 
-async def revoke_live_tokens_for_user(conn: Executor, *, now: datetime, user_id: UUID) -> int:
+async def revoke_live_tokens_for_user(conn: Executor, *, now: StoredDatetime, user_id: UUID) -> int:
     """Revoke every live token of a user; returns how many were revoked."""
     status = await conn.execute(REVOKE_LIVE_TOKENS_FOR_USER, now, user_id)
     return rows_affected(status)
@@ -182,7 +186,7 @@ WHERE id = $2 AND revoked_at IS NULL
 """  # noqa: S105
 
 
-async def revoke_token(conn: Executor, *, now: datetime, id: UUID) -> int:
+async def revoke_token(conn: Executor, *, now: StoredDatetime, id: UUID) -> int:
     """Revoke one token; returns 1 when it was live and is now revoked."""
     status = await conn.execute(REVOKE_TOKEN, now, id)
     return rows_affected(status)
@@ -195,7 +199,7 @@ WHERE id = $2
 """  # noqa: S105
 
 
-async def touch_token(conn: Executor, *, now: datetime, id: UUID) -> int:
+async def touch_token(conn: Executor, *, now: StoredDatetime, id: UUID) -> int:
     """Record that a token was used; returns 1 when the token exists."""
     status = await conn.execute(TOUCH_TOKEN, now, id)
     return rows_affected(status)

@@ -5,10 +5,9 @@
 # source: users.sql
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 from uuid import UUID
 
-from identity_store.domain.models import UserStatus
+from identity_store.domain.models import StoredDatetime, UserStatus
 from pydantic import TypeAdapter
 
 from .db import CursorExecutor, Executor, rows_affected
@@ -27,7 +26,7 @@ async def create_user(
     email: str,
     display_name: str,
     password_hash: str | None,
-    now: datetime,
+    now: StoredDatetime,
 ) -> User | None:
     """Insert a new active user at version 1 and return the stored row."""
     row = await conn.fetchrow(CREATE_USER, email, display_name, password_hash, now)
@@ -58,7 +57,7 @@ RETURNING id, email, display_name, password_hash, status, version, created_at, u
 """
 
 
-async def disable_user(conn: Executor, *, now: datetime, id: UUID) -> User | None:
+async def disable_user(conn: Executor, *, now: StoredDatetime, id: UUID) -> User | None:
     """Disable an active user (the version goes up by one; updated_at never goes back, as
     in UpdateUser). No row back: missing or already disabled.
     """
@@ -110,7 +109,7 @@ _USER_LIST = TypeAdapter(list[User])
 async def list_users(
     conn: Executor,
     *,
-    after_created_at: datetime,
+    after_created_at: StoredDatetime,
     after_id: UUID,
     max_rows: int,
 ) -> list[User]:
@@ -125,7 +124,7 @@ async def list_users(
 async def iter_list_users(
     conn: CursorExecutor,
     *,
-    after_created_at: datetime,
+    after_created_at: StoredDatetime,
     after_id: UUID,
     max_rows: int,
     prefetch: int = 100,
@@ -166,7 +165,7 @@ async def update_user(
     display_name: str | None,
     password_hash: str | None,
     new_status: UserStatus | None,
-    now: datetime,
+    now: StoredDatetime,
     id: UUID,
     expected_version: int,
 ) -> User | None:
