@@ -62,6 +62,10 @@ async def test_registering_a_user_stores_it_active_at_version_one(pool: Pool) ->
     assert user.status is UserStatus.ACTIVE and user.version == 1
     assert user.created_at == row["created_at"] == user.updated_at
     assert user.created_at.tzinfo is not None and user.created_at.utcoffset() == timedelta(0)
+    # The application reads the hash to check a password; nothing shows it by accident.
+    assert user.password_hash is not None and user.password_hash.get_secret_value() == "$x$1"
+    assert "$x$1" not in repr(user) and "$x$1" not in str(dict(user))
+    assert "$x$1" not in user.model_dump_json()
 
 
 async def test_timestamps_come_from_the_injected_clock(pool: Pool) -> None:

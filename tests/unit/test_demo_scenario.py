@@ -34,7 +34,7 @@ async def test_the_demo_walks_the_whole_life_cycle_and_every_step_commits() -> N
     ]
     (user,) = store.users.values()
     assert user.version == 2 and user.password_hash is not None
-    assert user.password_hash.startswith("$scrypt$")
+    assert user.password_hash.get_secret_value().startswith("$scrypt$")
     assert any("second time is refused" in line for line in lines)
     assert any("stream consumer read 3 events (3 of this user)" in line for line in lines)
     assert not any("BUG" in line or "INVALID" in line for line in lines)

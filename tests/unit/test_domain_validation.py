@@ -141,7 +141,20 @@ def test_a_password_hash_must_be_an_encoded_hash_and_is_never_echoed(value: str)
 
     assert rejected_field(caught.value) == "password_hash"
     if value:
+        # Not in the message, nor in what FastAPI echoes in a 422 body.
         assert value not in str(caught.value)
+        assert value not in repr(caught.value.errors())
+        assert value not in caught.value.json()
+
+
+@pytest.mark.parametrize("value", [b"$argon2id$as-bytes", 12345, ["$argon2id$in-a-list"]])
+def test_a_password_hash_of_the_wrong_type_is_never_echoed(value: Any) -> None:
+    with pytest.raises(ValidationError) as caught:
+        UserUpdate(password_hash=value)
+
+    assert rejected_field(caught.value) == "password_hash"
+    shown = repr(caught.value.errors()) + caught.value.json() + str(caught.value)
+    assert "argon2id" not in shown and "12345" not in shown
 
 
 def test_a_password_hash_does_not_appear_in_repr() -> None:
@@ -315,8 +328,10 @@ def test_a_users_password_hash_stays_out_of_repr_and_json() -> None:
         updated_at=datetime(2030, 1, 1, tzinfo=UTC),
     )
 
-    assert user.password_hash == "$argon2id$secretish"
+    assert user.password_hash is not None
+    assert user.password_hash.get_secret_value() == "$argon2id$secretish"
     assert "secretish" not in repr(user)
+    assert "secretish" not in repr(dict(user)) and "secretish" not in str(dict(user))
     assert "secretish" not in user.model_dump_json()
     assert "password_hash" not in user.model_dump()
 

@@ -67,7 +67,37 @@ StoredDatetime = Annotated[
 """A stored instant as read: aware and UTC; infinities read as the first/last instant."""
 Email = Annotated[str, Strict(), AfterValidator(check_email)]
 DisplayName = Annotated[str, Strict(), AfterValidator(check_display_name)]
-PasswordHash = Annotated[str, Strict(), AfterValidator(check_password_hash)]
+
+
+class _NotText:
+    """Stands in for a password hash that was not a string, so that no error (its
+    ``input`` included, which FastAPI echoes in a 422 body) can show the value."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<not a string>"
+
+
+def _conceal(value: object) -> object:
+    if value is None or isinstance(value, SecretStr):
+        return value
+    if isinstance(value, str):
+        return SecretStr(value)
+    return _NotText()
+
+
+def _check_concealed_hash(value: SecretStr) -> SecretStr:
+    check_password_hash(value.get_secret_value())
+    return value
+
+
+PasswordHash = Annotated[
+    Annotated[SecretStr, AfterValidator(_check_concealed_hash)] | None, BeforeValidator(_conceal)
+]
+"""An encoded password hash, or None. Held as a ``SecretStr`` from the first step of
+validation: ``repr``, ``dict()``, JSON and every validation error (``errors()``,
+``json()``) show ``**********``, never the hash (``.get_secret_value()`` reads it)."""
 EventType = Annotated[str, Strict(), AfterValidator(check_event_type)]
 Scopes = Annotated[tuple[Annotated[str, Strict()], ...], AfterValidator(check_scopes)]
 TokenTtl = Annotated[timedelta, AfterValidator(check_ttl)]
@@ -104,11 +134,12 @@ class _Stored(BaseModel):
 
 
 class NewUser(_Input):
-    """A user to register. ``password_hash`` is an already encoded hash, or None."""
+    """A user to register. ``password_hash`` is an already encoded hash (a ``str`` or
+    ``SecretStr``; kept as a ``SecretStr``), or None."""
 
     email: Email
     display_name: DisplayName
-    password_hash: PasswordHash | None = Field(default=None, repr=False)
+    password_hash: PasswordHash = Field(default=None, repr=False)
 
 
 class UserUpdate(_Input):
@@ -116,7 +147,7 @@ class UserUpdate(_Input):
 
     email: Email | None = None
     display_name: DisplayName | None = None
-    password_hash: PasswordHash | None = Field(default=None, repr=False)
+    password_hash: PasswordHash = Field(default=None, repr=False)
     status: UserStatus | None = None
 
     @model_validator(mode="after")
@@ -131,14 +162,16 @@ class UserUpdate(_Input):
 class User(_Stored):
     """A stored user. ``version`` goes up by one with every change.
 
-    ``password_hash`` is readable as an attribute but left out of ``repr`` and of
-    ``model_dump`` / JSON, so returning a ``User`` from a web endpoint cannot leak it.
+    ``password_hash`` is a ``SecretStr`` (``user.password_hash.get_secret_value()``
+    to check a password), shown as ``**********`` by ``repr`` and ``dict(user)`` and
+    left out of ``model_dump`` / JSON, so returning a ``User`` from a web endpoint, or
+    logging one, cannot leak it.
     """
 
     id: UUID
     email: str
     display_name: str
-    password_hash: str | None = Field(default=None, repr=False, exclude=True)
+    password_hash: SecretStr | None = Field(default=None, repr=False, exclude=True)
     status: UserStatus
     version: int
     created_at: StoredDatetime

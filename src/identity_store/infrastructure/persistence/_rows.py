@@ -2,8 +2,9 @@
 
 The generated functions validate every row into their row model (``User``, ``Token``,
 ``Event`` of :mod:`identity_store._generated.models`, whose enums are the domain's).
-The domain models here are what callers get: the same values, minus what stays inside
-the package (a token's hash, an event's transaction id). Building them runs no second
+The domain models here are what callers get: the same values (a password hash wrapped
+in a ``SecretStr``), minus what stays inside the package (a token's hash, an event's
+transaction id). Building them runs no second
 validation: the values are copied over as they are.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from identity_store._generated import models as rows
 from identity_store.domain.models import Event, Token, User
@@ -42,7 +43,10 @@ def _trusted(model: type[_M], values: dict[str, Any]) -> _M:
 def user_from_row(row: rows.User) -> User:
     """Return the domain ``User`` of a validated row."""
     stored = row.__dict__
-    return _trusted(User, {name: stored[name] for name in _USER_FIELDS})
+    values = {name: stored[name] for name in _USER_FIELDS}
+    if values["password_hash"] is not None:
+        values["password_hash"] = SecretStr(values["password_hash"])
+    return _trusted(User, values)
 
 
 def token_from_row(row: rows.Token) -> Token:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
+from pydantic import SecretStr
+
 from identity_store._generated import users as queries
 from identity_store.domain.errors import (
     ConcurrencyConflict,
@@ -32,6 +34,10 @@ def _storable(text: object) -> bool:
     return True
 
 
+def _reveal(secret: SecretStr | None) -> str | None:
+    return None if secret is None else secret.get_secret_value()
+
+
 class PostgresUserRepository(Repository):
     """The :class:`~identity_store.domain.ports.UserRepository` on PostgreSQL."""
 
@@ -51,7 +57,7 @@ class PostgresUserRepository(Repository):
                 self._db,
                 email=new.email,
                 display_name=new.display_name,
-                password_hash=new.password_hash,
+                password_hash=_reveal(new.password_hash),
                 now=now,
             )
         if row is None:
@@ -91,7 +97,7 @@ class PostgresUserRepository(Repository):
                 self._db,
                 email=changes.email,
                 display_name=changes.display_name,
-                password_hash=changes.password_hash,
+                password_hash=_reveal(changes.password_hash),
                 new_status=changes.status,
                 now=now,
                 id=user_id,
