@@ -129,3 +129,20 @@ env "ci" {
 		t.Fatalf("atlas.sum not written for the quoted --var: %v", err)
 	}
 }
+
+type countingWriter struct{ writes int }
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.writes++; return len(p), nil }
+
+// `atlas version | head -n 1` under pipefail died of SIGPIPE (exit 141) when head exited
+// between two writes (issue 7 item 1). The version text is written in one write, which
+// a pipe takes whole.
+func TestVersionIsOneWrite(t *testing.T) {
+	var w countingWriter
+	root := newRoot()
+	root.SetOut(&w)
+	root.SetArgs([]string{"version"})
+	if err := root.Execute(); err != nil || w.writes != 1 {
+		t.Fatalf("version: %d writes, err %v", w.writes, err)
+	}
+}

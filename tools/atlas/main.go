@@ -73,8 +73,10 @@ func versionCmd() *cobra.Command {
 		Short: "Prints this binary's version.",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			cmd.Printf("atlas-engine version %s (identity-store build; Atlas engine library)\n", EngineVersion)
-			cmd.Println("This is NOT the official Atlas CLI: it implements only the migrate diff/apply/status/validate/hash/lint and schema diff commands identity-store uses.")
+			// One write: `atlas version | head -n 1` must not die of SIGPIPE when head
+			// exits before a second write (issue 7 item 1; 1 run in 20 failed).
+			cmd.Print("atlas-engine version " + EngineVersion + " (identity-store build; Atlas engine library)\n" +
+				"This is NOT the official Atlas CLI: it implements only the migrate diff/apply/status/validate/hash/lint and schema diff commands identity-store uses.\n")
 		},
 	}
 }
