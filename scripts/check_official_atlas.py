@@ -8,7 +8,9 @@ PostgreSQL 15 server (Debian's binaries, PG15_BIN) under .devdb-pg15/ and shows:
 1. the official CLI validates migrations/ + atlas.sum and finds schema.sql in sync;
 2. the official CLI applies migrations/ to an empty database, and our build then
    reports that database current with nothing pending;
-3. our build applies migrations/, and the official CLI then reports it current.
+3. our build applies migrations/, and the official CLI then reports it current;
+4. both CLIs print the same stdout, stderr and exit code for lint (renames, backfills,
+   atlas:nolint), apply without atlas.sum and a quoted --var (tools/atlas TestOfficial*).
 
 Exits non-zero naming the first step that failed. Stops the server if it started it.
 """
@@ -53,6 +55,22 @@ def atlas(binary: str, *args: str) -> str:
 def expect(text: str, needle: str, what: str) -> None:
     if needle not in text:
         raise StepError(f"{what}: expected {needle!r} in:\n{text}")
+
+
+def same_output(base_url: str) -> None:
+    """Run tools/atlas's side-by-side tests: same stdout, stderr and exit code as official."""
+    env = dict(os.environ, ATLAS_CE_BIN=OFFICIAL, ATLAS_ENGINE_TEST_PG15_URL_BASE=base_url)
+    proc = subprocess.run(
+        ["go", "test", "-count=1", "-run", "TestOfficial", "./..."],  # noqa: S607
+        cwd=ROOT / "tools" / "atlas",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    if proc.returncode != 0:
+        raise StepError(f"ours and the official CLI differ:\n{proc.stdout}{proc.stderr}")
 
 
 def main() -> int:
@@ -124,6 +142,10 @@ def main() -> int:
         )
         steps += 1
         print("ok    our apply, then the official CLI sees the database current")
+
+        same_output(server.url("postgres"))
+        steps += 1
+        print("ok    our CLI answers like the official one (go test -run TestOfficial)")
     except StepError as exc:
         print(f"FAIL  {exc}", file=sys.stderr)
         return 1

@@ -103,7 +103,7 @@ func (d *dbURL) redacted() string {
 	return redact(u.Redacted())
 }
 
-const encodeHint = `percent-encode the user name and password ("/" as %2F, "?" as %3F, "#" as %23, "@" as %40, ":" as %3A, "%" as %25)`
+const encodeHint = `a user name or password holding "/", "?", "#", "@", ":" or "%" must be percent-encoded ("/" as %2F, "?" as %3F, "#" as %23, "@" as %40, ":" as %3A, "%" as %25)`
 
 // parseDBURL parses a postgres:// or postgresql:// URL. Its errors never quote the URL.
 func parseDBURL(raw string) (*dbURL, error) {
@@ -124,7 +124,7 @@ func parseDBURL(raw string) (*dbURL, error) {
 		return nil, errors.New("invalid database URL: expected postgres://user:password@host:port/database (the value is not shown, it may hold a password)")
 	}
 	invalid := func(why string) error {
-		return fmt.Errorf("invalid database URL %s://…: %s; if the password holds such characters, %s (the URL is not shown, it may hold a password)", scheme, why, encodeHint)
+		return fmt.Errorf("invalid database URL %s://… (not shown: it may hold a password): %s. Note: %s", scheme, why, encodeHint)
 	}
 	if strings.Contains(raw, "#") {
 		return nil, invalid(`it contains "#"`)

@@ -47,7 +47,7 @@ func TestParseDBURLNeverQuotesThePassword(t *testing.T) {
 		if p := leaked(err.Error(), pw+"Zq9xYv7w"); p != "" || strings.Contains(err.Error(), "Yv7w") {
 			t.Fatalf("%q: error quotes %q: %s", raw, p, err)
 		}
-		if strings.Contains(raw, "://") && !strings.Contains(msg, "percent-encode") && !strings.Contains(msg, "expected postgres://") {
+		if strings.Contains(raw, "://") && !strings.Contains(msg, "percent-encoded") && !strings.Contains(msg, "expected postgres://") {
 			t.Fatalf("%q: unclear error: %s", raw, msg)
 		}
 	}
@@ -138,7 +138,7 @@ func TestIntegrationPasswordNeverPrinted(t *testing.T) {
 			if p := leaked(stdout+stderr, pw+"/Zq9x/Yv7w/123"); p != "" {
 				t.Fatalf("%v: output holds %q:\n%s%s", args[:2], p, stdout, stderr)
 			}
-			if !strings.Contains(stderr, "percent-encode") {
+			if !strings.Contains(stderr, "percent-encoded") {
 				t.Fatalf("%v: unclear error:\n%s", args[:2], stderr)
 			}
 		}

@@ -52,9 +52,15 @@ func testDBs(t *testing.T, n int) []string {
 	if base == "" {
 		t.Skipf("integration test skipped: set %s to a PostgreSQL URL (e.g. postgres://postgres:pass@127.0.0.1:5432/postgres?sslmode=disable)", envURLBase)
 	}
+	return testDBsOn(t, base, n)
+}
+
+// testDBsOn creates n scratch databases on the server of the base URL.
+func testDBsOn(t *testing.T, base string, n int) []string {
+	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
-		t.Fatalf("%s: %v", envURLBase, err)
+		t.Fatalf("base URL: %v", err)
 	}
 	admin, err := sql.Open("postgres", base)
 	if err != nil {
