@@ -32,6 +32,12 @@ CREATE TABLE users (
     version       integer     NOT NULL DEFAULT 1,
     created_at    timestamptz NOT NULL,
     updated_at    timestamptz NOT NULL,
+    -- What makes two addresses the same account: the address with A-Z lowered and
+    -- every other character kept, whatever the server's locale (lower() under the
+    -- "C" collation touches ASCII only; under a UTF-8 locale it would turn the Kelvin
+    -- sign into k). identity_store.domain.validation.email_key is the same function
+    -- in Python, and a test holds the two equal on every code point.
+    email_key     text        NOT NULL GENERATED ALWAYS AS (lower(email COLLATE "C")) STORED,
     CONSTRAINT users_pkey PRIMARY KEY (id),
     CONSTRAINT users_email_length CHECK (char_length(email) BETWEEN 3 AND 320),
     CONSTRAINT users_display_name_length CHECK (char_length(display_name) BETWEEN 1 AND 200),
@@ -47,8 +53,8 @@ CREATE TABLE users (
     )
 );
 
--- E-mail addresses are unique regardless of case; lookups use the same expression.
-CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email));
+-- E-mail addresses are unique by their key; lookups compare keys.
+CREATE UNIQUE INDEX users_email_key_key ON users (email_key);
 -- Keyset pagination walks (created_at, id).
 CREATE INDEX users_created_at_id_idx ON users (created_at, id);
 

@@ -53,3 +53,4 @@ class User(BaseModel):
     version: int
     created_at: StoredDatetime
     updated_at: StoredDatetime
+    email_key: str

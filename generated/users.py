@@ -16,7 +16,7 @@ from .models import User
 CREATE_USER = """-- name: CreateUser :one
 INSERT INTO users (email, display_name, password_hash, status, version, created_at, updated_at)
 VALUES ($1, $2, $3, 'active', 1, $4::timestamptz, $4::timestamptz)
-RETURNING id, email, display_name, password_hash, status, version, created_at, updated_at
+RETURNING id, email, display_name, password_hash, status, version, created_at, updated_at, email_key
 """
 
 
@@ -53,7 +53,7 @@ SET status     = 'disabled',
     version    = version + 1,
     updated_at = greatest(updated_at, $1::timestamptz)
 WHERE id = $2 AND status = 'active'
-RETURNING id, email, display_name, password_hash, status, version, created_at, updated_at
+RETURNING id, email, display_name, password_hash, status, version, created_at, updated_at, email_key
 """
 
 
@@ -68,23 +68,25 @@ async def disable_user(conn: Executor, *, now: StoredDatetime, id: UUID) -> User
 
 
 GET_USER_BY_EMAIL = """-- name: GetUserByEmail :one
-SELECT id, email, display_name, password_hash, status, version, created_at, updated_at FROM users
-WHERE lower(email) = lower($1::text)
-"""
+SELECT id, email, display_name, password_hash, status, version, created_at, updated_at, email_key FROM users
+WHERE email_key = $1::text
+"""  # noqa: E501
 
 
-async def get_user_by_email(conn: Executor, *, email: str) -> User | None:
-    """Return the user whose e-mail matches regardless of case (uses users_email_lower_key)."""
-    row = await conn.fetchrow(GET_USER_BY_EMAIL, email)
+async def get_user_by_email(conn: Executor, *, email_key: str) -> User | None:
+    """Return the user with this e-mail key (identity_store.domain.validation.email_key,
+    computed by the caller; uses users_email_key_key).
+    """
+    row = await conn.fetchrow(GET_USER_BY_EMAIL, email_key)
     if row is None:
         return None
     return User.model_validate(dict(row))
 
 
 GET_USER_BY_ID = """-- name: GetUserById :one
-SELECT id, email, display_name, password_hash, status, version, created_at, updated_at FROM users
+SELECT id, email, display_name, password_hash, status, version, created_at, updated_at, email_key FROM users
 WHERE id = $1
-"""
+"""  # noqa: E501
 
 
 async def get_user_by_id(conn: Executor, *, id: UUID) -> User | None:
@@ -96,11 +98,11 @@ async def get_user_by_id(conn: Executor, *, id: UUID) -> User | None:
 
 
 LIST_USERS = """-- name: ListUsers :many
-SELECT id, email, display_name, password_hash, status, version, created_at, updated_at FROM users
+SELECT id, email, display_name, password_hash, status, version, created_at, updated_at, email_key FROM users
 WHERE (created_at, id) > ($1::timestamptz, $2::uuid)
 ORDER BY created_at, id
 LIMIT $3
-"""
+"""  # noqa: E501
 
 
 _USER_LIST = TypeAdapter(list[User])
@@ -154,7 +156,7 @@ SET email         = coalesce($1, email),
     version       = version + 1,
     updated_at    = greatest(updated_at, $5::timestamptz)
 WHERE id = $6 AND version = $7
-RETURNING id, email, display_name, password_hash, status, version, created_at, updated_at
+RETURNING id, email, display_name, password_hash, status, version, created_at, updated_at, email_key
 """
 
 

@@ -9,10 +9,11 @@ RETURNING *;
 SELECT * FROM users
 WHERE id = @id;
 
--- Return the user whose e-mail matches regardless of case (uses users_email_lower_key).
+-- Return the user with this e-mail key (identity_store.domain.validation.email_key,
+-- computed by the caller; uses users_email_key_key).
 -- name: GetUserByEmail :one
 SELECT * FROM users
-WHERE lower(email) = lower(@email::text);
+WHERE email_key = @email_key::text;
 
 -- Apply the given changes (NULL keeps a column) if the stored version is still
 -- @expected_version; the version goes up by one. No row back: missing or stale.

@@ -40,7 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ATLAS = os.environ.get("ATLAS") or str(ROOT / ".tools" / "bin" / "atlas")
 CREATE_ROLES = ROOT / "scripts" / "create_roles.py"
 
-MakeDatabase = Callable[[str], Awaitable[str]]
+MakeDatabase = Callable[..., Awaitable[str]]
+Deploy = Callable[..., Awaitable["Deployment"]]
 
 
 def with_database(url: str, database: str) -> str:
@@ -153,14 +154,17 @@ async def roles(admin_url: str) -> AsyncIterator[Roles]:
 
 @pytest.fixture(scope="session")
 async def make_database(admin_url: str, roles: Roles) -> AsyncIterator[MakeDatabase]:
-    """A factory of empty databases (``await make_database(prefix)`` → URL), all dropped."""
+    """A factory of empty databases (``await make_database(prefix)`` → URL), all dropped.
+
+    ``options`` go to ``CREATE DATABASE`` as they are (``TEMPLATE template0 LOCALE ...``).
+    """
     created: list[str] = []
 
-    async def make(prefix: str) -> str:
+    async def make(prefix: str, options: str = "") -> str:
         name = f"{prefix}_{secrets.token_hex(6)}"
         conn = await asyncpg.connect(admin_url)
         try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            await conn.execute(f'CREATE DATABASE "{name}" {options}')
         finally:
             await conn.close()
         created.append(name)
@@ -176,15 +180,13 @@ async def make_database(admin_url: str, roles: Roles) -> AsyncIterator[MakeDatab
 
 
 @pytest.fixture(scope="session")
-async def deploy(
-    make_database: MakeDatabase, roles: Roles
-) -> Callable[[str], Awaitable[Deployment]]:
+async def deploy(make_database: MakeDatabase, roles: Roles) -> Deploy:
     """A factory of databases set up like production (``await deploy(prefix)``): roles by
     ``scripts/create_roles.py``, ``migrations/`` applied by Atlas as the owner, the
-    script run again for the new tables."""
+    script run again for the new tables. ``options`` as for ``make_database``."""
 
-    async def make(prefix: str) -> Deployment:
-        admin = await make_database(prefix)
+    async def make(prefix: str, options: str = "") -> Deployment:
+        admin = await make_database(prefix, options)
         owner = with_credentials(admin, roles.owner, roles.owner_password)
         for step in ("roles", "migrate", "grants"):
             if step == "migrate":
@@ -197,8 +199,33 @@ async def deploy(
     return make
 
 
+# The character locales tests that compare text run under. The embedded server
+# initialises with C; official PostgreSQL images and most installations use a UTF-8
+# locale, where lower() and case-insensitive comparison follow Unicode.
+DATABASE_LOCALES = {
+    "C": "TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'",
+    "C.UTF-8": "TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C.UTF-8'",
+    "builtin-C.UTF-8": (
+        "TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER builtin"
+        " BUILTIN_LOCALE 'C.UTF-8' LOCALE 'C.UTF-8'"
+    ),
+}
+
+
+async def deploy_with_locale(deploy: Deploy, locale: str) -> Deployment:
+    """A deployment (see ``deploy``) whose database has ``locale``, a key of
+    DATABASE_LOCALES. Skips only the builtin provider on a server older than
+    PostgreSQL 17, which lacks it."""
+    try:
+        return await deploy("locale", DATABASE_LOCALES[locale])
+    except asyncpg.PostgresError as exc:
+        if locale.startswith("builtin") and "builtin" in str(exc):
+            pytest.skip("this server has no builtin locale provider (PostgreSQL 17+)")
+        raise
+
+
 @pytest.fixture(scope="session")
-async def deployment(deploy: Callable[[str], Awaitable[Deployment]]) -> Deployment:
+async def deployment(deploy: Deploy) -> Deployment:
     """This session's database, set up like production."""
     return await deploy("test")
 

@@ -103,8 +103,8 @@ async def test_apply_creates_the_tables_columns_constraints_and_indexes(
             url, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
         )
     }
-    assert "UNIQUE" in indexes["users_email_lower_key"]
-    assert "lower(email)" in indexes["users_email_lower_key"]
+    assert "UNIQUE" in indexes["users_email_key_key"]
+    assert "(email_key)" in indexes["users_email_key_key"]
     assert "WHERE (revoked_at IS NULL)" in indexes["tokens_user_id_live_idx"]
     assert "UNIQUE" in indexes["events_event_key_key"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -20,14 +20,32 @@ from identity_store.domain.errors import (
 from identity_store.domain.models import NewEvent, NewToken, NewUser, TokenKind, UserStatus
 from identity_store.domain.models import UserUpdate as Update
 from identity_store.domain.pagination import encode_user_cursor
+from identity_store.domain.validation import email_key
+from identity_store.infrastructure.db import create_pool
 from identity_store.infrastructure.persistence.event_repo import PostgresEventRepository
 from identity_store.infrastructure.persistence.token_repo import PostgresTokenRepository
 from identity_store.infrastructure.persistence.user_repo import PostgresUserRepository
+from tests.conftest import DATABASE_LOCALES, Deploy, app_settings, deploy_with_locale
+from tests.pgbouncer import PgBouncer
 
 pytestmark = pytest.mark.integration
 
 if TYPE_CHECKING:
     Pool = asyncpg.Pool[Any]
+
+
+@pytest.fixture(scope="module", params=sorted(DATABASE_LOCALES))
+async def pool(
+    request: pytest.FixtureRequest, deploy: Deploy, pgbouncer: PgBouncer | None
+) -> AsyncIterator[Pool]:
+    """Every test of this module runs on a C-locale database and on UTF-8 ones, where
+    lower() and case-insensitive comparison follow Unicode rather than ASCII."""
+    deployment = await deploy_with_locale(deploy, request.param)
+    url = deployment.app_url if pgbouncer is None else pgbouncer.route(deployment.app_url)
+    settings = app_settings(url, through_pgbouncer=pgbouncer is not None, pool_max_size=20)
+    pool = await create_pool(settings)
+    yield pool
+    await pool.close()
 
 
 def unique_email(prefix: str = "user") -> str:
@@ -373,3 +391,62 @@ async def test_a_host_whose_clock_is_behind_can_update_and_disable_and_time_neve
         user.id, Update(status=UserStatus.ACTIVE), expected_version=3
     )
     assert moved_on.updated_at == later
+
+
+KELVIN_SIGN = "\u212a"
+CAPITAL_I_WITH_DOT = "\u0130"
+
+
+@pytest.mark.parametrize(
+    ("registered", "looked_up"),
+    [
+        ("kate", f"{KELVIN_SIGN}ate"),
+        ("admin", f"adm{CAPITAL_I_WITH_DOT}n"),
+        ("admin", "adm\u0131n"),  # dotless i
+        ("sam", "\u017fam"),  # long s
+        ("kate", "\uff4bate"),  # fullwidth k
+        ("office", "o\ufb03ce"),  # the ffi ligature
+        ("strasse", "stra\u00dfe"),  # sharp s
+        ("ohm", "\u2126hm"),  # ohm sign, which NFKC makes an omega, not o
+    ],
+)
+async def test_a_look_alike_address_never_finds_another_account(
+    pool: Pool, registered: str, looked_up: str
+) -> None:
+    """On a UTF-8 server lower() maps the Kelvin sign to k and İ to i: an address
+    spelled with them found someone else's account."""
+    users = PostgresUserRepository(pool)
+    domain = f"{uuid.uuid4().hex[:10]}.example.test"
+    user = await users.register(new_user(f"{registered}@{domain}"))
+
+    assert await users.get_by_email(f"{looked_up}@{domain}") is None
+    # (Not looked_up.upper(): Python's upper() itself turns the long s into S.)
+    assert await users.get_by_email(f"{looked_up}@{domain.upper()}") is None
+    assert await users.get_by_email(f"{registered.upper()}@{domain.upper()}") == user
+
+
+async def test_the_stored_key_is_the_python_email_key_on_every_code_point(pool: Pool) -> None:
+    """users.email_key (SQL) and email_key (Python) are one definition written twice:
+    they must agree on every character, whatever the server's locale."""
+    changed_by_sql = await pool.fetchval(
+        "SELECT array_agg(cp ORDER BY cp) FROM generate_series(1, 1114111) AS cp"
+        " WHERE cp NOT BETWEEN 55296 AND 57343"
+        ' AND lower(chr(cp) COLLATE "C") <> chr(cp)'
+    )
+    changed_by_python = [
+        cp
+        for cp in range(1, 0x110000)
+        if not 0xD800 <= cp <= 0xDFFF and email_key(chr(cp)) != chr(cp)
+    ]
+    assert changed_by_sql == changed_by_python == list(range(ord("A"), ord("Z") + 1))
+    odd = f"Ab{KELVIN_SIGN}{CAPITAL_I_WITH_DOT}Z\u00c9"
+    assert await pool.fetchval('SELECT lower($1::text COLLATE "C")', odd) == email_key(odd)
+    user = await PostgresUserRepository(pool).register(new_user(unique_email("Key.CASE")))
+    stored = await pool.fetchval("SELECT email_key FROM users WHERE id = $1", user.id)
+    assert stored == email_key(user.email) == user.email.lower()
+    generation = await pool.fetchval(
+        "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d"
+        " JOIN pg_attribute a ON (a.attrelid, a.attnum) = (d.adrelid, d.adnum)"
+        " WHERE d.adrelid = 'users'::regclass AND a.attname = 'email_key'"
+    )
+    assert generation == 'lower((email COLLATE "C"))'

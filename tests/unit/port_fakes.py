@@ -51,6 +51,7 @@ from identity_store.domain.pagination import (
     encode_user_cursor,
 )
 from identity_store.domain.token_secrets import hash_secret, new_secret
+from identity_store.domain.validation import email_key
 
 
 @dataclass
@@ -66,7 +67,8 @@ class FakeUserRepository:
 
     def _email_taken(self, email: str, but: uuid.UUID | None = None) -> bool:
         return any(
-            u.email.lower() == email.lower() and u.id != but for u in self._store.users.values()
+            email_key(u.email) == email_key(email) and u.id != but
+            for u in self._store.users.values()
         )
 
     async def register(self, new: NewUser) -> User:
@@ -90,7 +92,8 @@ class FakeUserRepository:
         return self._store.users.get(user_id)
 
     async def get_by_email(self, email: str) -> User | None:
-        found = [u for u in self._store.users.values() if u.email.lower() == email.lower()]
+        key = email_key(email)
+        found = [u for u in self._store.users.values() if email_key(u.email) == key]
         return found[0] if found else None
 
     async def update(

@@ -24,6 +24,7 @@ from identity_store.domain.validation import (
     PAYLOAD_MAX_DEPTH,
     TIMESTAMP_MAX,
     TIMESTAMP_MIN,
+    email_key,
 )
 
 pytestmark = pytest.mark.unit
@@ -396,3 +397,18 @@ def test_stored_infinities_read_back_as_the_instants_that_were_written() -> None
     assert event.recorded_at == datetime.max.replace(tzinfo=UTC)
     with pytest.raises(ValidationError):  # other naive values are still refused
         Event.model_validate({**stored, "occurred_at": datetime(2030, 1, 1)})
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("Kate@Example.COM", "kate@example.com"),
+        ("\u212aate@example.com", "\u212aate@example.com"),  # Kelvin sign: not a k
+        ("adm\u0130n@example.com", "adm\u0130n@example.com"),  # İ: not an i
+        ("\u017fam@example.com", "\u017fam@example.com"),  # long s: not an s
+        ("\uff2bate@example.com", "\uff2bate@example.com"),  # fullwidth K: kept
+        ("\u00c9mile@example.com", "\u00c9mile@example.com"),  # only A-Z are lowered
+    ],
+)
+def test_the_email_key_lowers_ascii_letters_only(address: str, key: str) -> None:
+    assert email_key(address) == key

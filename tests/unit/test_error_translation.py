@@ -36,7 +36,7 @@ def server_error(sqlstate: str, *, constraint: str | None = None, **extra: str) 
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        (server_error("23505", constraint="users_email_lower_key"), EmailAlreadyRegistered),
+        (server_error("23505", constraint="users_email_key_key"), EmailAlreadyRegistered),
         (server_error("23505", constraint="events_event_key_key"), EventKeyConflict),
         (server_error("23505", constraint="tokens_token_hash_key"), ConstraintViolation),
         (server_error("23503", constraint="tokens_user_id_fkey"), UserNotFound),
@@ -90,7 +90,7 @@ def test_the_translation_carries_no_trace_of_the_drivers_error() -> None:
     # PostgreSQL's detail quotes the row: the address here, a password hash elsewhere.
     address = "ada" + "@x.io"  # not spelled out on a line the traceback quotes
     original = server_error(
-        "23505", constraint="users_email_lower_key", D=f"Key (lower(email))=({address}) exists."
+        "23505", constraint="users_email_key_key", D=f"Key (email_key)=({address}) exists."
     )
 
     with pytest.raises(EmailAlreadyRegistered) as caught, translate_errors(email=address):

@@ -30,7 +30,8 @@ __all__ = ["EventRepository", "TokenRepository", "UnitOfWork", "UserRepository"]
 
 
 class UserRepository(Protocol):
-    """Users, unique by e-mail address regardless of case."""
+    """Users, unique by e-mail address regardless of ASCII case
+    (:func:`~identity_store.domain.validation.email_key`)."""
 
     async def register(self, new: NewUser) -> User:
         """Store a new active user at version 1 and return it.
@@ -45,7 +46,9 @@ class UserRepository(Protocol):
         ...
 
     async def get_by_email(self, email: str) -> User | None:
-        """Return the user with this address compared regardless of case, or None."""
+        """Return the user whose address has the same ``email_key`` (the same address
+        regardless of ASCII case), or None; never another account, whatever the
+        server's locale."""
         ...
 
     async def update(self, user_id: UUID, changes: UserUpdate, *, expected_version: int) -> User:

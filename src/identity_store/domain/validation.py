@@ -31,6 +31,7 @@ __all__ = [
     "check_text",
     "check_timestamp",
     "check_ttl",
+    "email_key",
     "from_database",
     "stored_to_utc",
     "to_utc",
@@ -102,7 +103,8 @@ def check_email(value: str) -> str:
 
     A deliberately small rule set: ``local@domain``, ASCII only (internationalised
     domains in their ``xn--`` form), dot-atom local part of at most 64 characters,
-    a domain of at least two labels. Case is kept; comparisons ignore it.
+    a domain of at least two labels. Case is kept; comparisons ignore ASCII case
+    (see :func:`email_key`).
 
     Raises:
         ValueError: the address does not follow those rules.
@@ -119,6 +121,24 @@ def check_email(value: str) -> str:
     if len(labels) < 2 or not all(_DOMAIN_LABEL.fullmatch(label) for label in labels):
         raise ValueError("the domain must be dot-separated labels of letters, digits and -")
     return value
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def email_key(address: str) -> str:
+    """Return what makes two e-mail addresses the same account: the address with the
+    ASCII letters A-Z lowered and every other character kept as it is.
+
+    This is the one definition of e-mail equivalence (the schema's ``users.email_key``
+    column computes the same with ``lower(email COLLATE "C")``, which is independent of
+    the server's locale). Deliberately not ``str.lower``, ``casefold`` or NFKC: they map
+    other characters onto ASCII letters (the Kelvin sign U+212A onto ``k``, ``İ`` onto
+    ``i̇``, the long s onto ``s``, fullwidth letters onto ASCII), so a lookup spelled
+    with them would find someone else's account. Registration accepts ASCII addresses
+    only (see :func:`check_email`), so such look-alikes can never be registered either.
+    """
+    return address.translate(_ASCII_LOWER)
 
 
 def check_display_name(value: str) -> str:

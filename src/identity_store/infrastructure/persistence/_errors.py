@@ -34,7 +34,7 @@ from identity_store.domain.errors import (
 
 __all__ = ["raise_clean", "translate_commit_error", "translate_error", "translate_errors"]
 
-_EMAIL_UNIQUE = frozenset({"users_email_lower_key"})
+_EMAIL_UNIQUE = frozenset({"users_email_key_key"})
 _EVENT_KEY_UNIQUE = "events_event_key_key"
 _USER_FOREIGN_KEYS = frozenset({"tokens_user_id_fkey", "events_user_id_fkey"})
 

@@ -16,6 +16,7 @@ from identity_store.domain.errors import (
 )
 from identity_store.domain.models import NewUser, User, UserPage, UserUpdate
 from identity_store.domain.pagination import decode_user_cursor, encode_user_cursor
+from identity_store.domain.validation import email_key
 from identity_store.infrastructure.persistence._base import Repository, check_limit
 from identity_store.infrastructure.persistence._rows import user_from_row as _user
 
@@ -71,12 +72,14 @@ class PostgresUserRepository(Repository):
         return None if row is None else _user(row)
 
     async def get_by_email(self, email: str) -> User | None:
-        """Return the user with this address compared regardless of case, or None."""
+        """Return the user whose address has the same :func:`email_key` (the same
+        address regardless of ASCII case), or None. Never another account: characters
+        outside ASCII are compared as they are, whatever the server's locale."""
         if not _storable(email):
             # No stored address can equal text PostgreSQL could not have stored.
             return None
         with self._errors():
-            row = await queries.get_user_by_email(self._db, email=email)
+            row = await queries.get_user_by_email(self._db, email_key=email_key(email))
         return None if row is None else _user(row)
 
     async def update(self, user_id: UUID, changes: UserUpdate, *, expected_version: int) -> User:
