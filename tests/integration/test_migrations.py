@@ -52,6 +52,7 @@ async def test_apply_creates_the_tables_columns_constraints_and_indexes(
         ("version", "integer", "NO"),
         ("created_at", "timestamp with time zone", "NO"),
         ("updated_at", "timestamp with time zone", "NO"),
+        ("email_key", "text", "NO"),
     ]
     assert [c[0] for c in by_table["tokens"]] == [
         "id",
