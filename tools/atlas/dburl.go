@@ -258,3 +258,11 @@ func openClient(ctx context.Context, raw string) (*sqlclient.Client, error) {
 	}
 	return c, nil
 }
+
+// openTarget opens the database a command works on, which --url (or the env) must name.
+func openTarget(ctx context.Context, url string) (*sqlclient.Client, error) {
+	if url == "" {
+		return nil, errors.New(`required flag "url" not set`)
+	}
+	return openClient(ctx, url)
+}

@@ -1,5 +1,7 @@
 package main
 
+// migrate status: the official status report, plus a note when the database is ahead.
+
 import (
 	"errors"
 	"fmt"
@@ -9,8 +11,6 @@ import (
 	"ariga.io/atlas/sql/migrate"
 	"github.com/spf13/cobra"
 )
-
-// ---------------------------------------------------------------- migrate status
 
 type migrateStatusFlags struct {
 	url            string
@@ -145,62 +145,4 @@ func printStatus(w io.Writer, r *statusReport) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// ---------------------------------------------------------------- migrate validate
-
-func migrateValidateCmd(g *globalFlags) *cobra.Command {
-	var devURL, dirURL string
-	cmd := &cobra.Command{
-		Use:     "validate [flags]",
-		Short:   "Validates the migration directories checksum and SQL statements.",
-		Args:    cobra.NoArgs,
-		PreRunE: envPreRun(g, nil),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := openCheckedDir(cmd.OutOrStdout(), dirURL, false)
-			if err != nil {
-				return err
-			}
-			if devURL == "" {
-				return nil
-			}
-			dev, err := openClient(cmd.Context(), devURL)
-			if err != nil {
-				return err
-			}
-			defer dev.Close()
-			if _, err := replayState(cmd.Context(), dev, dir, nil, nil); err != nil {
-				return fmt.Errorf("replaying the migration directory: %w", err)
-			}
-			return nil
-		},
-	}
-	addFlagDevURL(cmd.Flags(), &devURL)
-	addFlagDirURL(cmd.Flags(), &dirURL)
-	return cmd
-}
-
-// ---------------------------------------------------------------- migrate hash
-
-func migrateHashCmd(g *globalFlags) *cobra.Command {
-	var dirURL string
-	cmd := &cobra.Command{
-		Use:     "hash [flags]",
-		Short:   "Hash (re-)creates an integrity hash file for the migration directory.",
-		Args:    cobra.NoArgs,
-		PreRunE: envPreRun(g, nil),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := openDir(dirURL, false)
-			if err != nil {
-				return err
-			}
-			sum, err := dir.Checksum()
-			if err != nil {
-				return err
-			}
-			return migrate.WriteSumFile(dir, sum)
-		},
-	}
-	addFlagDirURL(cmd.Flags(), &dirURL)
-	return cmd
 }
