@@ -17,7 +17,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"ariga.io/atlas/schemahcl"
@@ -219,93 +221,137 @@ func varValue(typ cty.Type, ss []string) (cty.Value, error) {
 	return cv, nil
 }
 
+// envSpec is an env block, decoded by the engine's schemahcl from these spec tags.
+// Whatever the tags do not name lands in the embedded DefaultExtension: the lint block
+// (kept as a resource for the analyzers), or a mistake, which is refused.
+type envSpec struct {
+	Src       cty.Value      `spec:"src"` // a string or a list of strings
+	URL       string         `spec:"url"`
+	Dev       string         `spec:"dev"`
+	Schemas   cty.Value      `spec:"schemas"`
+	Exclude   cty.Value      `spec:"exclude"`
+	EnvName   string         `spec:"name"` // accepted (the official CLI allows it), unused
+	Migration *migrationSpec `spec:"migration"`
+	schemahcl.DefaultExtension
+}
+
+// migrationSpec is the migration block of an env.
+type migrationSpec struct {
+	Dir             string `spec:"dir"`
+	RevisionsSchema string `spec:"revisions_schema"`
+	Baseline        string `spec:"baseline"`
+	LockTimeout     string `spec:"lock_timeout"`
+	Format          string `spec:"format"`
+	schemahcl.DefaultExtension
+}
+
 func parseEnv(ctx *hcl.EvalContext, blk *hclsyntax.Block) (*Env, error) {
 	e := &Env{Name: blk.Labels[0]}
-	for _, name := range sortedAttrs(blk.Body) {
-		attr := blk.Body.Attributes[name]
-		v, diags := attr.Expr.Value(ctx)
-		if diags.HasErrors() {
-			return nil, diags
+	seen := make(map[string]bool)
+	for _, b := range blk.Body.Blocks {
+		if seen[b.Type] {
+			return nil, fmt.Errorf("%s: more than one %s block in env %q", b.Range(), b.Type, e.Name)
 		}
-		var err error
-		switch name {
-		case "src":
-			e.Src, err = stringOrList(v)
-		case "url":
-			e.URL, err = asString(v)
-		case "dev":
-			e.DevURL, err = asString(v)
-		case "schemas":
-			e.Schemas, err = stringOrList(v)
-		case "exclude":
-			e.Exclude, err = stringOrList(v)
-		case "name":
-		default:
-			return nil, fmt.Errorf("%s: unsupported attribute %q in env %q", attr.Range(), name, e.Name)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: env %q attribute %q: %w", attr.Range(), e.Name, name, err)
+		seen[b.Type] = true
+	}
+	r, err := toResource(ctx, blk)
+	if err != nil {
+		return nil, err
+	}
+	dropNullAttrs(r) // a null value means "not set", as before
+	var spec envSpec
+	if err := r.As(&spec); err != nil {
+		return nil, fmt.Errorf("%s: env %q: %w", blk.Range(), e.Name, err)
+	}
+	if err := rejectRemain(blk, spec.Remain(), "env "+strconv.Quote(e.Name), "lint"); err != nil {
+		return nil, err
+	}
+	e.URL, e.DevURL = spec.URL, spec.Dev
+	for _, l := range []struct {
+		name string
+		v    cty.Value
+		to   *[]string
+	}{{"src", spec.Src, &e.Src}, {"schemas", spec.Schemas, &e.Schemas}, {"exclude", spec.Exclude, &e.Exclude}} {
+		if *l.to, err = stringOrList(l.v); err != nil {
+			return nil, fmt.Errorf("%s: env %q attribute %q: %w", attrRange(blk.Body, l.name), e.Name, l.name, err)
 		}
 	}
-	for _, b := range blk.Body.Blocks {
-		switch b.Type {
-		case "migration":
-			for _, name := range sortedAttrs(b.Body) {
-				attr := b.Body.Attributes[name]
-				v, diags := attr.Expr.Value(ctx)
-				if diags.HasErrors() {
-					return nil, diags
-				}
-				s, err := asString(v)
-				if err != nil {
-					return nil, fmt.Errorf("%s: migration attribute %q: %w", attr.Range(), name, err)
-				}
-				switch name {
-				case "dir":
-					e.Migration.Dir = s
-				case "revisions_schema":
-					e.Migration.RevisionsSchema = s
-				case "baseline":
-					e.Migration.Baseline = s
-				case "lock_timeout":
-					e.Migration.LockTimeout = s
-				case "format":
-					if s != "" && s != "atlas" {
-						return nil, fmt.Errorf("%s: only the atlas migration directory format is supported", attr.Range())
-					}
-				default:
-					return nil, fmt.Errorf("%s: unsupported migration attribute %q", attr.Range(), name)
-				}
-			}
-			if len(b.Body.Blocks) > 0 {
-				return nil, fmt.Errorf("%s: unexpected block in migration", b.Range())
-			}
-		case "lint":
-			r, err := toResource(ctx, b)
-			if err != nil {
-				return nil, err
-			}
-			var keep []*schemahcl.Attr
-			for _, a := range r.Attrs {
-				switch a.K {
-				case "latest":
-					if a.V.Type() != cty.Number {
-						return nil, fmt.Errorf("%s: lint.latest must be a number", b.Range())
-					}
-					bf := a.V.AsBigFloat()
-					n, _ := bf.Int64()
-					e.Lint.Latest = int(n)
-				default:
-					keep = append(keep, a)
-				}
-			}
-			r.Attrs = keep
-			e.Lint.Analyzers = r
-		default:
-			return nil, fmt.Errorf("%s: unsupported block %q in env %q", b.Range(), b.Type, e.Name)
+	if m := spec.Migration; m != nil {
+		mb := childBlock(blk, "migration")
+		if err := rejectRemain(mb, m.Remain(), "migration"); err != nil {
+			return nil, err
 		}
+		if m.Format != "" && m.Format != "atlas" {
+			return nil, fmt.Errorf("%s: only the atlas migration directory format is supported", attrRange(mb.Body, "format"))
+		}
+		e.Migration = MigrationConfig{Dir: m.Dir, RevisionsSchema: m.RevisionsSchema, Baseline: m.Baseline, LockTimeout: m.LockTimeout}
+	}
+	if lr, ok := spec.Remain().Resource("lint"); ok {
+		var keep []*schemahcl.Attr
+		for _, a := range lr.Attrs {
+			if a.K != "latest" {
+				keep = append(keep, a)
+				continue
+			}
+			if a.V.Type() != cty.Number {
+				return nil, fmt.Errorf("%s: lint.latest must be a number", childBlock(blk, "lint").Range())
+			}
+			n, _ := a.V.AsBigFloat().Int64()
+			e.Lint.Latest = int(n)
+		}
+		lr.Attrs = keep
+		e.Lint.Analyzers = lr
 	}
 	return e, nil
+}
+
+// rejectRemain refuses the attributes and blocks a spec struct did not take, except
+// the block types listed in allowed, naming the first one with its position.
+func rejectRemain(blk *hclsyntax.Block, rem *schemahcl.Resource, where string, allowed ...string) error {
+	if rem == nil {
+		return nil
+	}
+	for _, a := range rem.Attrs {
+		return fmt.Errorf("%s: unsupported attribute %q in %s", attrRange(blk.Body, a.K), a.K, where)
+	}
+	for _, c := range rem.Children {
+		if !slices.Contains(allowed, c.Type) {
+			return fmt.Errorf("%s: unsupported block %q in %s", childBlock(blk, c.Type).Range(), c.Type, where)
+		}
+	}
+	return nil
+}
+
+// dropNullAttrs removes attributes whose value is null, recursively.
+func dropNullAttrs(r *schemahcl.Resource) {
+	keep := r.Attrs[:0]
+	for _, a := range r.Attrs {
+		if !a.V.IsNull() {
+			keep = append(keep, a)
+		}
+	}
+	r.Attrs = keep
+	for _, c := range r.Children {
+		dropNullAttrs(c)
+	}
+}
+
+// attrRange is the source position of an attribute (or of the body when absent).
+func attrRange(b *hclsyntax.Body, name string) hcl.Range {
+	if a, ok := b.Attributes[name]; ok {
+		return a.Range()
+	}
+	return b.Range()
+}
+
+// childBlock returns the first nested block of the given type (or the block itself).
+func childBlock(blk *hclsyntax.Block, typ string) *hclsyntax.Block {
+	for _, b := range blk.Body.Blocks {
+		if b.Type == typ {
+			return b
+		}
+	}
+	return blk
 }
 
 // toResource converts a block (recursively) into the engine's schemahcl.Resource,

@@ -113,14 +113,22 @@ func TestParseProjectVarOverride(t *testing.T) {
 func TestParseProjectRejectsUnknown(t *testing.T) {
 	for name, src := range map[string]string{
 		"attr":     `env "x" { urll = "a" }`,
-		"block":    `env "x" { migrationz { dir = "a" } }`,
-		"migattr":  `env "x" { migration { dirr = "a" } }`,
+		"block":    "env \"x\" {\nmigrationz {\ndir = \"a\"\n}\n}",
+		"migattr":  "env \"x\" {\nmigration {\ndirr = \"a\"\n}\n}",
 		"toplevel": `foo "x" {}`,
 		"required": `variable "v" { type = string }` + "\n" + `env "x" { url = var.v }`,
 		"syntax":   `env "x" { url = }`,
+		"twice":    `env "x" {` + "\n" + `migration { dir = "a" }` + "\n" + `migration { dir = "b" }` + "\n}",
+		"format":   "env \"x\" {\nmigration {\nformat = \"golang-migrate\"\n}\n}",
+		"migblock": `env "x" {` + "\n" + `migration {` + "\n" + `foo { }` + "\n}\n}",
+		"latest":   `env "x" {` + "\n" + `lint { latest = "one" }` + "\n}",
+		"srctype":  `env "x" { src = 1 }`,
 	} {
-		if _, err := ParseProject([]byte(src), "atlas.hcl", nil); err == nil {
+		_, err := ParseProject([]byte(src), "atlas.hcl", nil)
+		if err == nil {
 			t.Errorf("%s: expected an error", name)
+		} else if name != "syntax" && strings.Contains(err.Error(), "Argument definition required") {
+			t.Errorf("%s: the case is an HCL syntax error, not what it tests: %v", name, err)
 		}
 	}
 }
