@@ -62,7 +62,8 @@ class QueryDef:
     ``result_model`` is set when rows become models; ``row_model`` too when that model
     is the query's own ``<Name>Row`` (rendered in the query module); ``scalar`` is set
     when a single column is returned as a bare value. ``by_name`` says whether the
-    model is validated from ``dict(record)`` (columns named exactly as its fields).
+    model is validated from ``dict(record)`` (columns named exactly as its fields);
+    ``iterator`` whether an ``iter_`` function streams it too.
     """
 
     name: str
@@ -79,6 +80,7 @@ class QueryDef:
     by_name: bool
     copy_table: Identifier | None
     copy_columns: tuple[str, ...]
+    iterator: bool = False
 
     @property
     def batch(self) -> bool:
@@ -112,5 +114,4 @@ class Program:
     enums: tuple[EnumDef, ...]
     models: tuple[ModelDef, ...]
     modules: tuple[QueryModule, ...]
-    emit_iterators: bool
     iterator_prefetch: int

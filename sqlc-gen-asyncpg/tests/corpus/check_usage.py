@@ -1,12 +1,18 @@
-"""Type-checked next to the generated corpus (never run): asyncpg's objects fit the protocols."""
+"""Type-checked next to the generated corpus (never run).
+
+asyncpg's objects fit the protocols, and the results have the promised types.
+"""
 
 import asyncpg
+
 from gencorpus import authors, types
 from gencorpus.db import CursorExecutor, Executor, init_connection
 from gencorpus.models import Author, Mood
 
 
-async def pool_and_connections_are_executors(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+async def pool_and_connections_are_executors(
+    pool: asyncpg.Pool, conn: asyncpg.Connection
+) -> None:
     executors: list[Executor] = [pool, conn]
     cursor_sources: list[CursorExecutor] = [conn]
     async with pool.acquire() as proxy:
@@ -20,7 +26,9 @@ async def results_are_typed(pool: asyncpg.Pool, conn: asyncpg.Connection) -> Non
     author: Author | None = await authors.get_author(pool, id=1)
     many: list[Author] = await authors.list_authors_by_ids(pool, ids=[1, 2])
     async with conn.transaction():
-        async for streamed in authors.iter_list_authors_by_ids(conn, ids=[1], prefetch=10):
+        async for streamed in authors.iter_list_authors_by_ids(
+            conn, ids=[1], prefetch=10
+        ):
             many.append(streamed)
     mood: Mood | None = await types.get_mood(conn, id=1)
     count: int | None = await types.count_everything(conn)
@@ -29,7 +37,11 @@ async def results_are_typed(pool: asyncpg.Pool, conn: asyncpg.Connection) -> Non
     status: str = await authors.touch_authors(conn, name="x")
     copied: int = await authors.copy_authors(
         conn,
-        params=[authors.CopyAuthorsParams(name="a", bio=None, mood=Mood.SAD, tags=[], data={})],
+        params=[
+            authors.CopyAuthorsParams(
+                name="a", bio=None, mood=Mood.SAD, tags=[], data={}
+            )
+        ],
     )
     found: list[Author | None] = await authors.batch_get_author(
         conn, params=[authors.BatchGetAuthorParams(id=1)]

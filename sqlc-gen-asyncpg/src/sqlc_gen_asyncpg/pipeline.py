@@ -2,11 +2,21 @@
 
 import base64
 import json
+from importlib.resources import files
 
 from sqlc_gen_asyncpg.build import build
-from sqlc_gen_asyncpg.db_module import DB_MODULE
-from sqlc_gen_asyncpg.render import header, render_init, render_models, render_query_module
+from sqlc_gen_asyncpg.render import (
+    header,
+    render_init,
+    render_models,
+    render_query_module,
+)
 from sqlc_gen_asyncpg.request import parse_request
+
+
+def runtime_module(name: str) -> str:
+    """Return the text of ``runtime/<name>``, a file copied into every output."""
+    return files("sqlc_gen_asyncpg").joinpath("runtime").joinpath(name).read_text("utf-8")
 
 
 def generate(payload: bytes) -> dict[str, str]:
@@ -19,23 +29,26 @@ def generate(payload: bytes) -> dict[str, str]:
     """
     request = parse_request(payload)
     program = build(request)
-    files = {
+    output = {
         "__init__.py": render_init(program),
-        "db.py": header(program.sqlc_version, "") + DB_MODULE,
+        "db.py": header(program.sqlc_version, "") + runtime_module("db.py"),
         "models.py": render_models(program),
     }
     for module in program.modules:
-        files[f"{module.module}.py"] = render_query_module(program, module)
-    return dict(sorted(files.items()))
+        output[f"{module.module}.py"] = render_query_module(program, module)
+    return dict(sorted(output.items()))
 
 
 def generate_response(payload: bytes) -> bytes:
     """Return sqlc's JSON ``GenerateResponse`` for the request in ``payload``."""
-    files = generate(payload)
+    output = generate(payload)
     response = {
         "files": [
-            {"name": name, "contents": base64.b64encode(text.encode()).decode("ascii")}
-            for name, text in files.items()
+            {
+                "name": name,
+                "contents": base64.b64encode(text.encode()).decode("ascii"),
+            }
+            for name, text in output.items()
         ]
     }
     return json.dumps(response).encode()

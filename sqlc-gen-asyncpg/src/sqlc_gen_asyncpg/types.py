@@ -118,11 +118,43 @@ PG_TYPES: dict[str, str] = {
     "pg_catalog.tsvector": "str",
     "tsquery": "str",
     "pg_catalog.tsquery": "str",
+    # extension types: asyncpg has no codec for them and hands over their text form
+    "ltree": "str",
+    "lquery": "str",
+    "ltxtquery": "str",
+    "hstore": "str",
+    "vector": "str",
+    "halfvec": "str",
+    "sparsevec": "str",
+    "cube": "str",
+    "isbn": "str",
+    "isbn13": "str",
+    "issn": "str",
+    "ean13": "str",
+    # pseudo-types sqlc reports when it cannot tell more (``unnest(x)``, ``array_agg(x)``,
+    # a row constructor, an operator on an unknown type): any value; cast in SQL to get
+    # a precise type
+    "any": "object",
+    "anyelement": "object",
+    "anynonarray": "object",
+    "anyenum": "object",
+    "anycompatible": "object",
+    "anycompatiblenonarray": "object",
+    "record": "object",
+    "pg_catalog.record": "object",
+    "unknown": "object",
+    "anyarray": "list[object]",
+    "anycompatiblearray": "list[object]",
 }
+
+# Types no value has: a query returning one must not promise a row.
+VOID_TYPES = frozenset({"void", "pg_catalog.void"})
 
 # The import each Python type of PG_TYPES needs: (module, name) pairs.
 PY_IMPORTS: dict[str, tuple[tuple[str, str], ...]] = {
     "int": (),
+    "object": (),
+    "list[object]": (),
     "float": (),
     "bool": (),
     "str": (),
@@ -140,7 +172,10 @@ PY_IMPORTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("ipaddress", "IPv6Address"),
         ("ipaddress", "IPv6Interface"),
     ),
-    "IPv4Network | IPv6Network": (("ipaddress", "IPv4Network"), ("ipaddress", "IPv6Network")),
+    "IPv4Network | IPv6Network": (
+        ("ipaddress", "IPv4Network"),
+        ("ipaddress", "IPv6Network"),
+    ),
 }
 
 
@@ -170,12 +205,33 @@ class PyType:
         return PyType(expr, self.imports, self.enum, dims, nullable, self.custom)
 
 
+# Extension types, found in whichever schema the extension was created in.
+EXTENSION_TYPES = frozenset(
+    {
+        "citext",
+        "ltree",
+        "lquery",
+        "ltxtquery",
+        "hstore",
+        "vector",
+        "halfvec",
+        "sparsevec",
+        "cube",
+        "isbn",
+        "isbn13",
+        "issn",
+        "ean13",
+    }
+)
+
+
 def builtin_type(db_type: str) -> PyType | None:
     """Return the Python type for ``db_type`` (any spelling), or None if unknown."""
     key = db_type.lower()
     py = PG_TYPES.get(key)
-    if py is None and key.startswith("pg_catalog."):
-        py = PG_TYPES.get(key.removeprefix("pg_catalog."))
+    schema, _, bare = key.rpartition(".")
+    if py is None and (schema == "pg_catalog" or bare in EXTENSION_TYPES):
+        py = PG_TYPES.get(bare)
     if py is None:
         return None
     return PyType(py, frozenset(PY_IMPORTS[py]))

@@ -1,6 +1,4 @@
-"""The fixed text of the generated ``db.py``: executor protocols and connection setup."""
-
-DB_MODULE = '''"""What generated functions run on, and the per-connection setup they rely on."""
+"""What generated functions run on, and the per-connection setup they rely on."""
 
 from __future__ import annotations
 
@@ -24,7 +22,7 @@ class Executor(Protocol):
         self,
         query: str,
         *args: object,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> str: ...
 
     async def executemany(
@@ -32,21 +30,21 @@ class Executor(Protocol):
         command: str,
         args: Iterable[Sequence[object]],
         *,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> None: ...
 
     async def fetch(
         self,
         query: str,
         *args: object,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> list[asyncpg.Record]: ...
 
     async def fetchrow(
         self,
         query: str,
         *args: object,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> asyncpg.Record | None: ...
 
     async def fetchval(
@@ -54,7 +52,7 @@ class Executor(Protocol):
         query: str,
         *args: object,
         column: int = 0,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> Any: ...
 
     async def copy_records_to_table(
@@ -64,7 +62,7 @@ class Executor(Protocol):
         records: Iterable[Sequence[object]] | AsyncIterable[Sequence[object]],
         columns: Iterable[str] | None = None,
         schema_name: str | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
         where: str | None = None,
     ) -> str: ...
 
@@ -96,7 +94,7 @@ def _encode_json(value: object) -> bytes:
 
 def _encode_jsonb(value: object) -> bytes:
     # jsonb's binary form is a version byte (1) and the JSON text.
-    return b"\\x01" + _encode_json(value)
+    return b"\x01" + _encode_json(value)
 
 
 def _decode_jsonb(data: bytes) -> Any:
@@ -106,7 +104,9 @@ def _decode_jsonb(data: bytes) -> Any:
 def _encode_bits(value: str) -> bytes:
     # bit and varbit travel as a 32-bit length in bits, then the bits, padded to bytes.
     padded = value.ljust(-(-len(value) // 8) * 8, "0")
-    return len(value).to_bytes(4, "big") + int(padded or "0", 2).to_bytes(len(padded) // 8, "big")
+    return len(value).to_bytes(4, "big") + int(padded or "0", 2).to_bytes(
+        len(padded) // 8, "big"
+    )
 
 
 def _decode_bits(data: bytes) -> str:
@@ -153,4 +153,3 @@ async def init_connection(conn: asyncpg.Connection) -> None:
             decoder=_decode_bits,
             format="binary",
         )
-'''

@@ -4,6 +4,7 @@ All generate-time errors are raised here (or in option parsing): rendering never
 fails on a program this module built.
 """
 
+import builtins
 import re
 from collections.abc import Iterable
 from pathlib import PurePosixPath
@@ -18,10 +19,16 @@ from sqlc_gen_asyncpg.ir import (
     QueryDef,
     QueryModule,
 )
-from sqlc_gen_asyncpg.naming import pascal, safe_identifier, singular, snake, upper_snake
+from sqlc_gen_asyncpg.naming import (
+    pascal,
+    safe_identifier,
+    singular,
+    snake,
+    upper_snake,
+)
 from sqlc_gen_asyncpg.options import Options, Override, parse_options
 from sqlc_gen_asyncpg.request import Column, Identifier, Query, Request, Table
-from sqlc_gen_asyncpg.types import PyType, builtin_type
+from sqlc_gen_asyncpg.types import VOID_TYPES, PyType, builtin_type
 
 COMMANDS = frozenset(
     {
@@ -75,7 +82,23 @@ MODEL_RESERVED = frozenset(
 
 # Names a parameter may not take: the functions' own arguments, and names their bodies
 # read after the parameters are bound.
-ARGUMENT_RESERVED = frozenset({"cast", "conn", "dict", "prefetch", "rows_affected"})
+ARGUMENT_RESERVED = frozenset(
+    {"cast", "conn", "dict", "map", "params", "prefetch", "rows_affected"}
+)
+
+# Names a query function may not take: the builtins (a query ``List`` would make
+# ``def list``, and ``-> list[Row]`` after it would name the function) and the
+# lowercase names a generated module imports.
+FUNCTION_RESERVED = frozenset(n for n in dir(builtins) if not n.startswith("_")) | {
+    "asyncpg",
+    "cast",
+    "dataclass",
+    "date",
+    "datetime",
+    "rows_affected",
+    "time",
+    "timedelta",
+}
 
 # Module names the generator writes itself.
 RESERVED_MODULES = frozenset({"db", "models", "__init__"})
@@ -89,12 +112,16 @@ def _type_name(ident: Identifier) -> str:
     return f"{ident.schema}.{ident.name}" if ident.schema else ident.name
 
 
+def _parse_type_name(dotted: str) -> Identifier:
+    schema, _, name = dotted.rpartition(".")
+    return Identifier(schema, name)
+
+
 class _Types:
     """Resolves a column's Python type: column override, type override, enum, table."""
 
     def __init__(self, request: Request, options: Options, enums: dict[str, EnumDef]) -> None:
         self._default_schema = request.default_schema
-        self._enums = enums
         self._by_type: dict[str, Override] = {}
         self._by_column: dict[str, Override] = {}
         for override in options.overrides:
@@ -102,10 +129,32 @@ class _Types:
                 self._by_type[override.db_type.lower()] = override
             else:
                 self._by_column[self._column_key(override.column)] = override
+        # An enum whose type is overridden is the user's class (a StrEnum of theirs,
+        # say): no class is generated for it, and its values are validated into it.
+        self._enums: dict[str, EnumDef] = {}
+        self._overridden_enums: dict[str, PyType] = {}
+        for spelling, enum in enums.items():
+            override = next(
+                (
+                    self._by_type[s]
+                    for s in self._spellings(_parse_type_name(spelling))
+                    if s in self._by_type
+                ),
+                None,
+            )
+            if override is None:
+                self._enums[spelling] = enum
+            else:
+                custom = self._from_override(override)
+                self._overridden_enums[spelling] = PyType(
+                    custom.expr, custom.imports, enum=custom.expr
+                )
 
-    def replaces(self, spelling: str) -> bool:
-        """Whether a db_type override replaces the type spelled ``spelling``."""
-        return spelling in self._by_type
+    @property
+    def generated_enums(self) -> list[EnumDef]:
+        """The enums that get a generated class, each once, by class name."""
+        unique = {id(e): e for e in self._enums.values()}
+        return sorted(unique.values(), key=lambda e: e.class_name)
 
     def _column_key(self, dotted: str) -> str:
         parts = dotted.lower().split(".")
@@ -138,16 +187,27 @@ class _Types:
         if table is not None and name:
             key = self._column_key(f"{table.schema or self._default_schema}.{table.name}.{name}")
             if key in self._by_column:
-                return self._from_override(self._by_column[key])
+                custom = self._from_override(self._by_column[key])
+                if any(
+                    s in self._enums or s in self._overridden_enums
+                    for s in self._spellings(column.type)
+                ):
+                    return PyType(custom.expr, custom.imports, enum=custom.expr)
+                return custom
         spellings = self._spellings(column.type)
         for spelling in spellings:
             if spelling in self._by_type:
                 return self._from_override(self._by_type[spelling])
         for spelling in spellings:
+            if spelling in self._overridden_enums:
+                return self._overridden_enums[spelling]
+        for spelling in spellings:
             if spelling in self._enums:
                 enum = self._enums[spelling]
                 return PyType(
-                    enum.class_name, frozenset({(".models", enum.class_name)}), enum.class_name
+                    enum.class_name,
+                    frozenset({(".models", enum.class_name)}),
+                    enum.class_name,
                 )
         found = builtin_type(_type_name(column.type))
         if found is not None:
@@ -178,22 +238,32 @@ def _unique(names: Iterable[str]) -> list[str]:
     return result
 
 
+def enum_member_names(labels: Iterable[str]) -> list[str]:
+    """Return a member name per enum label: UPPER_SNAKE, always a Python identifier.
+
+    ``'so-so'`` → ``SO_SO``; a label that gives no letter or gives a leading digit is
+    prefixed (``'0'`` → ``VALUE_0``, ``'+'`` → ``VALUE``, ``''`` → ``EMPTY``); labels
+    that give the same name are numbered in label order (``'a'``, ``'A'`` → ``A``,
+    ``A_2``).
+    """
+    bases = []
+    for label in labels:
+        name = snake(label).strip("_").upper() if label else "EMPTY"
+        if not name:
+            name = "VALUE"
+        elif not name[0].isalpha():
+            name = "VALUE_" + name
+        bases.append(name)
+    return _unique(bases)
+
+
 def _enum_defs(request: Request) -> dict[str, EnumDef]:
     by_spelling: dict[str, EnumDef] = {}
     for enum in sorted(request.enums, key=lambda e: (e.schema, e.name)):
         prefix = "" if enum.schema == request.default_schema else enum.schema + "_"
         class_name = pascal(prefix + enum.name)
-        members = []
-        seen: set[str] = set()
-        for label in enum.values:
-            member = upper_snake(label) if label else "EMPTY"
-            if member in seen:
-                raise PluginError(
-                    f"enum {enum.name!r} labels give the same member name {member} twice"
-                )
-            seen.add(member)
-            members.append((member, label))
-        enum_def = EnumDef(class_name, enum.name, tuple(members))
+        members = tuple(zip(enum_member_names(enum.values), enum.values, strict=True))
+        enum_def = EnumDef(class_name, enum.name, members)
         by_spelling[f"{enum.schema}.{enum.name}".lower()] = enum_def
         if enum.schema == request.default_schema:
             by_spelling[enum.name.lower()] = enum_def
@@ -210,7 +280,10 @@ def _field_names(columns: Iterable[str]) -> list[tuple[str, str]]:
     # A renamed field keeps its column name as alias, unless the name is repeated (the
     # alias would be ambiguous); repeated columns are then read by position only.
     return [
-        (field, column if field != column and columns.count(column) == 1 and column else "")
+        (
+            field,
+            column if field != column and columns.count(column) == 1 and column else "",
+        )
         for field, column in zip(_unique(bases), columns, strict=True)
     ]
 
@@ -224,7 +297,11 @@ def _table_model(table: Table, types: _Types, default_schema: str) -> ModelDef:
     ):
         what = f"column {table.rel.name}.{column.name}"
         fields.append(
-            FieldDef(name, alias, types.of(column, table.rel, what, nullable=not column.not_null))
+            FieldDef(
+                name,
+                alias,
+                types.of(column, table.rel, what, nullable=not column.not_null),
+            )
         )
     return ModelDef(class_name, tuple(fields), table.rel)
 
@@ -253,8 +330,16 @@ class _Builder:
         raise PluginError(f"sqlc.embed({ident.name}) names a table missing from the catalog")
 
     def column_type(self, query: Query, column: Column, what: str) -> PyType:
+        if _type_name(column.type).lower() in VOID_TYPES:
+            raise PluginError(
+                f"query {query.name} is {query.cmd} but its {what} is void (no value): "
+                "declare it :exec"
+            )
         return self.types.of(
-            column, column.table, f"{what} of query {query.name}", nullable=not column.not_null
+            column,
+            column.table,
+            f"{what} of query {query.name}",
+            nullable=not column.not_null,
         )
 
     def matching_table(self, query: Query, fields: list[FieldDef]) -> ModelDef | None:
@@ -277,12 +362,19 @@ class _Builder:
         if query.cmd not in COMMANDS:
             raise PluginError(f"query {query.name} has command {query.cmd}, which is not supported")
         base = snake(query.name)
-        params = self.params(query)
+        text, slices = _expand_slices(query)
+        params = self.params(query, slices)
         result_model: ModelDef | None = None
         row_model: ModelDef | None = None
         scalar: PyType | None = None
         by_name = False
-        if query.cmd in {":exec", ":execrows", ":execresult", ":copyfrom", ":batchexec"}:
+        if query.cmd in {
+            ":exec",
+            ":execrows",
+            ":execresult",
+            ":copyfrom",
+            ":batchexec",
+        }:
             pass
         elif not query.columns:
             if query.cmd == ":execlastid":
@@ -290,7 +382,10 @@ class _Builder:
                     f"query {query.name} is :execlastid but has no RETURNING clause: "
                     "add RETURNING <id column>"
                 )
-            raise PluginError(f"query {query.name} is {query.cmd} but returns no columns")
+            raise PluginError(
+                f"query {query.name} is {query.cmd} but returns no columns: declare it "
+                ":exec, or :execrows for the number of rows, or select a column"
+            )
         elif query.cmd == ":execlastid":
             if len(query.columns) != 1:
                 raise PluginError(
@@ -311,7 +406,7 @@ class _Builder:
         copy_columns: tuple[str, ...] = ()
         if query.cmd == ":copyfrom":
             copy_table = query.insert_into_table
-            match = _INSERT_COLUMNS.match(query.text)
+            match = _INSERT_COLUMNS.match(text)
             if copy_table is None or match is None:
                 raise PluginError(
                     f"query {query.name} is :copyfrom and must be an INSERT with a column list "
@@ -330,9 +425,9 @@ class _Builder:
         return QueryDef(
             name=query.name,
             cmd=query.cmd,
-            function=safe_identifier(base),
+            function=safe_identifier(base, FUNCTION_RESERVED),
             constant=upper_snake(query.name),
-            sql=f"-- name: {query.name} {query.cmd}\n{query.text.strip()}",
+            sql=f"-- name: {query.name} {query.cmd}\n{text.strip()}",
             doc=tuple(doc),
             params=tuple(params),
             params_class=pascal(query.name) + "Params",
@@ -342,18 +437,13 @@ class _Builder:
             by_name=by_name,
             copy_table=copy_table,
             copy_columns=copy_columns,
+            iterator=query.cmd == ":many" and self.options.wants_iterator(query.name),
         )
 
-    def params(self, query: Query) -> list[ParamDef]:
+    def params(self, query: Query, slices: frozenset[int]) -> list[ParamDef]:
         ordered = sorted(query.params, key=lambda p: p.number)
         if [p.number for p in ordered] != list(range(1, len(ordered) + 1)):
             raise PluginError(f"query {query.name} has parameters that are not $1..$n")
-        for param in ordered:
-            if param.column.is_sqlc_slice:
-                raise PluginError(
-                    f"query {query.name}: sqlc.slice({param.column.name}) is not supported on "
-                    f"PostgreSQL; write = ANY(@{param.column.name}::type[]) instead"
-                )
         names = _unique(
             safe_identifier(snake(p.column.name) if p.column.name else f"dollar_{p.number}")
             for p in ordered
@@ -361,18 +451,20 @@ class _Builder:
         names = [safe_identifier(n, ARGUMENT_RESERVED) for n in names]
         if len(set(names)) != len(names):
             raise PluginError(f"query {query.name} has parameter names that collide: {names}")
-        return [
-            ParamDef(
-                name,
-                self.types.of(
-                    p.column,
-                    p.column.table,
-                    f"parameter {p.column.name or p.number} of query {query.name}",
-                    nullable=not p.column.not_null,
-                ),
-            )
-            for name, p in zip(names, ordered, strict=True)
-        ]
+        result = []
+        for name, p in zip(names, ordered, strict=True):
+            what = f"parameter {p.column.name or p.number} of query {query.name}"
+            if p.number in slices:
+                # sqlc.slice(x): a list of the element type; the list itself is
+                # required even when sqlc.slice of a nullable column is.
+                element = self.types.base(p.column, p.column.table, what)
+                type_ = element.wrap(1, nullable=False)
+            else:
+                type_ = self.types.of(
+                    p.column, p.column.table, what, nullable=not p.column.not_null
+                )
+            result.append(ParamDef(name, type_))
+        return result
 
     def result_fields(self, query: Query) -> list[FieldDef]:
         fields = []
@@ -391,9 +483,47 @@ class _Builder:
                 )
             else:
                 fields.append(
-                    FieldDef(name, alias, self.column_type(query, column, f"column {column.name}"))
+                    FieldDef(
+                        name,
+                        alias,
+                        self.column_type(query, column, f"column {column.name}"),
+                    )
                 )
         return fields
+
+
+_SLICE = r"(?P<not>\bNOT\s+)?\bIN\s*\(\s*\${number}\s*\)"
+
+
+def _expand_slices(query: Query) -> tuple[str, frozenset[int]]:
+    """Return the query text with ``IN ($n)`` of each ``sqlc.slice`` as ``= ANY($n)``.
+
+    On PostgreSQL sqlc leaves ``x IN (sqlc.slice(ids))`` as ``x IN ($1)``, which the
+    server reads as one value, not a list. ``x = ANY($1)`` takes an array, which
+    asyncpg sends from a Python list; ``NOT IN`` becomes ``<> ALL``. Both keep
+    ``IN``'s meaning for NULLs, and an empty list gives no row (``NOT IN``: every row).
+
+    Raises:
+        PluginError: a ``sqlc.slice`` outside ``IN (...)``.
+    """
+    text = query.text
+    slices = set()
+    for param in query.params:
+        if not param.column.is_sqlc_slice:
+            continue
+        pattern = re.compile(_SLICE.format(number=param.number), re.IGNORECASE)
+        if len(pattern.findall(text)) != 1:
+            raise PluginError(
+                f"query {query.name}: sqlc.slice({param.column.name}) must appear once, "
+                f"as IN (sqlc.slice({param.column.name})); or write "
+                f"= ANY(@{param.column.name}::type[])"
+            )
+        text = pattern.sub(
+            lambda m, n=param.number: f"<> ALL(${n})" if m.group("not") else f"= ANY(${n})",
+            text,
+        )
+        slices.add(param.number)
+    return text, frozenset(slices)
 
 
 def _check_unique(names: Iterable[tuple[str, str]], what: str) -> None:
@@ -417,12 +547,7 @@ def build(request: Request) -> Program:
         )
     options = parse_options({**request.global_options, **request.plugin_options})
     builder = _Builder(request, options)
-    # An enum replaced by a db_type override (the project's own enum class) is not written.
-    replaced = {id(e) for spelling, e in builder.enums.items() if builder.types.replaces(spelling)}
-    enums = sorted(
-        {id(e): e for e in builder.enums.values() if id(e) not in replaced}.values(),
-        key=lambda e: e.class_name,
-    )
+    enums = builder.types.generated_enums
     models = [model for _, model in builder.tables]
     _check_unique(
         [(e.class_name, f"enum {e.sql_name}") for e in enums]
@@ -449,11 +574,11 @@ def build(request: Request) -> Program:
             )
         module_origin[module] = filename
         queries = sorted(
-            (builder.query(q) for q in by_file[filename]), key=lambda q: (q.function, q.name)
+            (builder.query(q) for q in by_file[filename]),
+            key=lambda q: (q.function, q.name),
         )
         functions = [(q.function, q.name) for q in queries]
-        if options.emit_iterators:
-            functions += [(f"iter_{q.function}", q.name) for q in queries if q.cmd == ":many"]
+        functions += [(f"iter_{q.function}", q.name) for q in queries if q.iterator]
         _check_unique(functions, f"in {filename}, function")
         _check_unique([(q.constant, q.name) for q in queries], f"in {filename}, constant")
         classes = [(q.row_model.class_name, q.name) for q in queries if q.row_model]
@@ -466,11 +591,25 @@ def build(request: Request) -> Program:
                     "of the same name in models.py"
                 )
         modules.append(QueryModule(module, filename, tuple(queries)))
+    _check_iterators(options, request)
     return Program(
         sqlc_version=request.sqlc_version,
         enums=tuple(enums),
         models=tuple(models),
         modules=tuple(modules),
-        emit_iterators=options.emit_iterators,
         iterator_prefetch=options.iterator_prefetch,
     )
+
+
+def _check_iterators(options: Options, request: Request) -> None:
+    if isinstance(options.emit_iterators, bool):
+        return
+    commands = {q.name: q.cmd for q in request.queries}
+    for name in options.emit_iterators:
+        if name not in commands:
+            raise PluginError(f"option emit_iterators names query {name}, which does not exist")
+        if commands[name] != ":many":
+            raise PluginError(
+                f"option emit_iterators names query {name}, which is {commands[name]}: "
+                "iterators exist for :many queries only"
+            )

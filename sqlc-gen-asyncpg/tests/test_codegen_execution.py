@@ -3,8 +3,6 @@
 import datetime as dt
 import importlib
 import ipaddress
-import subprocess
-import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -13,45 +11,22 @@ from typing import Any
 
 import asyncpg
 import pytest
-from codegen_support import run_sqlc
+from codegen_support import default_checks, run_sqlc
 
 pytestmark = pytest.mark.codegen
-
-ROOT = Path(__file__).parents[2]
-VENV_BIN = Path(sys.executable).parent
 
 
 def module(name: str) -> ModuleType:
     return importlib.import_module(f"gencorpus.{name}")
 
 
-def test_generated_code_is_clean_under_mypy_strict_and_ruff(compiled_corpus: Path) -> None:
-    config = str(ROOT / "pyproject.toml")
-    mypy = subprocess.run(
-        [
-            str(VENV_BIN / "mypy"),
-            "--config-file",
-            config,
-            "--cache-dir",
-            str(compiled_corpus / ".mypy_cache"),
-            "gencorpus",
-            "check_usage.py",
-        ],
-        cwd=compiled_corpus,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert mypy.returncode == 0, mypy.stdout
-    for args in (["check"], ["format", "--check"]):
-        ruff = subprocess.run(
-            [str(VENV_BIN / "ruff"), *args, "--config", config, "gencorpus"],
-            cwd=compiled_corpus,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert ruff.returncode == 0, ruff.stdout + ruff.stderr
+def test_generated_code_is_clean_under_default_ruff_and_mypy_strict(
+    compiled_corpus: Path,
+) -> None:
+    results = default_checks(compiled_corpus, "gencorpus", "check_usage.py")
+
+    for tool, result in results.items():
+        assert result.returncode == 0, f"{tool}:\n{result.stdout}{result.stderr}"
 
 
 def test_running_sqlc_twice_gives_byte_identical_files(

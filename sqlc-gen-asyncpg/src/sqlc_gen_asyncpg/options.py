@@ -8,7 +8,8 @@ Options::
       - column: users.email   # ... or one column: table.column or schema.table.column
         py_type: EmailStr
         import: pydantic      # the module py_type comes from (optional)
-    emit_iterators: true  # iter_<name>() next to every :many function
+    emit_iterators: false # iter_<name>() next to every :many function (true), or
+                          # next to the :many queries listed by name ([ListEvents])
     iterator_prefetch: 100  # rows fetched per round trip by the iter_ functions
 """
 
@@ -37,8 +38,14 @@ class Options:
     """Validated plugin options."""
 
     overrides: tuple[Override, ...] = ()
-    emit_iterators: bool = True
+    emit_iterators: bool | frozenset[str] = False
     iterator_prefetch: int = 100
+
+    def wants_iterator(self, query: str) -> bool:
+        """Whether the :many query named ``query`` gets an ``iter_`` function."""
+        if isinstance(self.emit_iterators, bool):
+            return self.emit_iterators
+        return query in self.emit_iterators
 
 
 _OVERRIDE_KEYS = frozenset({"db_type", "column", "py_type", "import"})
@@ -96,9 +103,16 @@ def parse_options(raw: dict[str, Any]) -> Options:
         overrides_raw = []
     if not isinstance(overrides_raw, list):
         raise PluginError(f"option overrides must be a list, got {overrides_raw!r}")
-    emit_iterators = raw.get("emit_iterators", True)
-    if not isinstance(emit_iterators, bool):
-        raise PluginError(f"option emit_iterators must be true or false, got {emit_iterators!r}")
+    emit_iterators = raw.get("emit_iterators", False)
+    if isinstance(emit_iterators, list) and all(
+        isinstance(name, str) and name for name in emit_iterators
+    ):
+        emit_iterators = frozenset(emit_iterators)
+    elif not isinstance(emit_iterators, bool):
+        raise PluginError(
+            "option emit_iterators must be true, false or a list of query names, "
+            f"got {emit_iterators!r}"
+        )
     prefetch = raw.get("iterator_prefetch", 100)
     if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
         raise PluginError(f"option iterator_prefetch must be a positive integer, got {prefetch!r}")

@@ -89,15 +89,30 @@ CASES = {
         },
         "sqlc-gen-asyncpg: sqlc-gen-asyncpg supports engine postgresql only, not 'sqlite'",
     ),
-    "sqlc.slice": (
+    "void result": (
         {
             "queries": """
-            -- name: ListNames :many
-            SELECT name FROM things WHERE id IN (sqlc.slice(ids));
+            -- name: TakeLock :one
+            SELECT pg_advisory_xact_lock($1);
             """
         },
-        "sqlc-gen-asyncpg: query ListNames: sqlc.slice(ids) is not supported on PostgreSQL; "
-        "write = ANY(@ids::type[]) instead",
+        "sqlc-gen-asyncpg: query TakeLock is :one but its column pg_advisory_xact_lock is "
+        "void (no value): declare it :exec",
+    ),
+    "no columns": (
+        {
+            "queries": """
+            -- name: ThingExists :one
+            SELECT FROM things WHERE id = $1;
+            """
+        },
+        "sqlc-gen-asyncpg: query ThingExists is :one but returns no columns: declare it "
+        ":exec, or :execrows for the number of rows, or select a column",
+    ),
+    "iterator of a query that is not :many": (
+        {"queries": GET_NAME, "options": "options:\n  emit_iterators: [GetName]\n"},
+        "sqlc-gen-asyncpg: option emit_iterators names query GetName, which is :one: "
+        "iterators exist for :many queries only",
     ),
     ":execlastid without RETURNING": (
         {

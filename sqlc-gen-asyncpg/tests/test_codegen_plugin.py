@@ -76,7 +76,10 @@ def test_functions_are_sorted_by_name_each_after_its_sql_constant() -> None:
 def test_table_model_is_reused_only_for_exactly_its_columns() -> None:
     module = run(recorded())["users.py"]
 
-    assert "async def get_user_by_email(conn: Executor, *, email: str) -> User | None:" in module
+    assert (
+        "async def get_user_by_email(\n    conn: Executor,\n    *,\n    email: str,\n) -> User | None:"
+        in module
+    )
     assert "class ListUserEmailsRow(BaseModel):" in module
     assert "-> list[ListUserEmailsRow]:" in module
 
@@ -84,15 +87,35 @@ def test_table_model_is_reused_only_for_exactly_its_columns() -> None:
 def test_parameters_are_keyword_only_and_typed_from_the_catalog() -> None:
     module = run(recorded())["users.py"]
 
-    assert "async def list_user_emails(conn: Executor, *, status: UserStatus)" in module
-    assert "async def disable_user(conn: Executor, *, id: int) -> int:" in module
+    assert (
+        "async def list_user_emails(\n    conn: Executor,\n    *,\n    status: UserStatus,\n)"
+        in module
+    )
+    assert "async def disable_user(\n    conn: Executor,\n    *,\n    id: int,\n) -> int:" in module
+
+
+def test_iterators_are_opt_in_for_all_or_named_many_queries() -> None:
+    default = run(recorded())["users.py"]
+    every = run(with_options(recorded(), {"emit_iterators": True}))["users.py"]
+    named = run(with_options(recorded(), {"emit_iterators": ["ListUserEmails"]}))["users.py"]
+
+    assert "iter_" not in default
+    assert "AsyncIterator" not in default
+    assert "async def iter_list_user_emails(" in every
+    assert named == every
+
+
+def test_iterator_of_an_unknown_query_is_refused() -> None:
+    with pytest.raises(PluginError, match="names query ListNobody, which does not exist"):
+        run(with_options(recorded(), {"emit_iterators": ["ListNobody"]}))
 
 
 def test_options_from_global_and_plugin_settings_are_applied() -> None:
-    files = run(with_options(recorded(), {"emit_iterators": False}))
+    request = recorded()
+    request["global_options"] = base64.b64encode(b'{"emit_iterators": true}').decode()
 
-    assert "iter_" not in files["users.py"]
-    assert "AsyncIterator" not in files["users.py"]
+    assert "iter_" in run(request)["users.py"]
+    assert "iter_" not in run(with_options(request, {"emit_iterators": False}))["users.py"]
 
 
 def test_a_second_schema_prefixes_class_names() -> None:
@@ -203,7 +226,8 @@ def test_console_script_reports_a_refused_request_on_one_line_and_exits_1() -> N
     assert result.returncode == 1
     assert result.stdout == b""
     assert result.stderr.decode().splitlines() == [
-        "sqlc-gen-asyncpg: option emit_iterators must be true or false, got 'yes'"
+        "sqlc-gen-asyncpg: option emit_iterators must be true, false or a list of query "
+        "names, got 'yes'"
     ]
 
 
@@ -248,13 +272,28 @@ def test_execlastid_without_returning_is_refused() -> None:
         run(request)
 
 
-def test_sqlc_slice_is_refused_with_the_any_form() -> None:
+def test_sqlc_slice_becomes_any_with_a_list_parameter() -> None:
     request = recorded()
-    param = query(request, "DisableUser")["params"][0]["column"]
-    param["is_sqlc_slice"] = True
-    param["name"] = "ids"
+    q = query(request, "DisableUser")
+    q["text"] = "UPDATE users SET status = 'disabled' WHERE id IN ($1) AND id NOT IN ( $2 )"
+    q["params"].append(copy.deepcopy(q["params"][0]))
+    for number, (param, name) in enumerate(zip(q["params"], ("ids", "but"), strict=True), 1):
+        param["number"] = number
+        param["column"].update(is_sqlc_slice=True, name=name)
 
-    with pytest.raises(PluginError, match=r"write = ANY\(@ids::type\[\]\) instead"):
+    module = run(request)["users.py"]
+
+    assert "WHERE id = ANY($1) AND id <> ALL($2)" in module
+    assert "    ids: list[int],\n    but: list[int],\n" in module
+
+
+def test_sqlc_slice_outside_in_is_refused_with_the_any_form() -> None:
+    request = recorded()
+    q = query(request, "DisableUser")
+    q["text"] = "UPDATE users SET status = 'disabled' WHERE id = $1"
+    q["params"][0]["column"].update(is_sqlc_slice=True, name="ids")
+
+    with pytest.raises(PluginError, match=r"or write = ANY\(@ids::type\[\]\)"):
         run(request)
 
 
@@ -269,4 +308,33 @@ def test_unknown_type_is_refused_unless_overridden() -> None:
         request,
         {"overrides": [{"db_type": "point", "py_type": "asyncpg.Point", "import": "asyncpg"}]},
     )
-    assert "id: asyncpg.Point" in run(overridden)["users.py"]
+    assert "    id: asyncpg.Point,\n" in run(overridden)["users.py"]
+
+
+def test_help_and_version_answer_without_reading_stdin() -> None:
+    for flag, expected in (
+        ("--help", "usage: sqlc-gen-asyncpg"),
+        ("--version", "sqlc-gen-asyncpg 0."),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "sqlc_gen_asyncpg", flag],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith(expected)
+
+
+def test_unknown_argument_is_refused_with_a_hint() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sqlc_gen_asyncpg", "--colour"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr == "sqlc-gen-asyncpg: unknown argument '--colour' (try --help)\n"

@@ -1,0 +1,137 @@
+"""Fixtures of the plugin tests: sqlc runs, a compiled corpus, scratch databases.
+
+The tests that run generated code need a PostgreSQL server: ``DATABASE_URL``'s (its
+role needs CREATEDB; each session creates its databases and drops them at the end),
+or, inside the identity-store repository, its embedded development server, started
+for the session when it was not running.
+"""
+
+import contextlib
+import importlib
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from codegen_support import CORPUS, run_sqlc
+
+MakeDatabase = Callable[[str], Awaitable[str]]
+
+
+def with_database(url: str, database: str) -> str:
+    """Return ``url`` pointing at ``database`` instead."""
+    return urlunsplit(urlsplit(url)._replace(path="/" + database))
+
+
+@pytest.fixture(scope="session")
+def admin_url() -> Iterator[str]:
+    """A URL of the server's maintenance database."""
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        yield with_database(configured, "postgres")
+        return
+    try:
+        from identity_store import devdb  # the repository's development server
+    except ImportError:
+        pytest.fail("these tests need PostgreSQL: set DATABASE_URL (role with CREATEDB)")
+    was_running = devdb.status() is not None
+    server = devdb.start()
+    yield server.url("postgres")
+    if not was_running:
+        devdb.stop()
+
+
+@pytest.fixture(scope="session")
+async def make_database(admin_url: str) -> AsyncIterator[MakeDatabase]:
+    """A factory of empty databases (``await make_database(prefix)`` → URL), all dropped."""
+    created: list[str] = []
+
+    async def make(prefix: str) -> str:
+        name = f"{prefix}_{secrets.token_hex(6)}"
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        created.append(name)
+        return with_database(admin_url, name)
+
+    yield make
+    conn = await asyncpg.connect(admin_url)
+    try:
+        for name in created:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def imported(root: Path, package: str) -> Iterator[ModuleType]:
+    """``package`` imported from ``root``, forgotten afterwards."""
+    sys.path.insert(0, str(root))
+    try:
+        yield importlib.import_module(package)
+    finally:
+        sys.path.remove(str(root))
+        for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
+            del sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def compiled_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The corpus project, compiled by the real sqlc and the plugin into ``gencorpus/``."""
+    project = tmp_path_factory.mktemp("codegen") / "project"
+    shutil.copytree(CORPUS, project)
+    result = run_sqlc(project)
+    assert result.returncode == 0, result.stderr
+    return project
+
+
+@pytest.fixture(scope="session")
+def gencorpus(compiled_corpus: Path) -> Iterator[ModuleType]:
+    """The generated package, imported."""
+    with imported(compiled_corpus, "gencorpus") as package:
+        yield package
+
+
+@pytest.fixture(scope="session")
+async def corpus_database(make_database: MakeDatabase) -> str:
+    """A fresh database with the corpus schema (dropped at the end)."""
+    url = await make_database("codegen")
+    setup = await asyncpg.connect(url)
+    try:
+        await setup.execute((CORPUS / "schema.sql").read_text())
+    finally:
+        await setup.close()
+    return url
+
+
+@pytest.fixture
+async def conn(corpus_database: str, gencorpus: ModuleType) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the corpus database, set up with the generated ``init_connection``."""
+    db = importlib.import_module("gencorpus.db")
+    connection = await asyncpg.connect(corpus_database)
+    await db.init_connection(connection)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def pool(corpus_database: str, gencorpus: ModuleType) -> AsyncIterator[asyncpg.Pool]:
+    """A small pool on the corpus database, each connection set up by ``init_connection``."""
+    db = importlib.import_module("gencorpus.db")
+    created = await asyncpg.create_pool(
+        corpus_database, min_size=1, max_size=2, init=db.init_connection
+    )
+    try:
+        yield created
+    finally:
+        await created.close()
