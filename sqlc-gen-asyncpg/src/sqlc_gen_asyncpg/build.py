@@ -134,18 +134,15 @@ class _Types:
         self._enums: dict[str, EnumDef] = {}
         self._overridden_enums: dict[str, PyType] = {}
         for spelling, enum in enums.items():
-            override = next(
-                (
-                    self._by_type[s]
-                    for s in self._spellings(_parse_type_name(spelling))
-                    if s in self._by_type
-                ),
-                None,
-            )
-            if override is None:
+            replacing = [
+                self._by_type[s]
+                for s in self._spellings(_parse_type_name(spelling))
+                if s in self._by_type
+            ]
+            if not replacing:
                 self._enums[spelling] = enum
             else:
-                custom = self._from_override(override)
+                custom = self._from_override(replacing[0])
                 self._overridden_enums[spelling] = PyType(
                     custom.expr, custom.imports, enum=custom.expr
                 )
@@ -196,11 +193,11 @@ class _Types:
                 return custom
         spellings = self._spellings(column.type)
         for spelling in spellings:
-            if spelling in self._by_type:
-                return self._from_override(self._by_type[spelling])
-        for spelling in spellings:
             if spelling in self._overridden_enums:
                 return self._overridden_enums[spelling]
+        for spelling in spellings:
+            if spelling in self._by_type:
+                return self._from_override(self._by_type[spelling])
         for spelling in spellings:
             if spelling in self._enums:
                 enum = self._enums[spelling]
@@ -518,10 +515,10 @@ def _expand_slices(query: Query) -> tuple[str, frozenset[int]]:
                 f"as IN (sqlc.slice({param.column.name})); or write "
                 f"= ANY(@{param.column.name}::type[])"
             )
-        text = pattern.sub(
-            lambda m, n=param.number: f"<> ALL(${n})" if m.group("not") else f"= ANY(${n})",
-            text,
-        )
+        match = pattern.search(text)
+        assert match is not None
+        operator = "<> ALL" if match.group("not") else "= ANY"
+        text = f"{text[: match.start()]}{operator}(${param.number}){text[match.end() :]}"
         slices.add(param.number)
     return text, frozenset(slices)
 
