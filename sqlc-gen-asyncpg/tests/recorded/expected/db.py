@@ -15,7 +15,7 @@ from asyncpg.cursor import CursorFactory
 
 
 class Executor(Protocol):
-    """Runs queries: an ``asyncpg.Connection``, an ``asyncpg.Pool`` or a pooled connection.
+    """Runs queries: an ``asyncpg.Connection`` or ``Pool``, or a pooled connection.
 
     Like sqlc's ``DBTX`` for Go: the same generated function runs on a pool (one
     statement per acquired connection), a connection, or a connection inside a
@@ -87,7 +87,7 @@ class CursorExecutor(Protocol):
 
 
 def rows_affected(status: str) -> int:
-    """Return the row count of a command status such as ``UPDATE 3`` or ``INSERT 0 1``."""
+    """Return the row count of a command status (``UPDATE 3``, ``INSERT 0 1``)."""
     count = status.rpartition(" ")[2]
     return int(count) if count.isdigit() else 0
 
@@ -107,10 +107,9 @@ def _decode_jsonb(data: bytes) -> Any:
 
 def _encode_bits(value: str) -> bytes:
     # bit and varbit travel as a 32-bit length in bits, then the bits, padded to bytes.
-    padded = value.ljust(-(-len(value) // 8) * 8, "0")
-    return len(value).to_bytes(4, "big") + int(padded or "0", 2).to_bytes(
-        len(padded) // 8, "big"
-    )
+    size = -(-len(value) // 8)
+    bits = int(value.ljust(size * 8, "0") or "0", 2)
+    return len(value).to_bytes(4, "big") + bits.to_bytes(size, "big")
 
 
 def _decode_bits(data: bytes) -> str:
