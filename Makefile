@@ -27,7 +27,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: help setup tools db-up db-down db-url generate migration migrate lint-migrations \
         check compat test test-atlas test-plugin plugin-dist-check test-unit test-integration \
-        roles demo bench clean setup-pgbouncer test-pgbouncer
+        roles demo example bench clean setup-pgbouncer test-pgbouncer
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -83,9 +83,9 @@ lint-migrations: setup tools ## lint the latest migration (destructive changes f
 	$(WITH_DB) $(ATLAS) migrate lint --env local --latest 1
 
 check: setup tools ## lint, types, and drift checks of migrations/ and generated/
-	$(BIN)/ruff check src tests generated bench scripts sqlc-gen-asyncpg
-	$(BIN)/ruff format --check src tests generated bench scripts sqlc-gen-asyncpg
-	$(BIN)/mypy src generated
+	$(BIN)/ruff check src tests generated bench scripts sqlc-gen-asyncpg examples
+	$(BIN)/ruff format --check src tests generated bench scripts sqlc-gen-asyncpg examples
+	$(BIN)/mypy src generated examples/fastapi
 	cd sqlc-gen-asyncpg && $(BIN)/mypy
 	$(PY) scripts/check_drift.py
 	@if command -v docker >/dev/null && docker compose version >/dev/null 2>&1; then \
@@ -134,6 +134,9 @@ setup-pgbouncer: ## install Debian's pgbouncer when missing (root + apt-get), el
 
 test-pgbouncer: setup tools setup-pgbouncer ## the integration suite through PgBouncer (transaction mode)
 	$(PY) -m pytest tests/integration --pgbouncer
+
+example: setup ## run the FastAPI example service on the embedded server (http://127.0.0.1:8000)
+	PYTHONPATH=examples/fastapi $(PY) -m identity_example
 
 bench: setup ## benchmark generated code against hand-written asyncpg (prints ratios)
 	$(PY) bench/bench_codegen.py

@@ -1,0 +1,53 @@
+"""Run the service: ``python -m identity_example [--host 127.0.0.1] [--port 8000]``.
+
+With ``DATABASE_URL`` set, the service uses that database (migrate it first with
+``atlas migrate apply``). Without it, it starts identity-store's embedded PostgreSQL
+server under ``./.devdb`` (``pip install 'identity-store[embedded]'``), applies the
+migrations shipped in the package, and stops the server again on exit if it started it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+
+import uvicorn
+
+from identity_example.app import create_app
+from identity_store import IdentityStoreError
+from identity_store.migrate import apply_migrations
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m identity_example")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args()
+    # The application configures logging; the library only logs to "identity_store".
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    started_server = False
+    if not (os.environ.get("DATABASE_URL") or os.environ.get("DB_URL")):
+        from identity_store import devdb
+
+        started_server = devdb.status() is None
+        os.environ["DATABASE_URL"] = devdb.start().url(devdb.APP_DATABASE)
+        try:
+            asyncio.run(apply_migrations(os.environ["DATABASE_URL"]))
+        except IdentityStoreError as exc:
+            print(f"identity_example: {exc}")
+            return 1
+    try:
+        uvicorn.run(create_app(), host=args.host, port=args.port)
+    finally:
+        if started_server:
+            from identity_store import devdb
+
+            devdb.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""What clients send and what they get back: the service's own models.
+
+None of them has a password hash. Passwords arrive as ``SecretStr`` (hidden from
+``repr`` and logs), are hashed by the service, and are never returned.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from identity_store import Event, Token, User, UserStatus
+
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 256  # argon2 hashes anything, but a 1 MB password is an attack
+
+
+class _Request(BaseModel):
+    # An unknown field (say, "password_hash") is refused, not ignored.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+Password = SecretStr
+
+
+class RegisterRequest(_Request):
+    email: str = Field(max_length=320)
+    display_name: str = Field(max_length=200)
+    password: Password = Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
+
+
+class UpdateUserRequest(_Request):
+    email: str | None = Field(default=None, max_length=320)
+    display_name: str | None = Field(default=None, max_length=200)
+
+
+class SignInRequest(_Request):
+    email: str = Field(max_length=320)
+    password: Password = Field(max_length=PASSWORD_MAX_LENGTH)
+
+
+class PasswordResetRequest(_Request):
+    email: str = Field(max_length=320)
+
+
+class PasswordResetConfirm(_Request):
+    token: SecretStr = Field(max_length=200)
+    new_password: Password = Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
+
+
+class UserOut(BaseModel):
+    id: UUID
+    email: str
+    display_name: str
+    status: UserStatus
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(
+            id=user.id,
+            email=user.email,
+            display_name=user.display_name,
+            status=user.status,
+            version=user.version,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+        )
+
+
+class SessionOut(BaseModel):
+    token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth 2 token type, not a secret
+    expires_at: datetime
+
+
+class SessionInfo(BaseModel):
+    user_id: UUID
+    scopes: tuple[str, ...]
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, token: Token) -> SessionInfo:
+        return cls(user_id=token.user_id, scopes=token.scopes, expires_at=token.expires_at)
+
+
+class EventOut(BaseModel):
+    id: int
+    type: str
+    user_id: UUID | None
+    payload: dict[str, Any]
+    occurred_at: datetime
+    recorded_at: datetime
+
+    @classmethod
+    def of(cls, event: Event) -> EventOut:
+        return cls(
+            id=event.id,
+            type=event.type,
+            user_id=event.user_id,
+            payload=event.payload,
+            occurred_at=event.occurred_at,
+            recorded_at=event.recorded_at,
+        )
+
+
+class UserEventsOut(BaseModel):
+    events: list[EventOut]
+    next_after_id: int | None
+    """Pass as ``after_id`` for the next page; null when this page was the last."""
+
+
+class StreamPageOut(BaseModel):
+    events: list[EventOut]
+    next_cursor: str
+    """Pass as ``after`` to read on; it stays put when no event is new."""
