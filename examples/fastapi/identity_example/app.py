@@ -396,8 +396,10 @@ def create_app(config: Config | None = None) -> FastAPI:
         after: Annotated[str | None, Query(max_length=200)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> StreamPageOut:
-        events, next_cursor = await _read_stream(uow, after, limit)
-        return StreamPageOut(events=[EventOut.of(e) for e in events], next_cursor=next_cursor)
+        page = await uow.events.read_stream(after=after, limit=limit)
+        return StreamPageOut(
+            events=[EventOut.of(e) for e in page.events], next_cursor=page.next_cursor
+        )
 
     @app.get("/health")
     async def health(request: Request) -> Any:
@@ -407,14 +409,3 @@ def create_app(config: Config | None = None) -> FastAPI:
         return {"database": "ok"}
 
     return app
-
-
-async def _read_stream(uow: UnitOfWork, after: str | None, limit: int) -> tuple[list[Any], str]:
-    if after is None:
-        after_id = 0
-    elif after.isdigit() and len(after) <= 18:
-        after_id = int(after)
-    else:
-        raise InvalidInput("after", "is not a cursor this service returned")
-    events = await uow.events.read_stream(after_id=after_id, limit=limit)
-    return list(events), str(events[-1].id if events else after_id)
