@@ -54,12 +54,6 @@ __all__ = [
 
 PROBLEM_JSON = "application/problem+json"
 
-_TIMEOUT: tuple[type[errors.IdentityStoreError], ...] = tuple(
-    cls
-    for cls in (getattr(errors, "DatabaseTimeout", None),)
-    if isinstance(cls, type) and issubclass(cls, errors.IdentityStoreError)
-)
-
 ERROR_STATUS: Mapping[type[errors.IdentityStoreError], int] = {
     errors.EmailAlreadyRegistered: 409,
     errors.EventKeyConflict: 409,
@@ -68,8 +62,9 @@ ERROR_STATUS: Mapping[type[errors.IdentityStoreError], int] = {
     errors.TokenInvalid: 401,
     errors.InvalidInput: 422,
     errors.ConstraintViolation: 422,
-    **dict.fromkeys(_TIMEOUT, 503),
+    errors.DatabaseTimeout: 503,
     errors.TransactionConflict: 503,
+    errors.CommitOutcomeUnknown: 503,
     errors.DatabaseUnavailable: 503,
     errors.DatabaseConfigError: 500,
     errors.DatabaseError: 500,
@@ -126,8 +121,10 @@ def error_response(
         headers["Retry-After"] = str(retry_after)
         if isinstance(exc, errors.TransactionConflict):
             detail = "the request lost a race with another one: retry it"
-        elif _TIMEOUT and isinstance(exc, _TIMEOUT):
+        elif isinstance(exc, errors.DatabaseTimeout):
             detail = "the database did not answer in time: retry later"
+        elif isinstance(exc, errors.CommitOutcomeUnknown):
+            detail = "the change may or may not have been saved: read it back before retrying"
         else:
             detail = "the database is unavailable: retry later"
     elif status == 500:

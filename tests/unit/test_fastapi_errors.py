@@ -86,6 +86,8 @@ def test_subclasses_come_before_their_bases() -> None:
         (errors.InvalidInput("after", "is not a cursor"), 422),
         (errors.ConstraintViolation("users_x"), 422),
         (errors.TransactionConflict("40001"), 503),
+        (errors.DatabaseTimeout("the statement timed out", reason="statement"), 503),
+        (errors.CommitOutcomeUnknown("the connection broke during COMMIT"), 503),
         (errors.DatabaseUnavailable("postgresql://app:***@db/x: cannot connect"), 503),
         (errors.DatabaseError("boom", sqlstate="XX000"), 500),
         (errors.UnitOfWorkError("nested"), 500),

@@ -3,7 +3,8 @@ database per test from identity-store's pytest plugin (``identity_store_settings
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -32,12 +33,26 @@ def mailer() -> OutboxMailer:
     return OutboxMailer()
 
 
+Serve = Callable[[Settings], AbstractAsyncContextManager[AsyncClient]]
+
+
 @pytest.fixture
-async def client(
-    identity_store_settings: Settings, mailer: OutboxMailer
-) -> AsyncIterator[AsyncClient]:
-    app = create_app(Config(settings=identity_store_settings, hasher=FAST_HASHER, mailer=mailer))
-    async with app.router.lifespan_context(app):
-        transport = ASGITransport(app=app)
-        async with AsyncClient(transport=transport, base_url="http://identity.test") as client:
-            yield client
+def serve(mailer: OutboxMailer) -> Serve:
+    """Start the app on ``settings`` (its lifespan: pool opened, then closed) and
+    yield an HTTP client talking to it in-process."""
+
+    @asynccontextmanager
+    async def running(settings: Settings) -> AsyncIterator[AsyncClient]:
+        app = create_app(Config(settings=settings, hasher=FAST_HASHER, mailer=mailer))
+        async with app.router.lifespan_context(app):
+            transport = ASGITransport(app=app)
+            async with AsyncClient(transport=transport, base_url="http://identity.test") as client:
+                yield client
+
+    return running
+
+
+@pytest.fixture
+async def client(identity_store_settings: Settings, serve: Serve) -> AsyncIterator[AsyncClient]:
+    async with serve(identity_store_settings) as client:
+        yield client

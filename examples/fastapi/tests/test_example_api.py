@@ -451,3 +451,35 @@ async def test_an_unavailable_database_answers_503_with_retry_after(
     assert response.headers["retry-after"] == "1"
     assert "unavailable" in body["detail"]
     assert_problem(await client.get("/health"), 503)
+
+
+async def test_a_lock_wait_past_lock_timeout_answers_503_with_retry_after(
+    identity_store_settings: Settings, serve: Any
+) -> None:
+    url = identity_store_settings.database_url.get_secret_value()
+    name = urlsplit(url).path.lstrip("/")
+    admin = await asyncpg.connect(_maintenance_url(url))
+    try:
+        await admin.execute(f"ALTER DATABASE \"{name}\" SET lock_timeout = '200ms'")
+    finally:
+        await admin.close()
+    async with serve(identity_store_settings) as client:
+        user, auth = await signed_in(client)
+        holder = await asyncpg.connect(url)
+        try:
+            async with holder.transaction():
+                await holder.execute(
+                    "SELECT 1 FROM users WHERE id = $1 FOR UPDATE", uuid.UUID(user["id"])
+                )
+                response = await client.patch(
+                    f"/users/{user['id']}",
+                    json={"display_name": "B"},
+                    headers={**auth, "If-Match": '"1"'},
+                )
+        finally:
+            await holder.close()
+        body = assert_problem(response, 503)
+        assert response.headers["retry-after"] == "1"
+        assert "in time" in body["detail"]
+        after = await client.get(f"/users/{user['id']}", headers=auth)
+        assert after.json()["display_name"] == "Ada" and after.headers["etag"] == '"1"'
