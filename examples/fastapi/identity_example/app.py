@@ -125,11 +125,6 @@ class PreconditionRequiredError(Exception):
     """A change was sent without ``If-Match``."""
 
 
-def _config(request: Request) -> Config:
-    config: Config = request.app.state.config
-    return config
-
-
 async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
     """One transaction for the request: committed after the endpoint returns, rolled
     back if it raises."""
@@ -140,7 +135,6 @@ async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
 
 Uow = Annotated[UnitOfWork, Depends(unit_of_work, scope="function")]
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
-Settings_ = Annotated[Config, Depends(_config)]
 
 
 async def _verify(
