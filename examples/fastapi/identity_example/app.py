@@ -317,11 +317,12 @@ def create_app(config: Config | None = None) -> FastAPI:
         if user is None or user.password_hash is None:
             await _password_matches(config, app.state.dummy_hash, password)
             raise InvalidCredentialsError()
-        if not await _password_matches(config, user.password_hash, password):
+        stored = user.password_hash.get_secret_value()
+        if not await _password_matches(config, stored, password):
             raise InvalidCredentialsError()
         if user.status is not UserStatus.ACTIVE:
             raise InvalidCredentialsError()
-        if config.hasher.check_needs_rehash(user.password_hash):
+        if config.hasher.check_needs_rehash(stored):
             user = await uow.users.update(
                 user.id,
                 UserUpdate(password_hash=await _hash(config, password)),
