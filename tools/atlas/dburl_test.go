@@ -199,3 +199,14 @@ func TestIntegrationMultiHostURL(t *testing.T) {
 		}
 	}
 }
+
+// A database URL given without its scheme is not echoed either.
+func TestDesiredSourceNeverEchoesAURL(t *testing.T) {
+	_, _, err := desiredSource([]string{"app:Zq9xYv7w@db.example/identity"})
+	if err == nil || strings.Contains(err.Error(), "Zq9xYv7w") {
+		t.Fatalf("got %v", err)
+	}
+	if _, _, err := desiredSource([]string{"schema.sql"}); err == nil || !strings.Contains(err.Error(), "Did you mean file://schema.sql?") {
+		t.Fatalf("the official hint for a file is kept, got %v", err)
+	}
+}

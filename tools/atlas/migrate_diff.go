@@ -168,6 +168,10 @@ func desiredSource(to []string) (migrate.Dir, string, error) {
 		case strings.Contains(u, "://"):
 			dbs = append(dbs, u)
 		default:
+			if strings.ContainsAny(u, "@:") {
+				// Possibly a database URL without its scheme: never echo it (password).
+				return nil, "", errors.New("missing scheme in a --to value (not shown: it may hold a password). Use file:// for SQL files, postgres:// for a database")
+			}
 			return nil, "", fmt.Errorf("missing scheme in %q. Did you mean file://%s?", u, u)
 		}
 	}
