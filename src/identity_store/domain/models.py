@@ -235,7 +235,9 @@ class NewEvent(_Input):
 
 
 class Event(_Stored):
-    """A recorded event. ``id`` orders the global stream."""
+    """A recorded event. ``id`` grows with each append, but transactions commit in
+    another order: the stream (``read_stream``) is ordered by writing transaction,
+    then ``id``."""
 
     id: int
     event_key: UUID

@@ -120,7 +120,11 @@ class PostgresEventRepository(Repository):
     async def list_for_user(
         self, user_id: UUID, *, after_id: int = 0, limit: int = 100
     ) -> list[Event]:
-        """Return up to ``limit`` of the user's events with ids above ``after_id``."""
+        """Return up to ``limit`` of the user's events with ids above ``after_id``.
+
+        A listing, not a feed: an event whose transaction commits after a page was read
+        may have a smaller id than that page's last one. To follow new events, use
+        ``read_stream``."""
         _check_cursor(after_id)
         check_limit(limit)
         with self._errors():
