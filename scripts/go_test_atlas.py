@@ -1,7 +1,8 @@
 """Run `go test ./...` in tools/atlas with a PostgreSQL server for its integration tests.
 
 The tests create and drop their own `atlasengine_it_*` databases on the server named by
-ATLAS_ENGINE_TEST_URL_BASE. That is DATABASE_URL's server when set, else the embedded
+ATLAS_ENGINE_TEST_URL_BASE. That is DATABASE_URL's server when set (environment, .env,
+.env.local, DB_URL: read as the library reads them), else the embedded
 one, started here if needed and stopped again if this script started it.
 """
 
@@ -11,9 +12,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from identity_store import devdb
+from identity_store.infrastructure.settings import database_url, parse_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,8 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> int:
     env = dict(os.environ)
     started = False
-    if env.get("DATABASE_URL"):
-        base = urlunsplit(urlsplit(env["DATABASE_URL"])._replace(path="/postgres"))
+    configured = database_url()
+    if configured:
+        base = parse_database_url(configured).with_database("postgres").render()
     else:
         started = devdb.status() is None
         base = devdb.start().url("postgres")

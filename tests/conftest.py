@@ -1,6 +1,7 @@
 """Fixtures shared by every test: the PostgreSQL server and a migrated database.
 
-Without ``DATABASE_URL`` the session starts the embedded server under ``.devdb`` (or
+Without ``DATABASE_URL`` (read as the library reads it: environment, ``.env``,
+``.env.local``, ``DB_URL``) the session starts the embedded server under ``.devdb`` (or
 reuses a running one) and, when it started it, stops it at the end. With
 ``DATABASE_URL`` set, tests create their databases on that server instead; its role
 needs CREATEDB.
@@ -34,6 +35,8 @@ import pytest
 
 from identity_store import devdb
 from identity_store.infrastructure.db import Settings, create_pool
+from identity_store.infrastructure.settings import database_url as configured_database_url
+from identity_store.infrastructure.settings import parse_database_url
 from tests.pgbouncer import PgBouncer, PgBouncerUnavailable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,8 +48,8 @@ Deploy = Callable[..., Awaitable["Deployment"]]
 
 
 def with_database(url: str, database: str) -> str:
-    """Return ``url`` pointing at ``database`` instead."""
-    return urlunsplit(urlsplit(url)._replace(path="/" + database))
+    """Return ``url`` pointing at ``database`` instead (multi-host URLs too)."""
+    return parse_database_url(url).with_database(database).render()
 
 
 def with_credentials(url: str, user: str, password: str) -> str:
@@ -122,7 +125,7 @@ def atlas(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="session")
 def admin_url() -> Iterator[str]:
     """A URL of the server's maintenance database; starts the embedded server if needed."""
-    configured = os.environ.get("DATABASE_URL")
+    configured = configured_database_url()  # environment, .env, .env.local; DB_URL too
     if configured:
         yield with_database(configured, "postgres")
         return

@@ -21,6 +21,7 @@ from identity_store.domain.models import NewEvent, NewToken, NewUser, TokenKind,
 from identity_store.domain.ports import UnitOfWork
 from identity_store.infrastructure.db import Settings, create_pool
 from identity_store.infrastructure.persistence.unit_of_work import PostgresUnitOfWork
+from identity_store.infrastructure.settings import load_settings
 
 __all__ = ["main", "run", "scenario"]
 
@@ -133,13 +134,16 @@ async def scenario(new_uow: Callable[[], UnitOfWork], say: Say = print) -> None:
     )
 
 
-async def run(url: str) -> None:
-    """Run :func:`scenario` against the database at ``url``, printing each step.
+async def run(settings: Settings | str) -> None:
+    """Run :func:`scenario` against the database of ``settings`` (or a URL), printing each step.
 
     Raises:
-        IdentityStoreError: the database is unreachable or a step failed.
+        IdentityStoreError: the settings are invalid, the database is unreachable or a
+            step failed.
     """
-    pool = await create_pool(Settings(database_url=url))
+    if isinstance(settings, str):
+        settings = Settings(database_url=settings)
+    pool = await create_pool(settings)
     try:
         await scenario(lambda: PostgresUnitOfWork(pool))
     finally:
@@ -147,14 +151,16 @@ async def run(url: str) -> None:
 
 
 def main() -> int:
-    """Entry point: the database URL comes from ``DATABASE_URL`` (or ``DB_URL``)."""
+    """Entry point: settings as the library reads them (``DATABASE_URL`` or ``DB_URL``)."""
     try:
-        url = Settings().database_url.get_secret_value()
-    except ValueError:
-        print("demo: set DATABASE_URL (or DB_URL) to a postgresql:// URL", file=sys.stderr)
+        settings = load_settings()
+    except IdentityStoreError as exc:
+        # The loader's message is precise ("the port of the host is out of range ...")
+        # and never holds the password: pass it on as it is.
+        print(f"demo: {exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(run(url))
+        asyncio.run(run(settings))
     except IdentityStoreError as exc:
         print(f"demo: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -13,18 +13,37 @@ Starting is idempotent: a second :func:`start` finds the running server through 
 ``postmaster.pid`` and reuses it. :func:`stop` shuts it down with ``pg_ctl stop``.
 
 Run as root (CI, containers), PostgreSQL refuses to start; the server then runs as a
-dedicated unprivileged system user, created on first use.
+dedicated unprivileged system user (``identity-store-pg``), created on first use. That
+user cannot enter root's private folders (``/root``, a ``mktemp -d`` folder: mode 0700),
+so as root the cluster itself lives in that user's own folder,
+``/var/lib/identity-store-pg/<key>/`` (``IDENTITY_STORE_PG_HOME`` overrides the
+parent), one per ``.devdb`` folder (``<key>`` is a hash of its path), and
+``.devdb/data`` and ``.devdb/server.log`` are symbolic links to it. The password and the
+port stay in ``.devdb`` (root's). An ordinary user runs the server as themselves, all
+under ``.devdb``.
 
-Command line (``make db-up`` / ``db-down`` / ``db-url``)::
+The server is tuned for a throwaway development database: ``fsync``,
+``synchronous_commit`` and ``full_page_writes`` are off, so a crash of the machine (or a
+kill of the server) can lose commits it acknowledged. ``IDENTITY_STORE_PG_DURABLE=1``
+(or ``start(durable=True)``) starts it with all three on, as a production server runs.
 
-    python -m identity_store.devdb up|down|status|url [--database NAME]
+Settings (``DATABASE_URL``, ``IDENTITY_STORE_*``, ``ATLAS_DEV_URL``) are read like the
+library reads them: the environment, ``.env`` and ``.env.local``
+(:mod:`identity_store.infrastructure.settings`).
+
+Command line (``make db-up`` / ``db-down`` / ``db-url`` / ``db-reset``)::
+
+    python -m identity_store.devdb up|down|status|url|reset|destroy [--database NAME]
+    python -m identity_store.devdb exec -- COMMAND...   # with DATABASE_URL, ATLAS_DEV_URL
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import fcntl
+import hashlib
 import importlib.util
 import json
 import os
@@ -40,6 +59,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from identity_store.infrastructure.settings import (
+    DatabaseURLError,
+    parse_database_url,
+    read_environment,
+)
+
 __all__ = [
     "APP_DATABASE",
     "DEV_DATABASE",
@@ -47,10 +72,12 @@ __all__ = [
     "DevServerError",
     "bin_dir",
     "default_root",
+    "destroy",
     "drop_database",
     "ensure_database",
     "main",
     "recreate_database",
+    "scratch_database",
     "start",
     "status",
     "stop",
@@ -64,6 +91,10 @@ DEV_DATABASE = "atlas_dev"
 
 SUPERUSER = "postgres"
 SYSTEM_USER = "identity-store-pg"
+SYSTEM_HOME = Path("/var/lib/identity-store-pg")
+"""Where the clusters live when run as root (``IDENTITY_STORE_PG_HOME`` overrides)."""
+_DEVELOPMENT_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+_DURABLE_SETTINGS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
 _START_TIMEOUT_S = 60
 
 
@@ -81,6 +112,7 @@ class DevServer:
     user: str
     password: str
     pid: int
+    durable: bool = False
 
     def url(self, database: str = APP_DATABASE) -> str:
         """Return a ``postgresql://`` URL for ``database`` on this server."""
@@ -90,15 +122,24 @@ class DevServer:
         )
 
 
+def _setting(name: str) -> str:
+    return read_environment().get(name, "")
+
+
 def default_root() -> Path:
     """Return the ``.devdb`` folder: ``$IDENTITY_STORE_DEVDB`` or ``./.devdb``."""
-    configured = os.environ.get("IDENTITY_STORE_DEVDB")
+    configured = _setting("IDENTITY_STORE_DEVDB")
     return Path(configured).resolve() if configured else Path.cwd().resolve() / ".devdb"
+
+
+def durable_requested() -> bool:
+    """Whether ``IDENTITY_STORE_PG_DURABLE`` asks for a crash-safe server."""
+    return _setting("IDENTITY_STORE_PG_DURABLE").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def bin_dir() -> Path:
     """Return the folder of the PostgreSQL binaries the embedded server runs."""
-    configured = os.environ.get("IDENTITY_STORE_PG_BIN")
+    configured = _setting("IDENTITY_STORE_PG_BIN")
     if configured:
         folder = Path(configured)
         if not (folder / "postgres").exists():
@@ -145,6 +186,7 @@ def _pg(
     *,
     check: bool = True,
     timeout: float = _START_TIMEOUT_S,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     def demote() -> None:  # pragma: no cover - runs in the child
         if owner is not None:
@@ -152,7 +194,7 @@ def _pg(
             os.setgroups([])
             os.setuid(owner.pw_uid)
 
-    env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C", "LANG": "C"}
+    env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C", "LANG": "C", **(extra_env or {})}
     # Everything the server inherits is redirected to files or /dev/null: a pipe left
     # open by the postmaster would make the caller wait for EOF forever.
     proc = subprocess.run(  # noqa: S603
@@ -189,30 +231,51 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _check_traversable(path: Path, owner: pwd.struct_passwd) -> None:
-    for parent in path.parents:
-        info = parent.stat()
-        searchable = (
-            info.st_mode & 0o001
-            or (info.st_uid == owner.pw_uid and info.st_mode & 0o100)
-            or (info.st_gid == owner.pw_gid and info.st_mode & 0o010)
-        )
-        if not searchable:
-            raise DevServerError(
-                f"{parent} is not searchable by the server user {owner.pw_name!r}, so it "
-                f"cannot reach {path}: set IDENTITY_STORE_DEVDB to a folder elsewhere"
-            )
+def _system_area(root: Path) -> Path:
+    """The server user's folder for the cluster of ``root`` (used when run as root)."""
+    home = Path(_setting("IDENTITY_STORE_PG_HOME") or SYSTEM_HOME)
+    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    return home / key
+
+
+def _prepare_area(root: Path, owner: pwd.struct_passwd | None) -> Path:
+    """Return the folder that will hold ``data/`` and ``server.log`` for ``root``.
+
+    As an ordinary user that is ``root`` itself. As root it is a folder owned by the
+    server user outside ``root`` (which may sit in a private folder the server user
+    cannot enter), linked from ``root/data`` and ``root/server.log``.
+    """
+    if owner is None or ((root / "data").is_dir() and not (root / "data").is_symlink()):
+        return root
+    area = _system_area(root)
+    for folder in (area.parent, area):
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chown(folder, owner.pw_uid, owner.pw_gid)
+        folder.chmod(0o700)
+    # Which checkout this belongs to, for whoever finds it orphaned.
+    (area / "checkout").write_text(f"{root.resolve()}\n")
+    for name in ("data", "server.log"):
+        link = root / name
+        if link.is_symlink() or link.exists():
+            if link.is_symlink() and link.resolve() == area / name:
+                continue
+            if link.is_dir() and not link.is_symlink():
+                shutil.rmtree(link)
+            else:
+                link.unlink()
+        link.symlink_to(area / name)
+    return area
 
 
 def _initdb(root: Path, bin_dir: Path, owner: pwd.struct_passwd | None) -> None:
-    data = root / "data"
-    password = secrets.token_urlsafe(24)
-    if owner is not None:
-        _check_traversable(root, owner)
-        os.chown(root, owner.pw_uid, owner.pw_gid)
+    root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o700)
-    pwfile = root / "initdb.pw"
+    area = _prepare_area(root, owner)
+    data = area / "data"
+    password = secrets.token_urlsafe(24)
+    pwfile = area / "initdb.pw"
     pwfile.write_text(password + "\n")
+    pwfile.chmod(0o600)
     if owner is not None:
         os.chown(pwfile, owner.pw_uid, owner.pw_gid)
     try:
@@ -249,6 +312,8 @@ def _initdb(root: Path, bin_dir: Path, owner: pwd.struct_passwd | None) -> None:
             "\n# identity-store embedded development server\n"
             "listen_addresses = '127.0.0.1'\n"
             "unix_socket_directories = ''\n"
+            # Not crash-safe (see the module docstring); IDENTITY_STORE_PG_DURABLE=1
+            # overrides these three on the command line.
             "fsync = off\n"
             "synchronous_commit = off\n"
             "full_page_writes = off\n"
@@ -302,6 +367,7 @@ def _server(root: Path, pid: int) -> DevServer:
         user=SUPERUSER,
         password=(root / "password").read_text().strip(),
         pid=pid,
+        durable=bool(state.get("durable", False)),
     )
 
 
@@ -314,30 +380,46 @@ def status(root: Path | None = None) -> DevServer | None:
     return _server(root, pid)
 
 
-def start(root: Path | None = None) -> DevServer:
+def start(root: Path | None = None, *, durable: bool | None = None) -> DevServer:
     """Start the embedded server under ``root`` (default ``.devdb``), or reuse it.
 
     Creates the application database and Atlas's dev database on first start.
 
+    Args:
+        durable: start with ``fsync``, ``synchronous_commit`` and ``full_page_writes``
+            on (crash-safe). None: as ``IDENTITY_STORE_PG_DURABLE`` says (default off).
+
     Raises:
-        DevServerError: the wheel is missing, or the server did not start (the last
-            line of its log is in the message).
+        DevServerError: the wheel is missing, the server did not start (the last
+            line of its log is in the message), or it runs already with the other
+            durability.
     """
     root = root or default_root()
+    want_durable = durable_requested() if durable is None else durable
     with _locked(root):
         running = status(root)
         if running is not None:
+            if running.durable != want_durable:
+                raise DevServerError(
+                    f"the embedded server under {root} runs "
+                    f"{'with' if running.durable else 'without'} durable settings; stop it "
+                    "(make db-down) to start it "
+                    f"{'with' if want_durable else 'without'} (IDENTITY_STORE_PG_DURABLE)"
+                )
             return running
         binaries = bin_dir()
         owner = _run_as()
         if not (root / "data" / "PG_VERSION").exists():
             _initdb(root, binaries, owner)
-        _check_version(root / "data", binaries, owner)
+        data = (root / "data").resolve()
+        _check_version(data, binaries, owner)
         port = _free_port()
-        log = root / "server.log"
+        log = data.parent / "server.log"
         log.touch()
         if owner is not None:
             os.chown(log, owner.pw_uid, owner.pw_gid)
+        settings = _DURABLE_SETTINGS if want_durable else _DEVELOPMENT_SETTINGS
+        options = " ".join([f"-p {port}", *(f"-c {k}={v}" for k, v in settings.items())])
         result = _pg(
             binaries,
             [
@@ -347,11 +429,11 @@ def start(root: Path | None = None) -> DevServer:
                 "--timeout",
                 str(_START_TIMEOUT_S),
                 "--pgdata",
-                str(root / "data"),
+                str(data),
                 "--log",
                 str(log),
                 "-o",
-                f"-p {port}",
+                options,
             ],
             owner,
             check=False,
@@ -362,8 +444,10 @@ def start(root: Path | None = None) -> DevServer:
             raise DevServerError(
                 "the embedded PostgreSQL server did not start: " + " | ".join(tail)
             )
-        (root / "server.json").write_text(json.dumps({"host": "127.0.0.1", "port": port}))
-        pid = _read_pid(root / "data")
+        (root / "server.json").write_text(
+            json.dumps({"host": "127.0.0.1", "port": port, "durable": want_durable})
+        )
+        pid = _read_pid(data)
         if pid is None:
             raise DevServerError("the embedded PostgreSQL server exited right after starting")
         server = _server(root, pid)
@@ -375,20 +459,41 @@ def start(root: Path | None = None) -> DevServer:
 def stop(root: Path | None = None) -> bool:
     """Stop the embedded server under ``root``. Return whether one was running."""
     root = root or default_root()
+    if not root.exists():
+        return False
     with _locked(root):
         pid = _read_pid(root / "data")
         if pid is None:
             return False
         owner = _run_as()
+        data = (root / "data").resolve()
         _pg(
             bin_dir(),
-            ["pg_ctl", "stop", "--wait", "--mode", "fast", "--pgdata", str(root / "data")],
+            ["pg_ctl", "stop", "--wait", "--mode", "fast", "--pgdata", str(data)],
             owner,
         )
         deadline = time.monotonic() + _START_TIMEOUT_S
-        while _read_pid(root / "data") == pid and time.monotonic() < deadline:
+        while _read_pid(data) == pid and time.monotonic() < deadline:
             time.sleep(0.05)
         return True
+
+
+def destroy(root: Path | None = None) -> bool:
+    """Stop the server under ``root`` and delete its cluster, wherever it lives.
+
+    Returns whether there was anything to delete. ``make db-reset`` and ``make clean``.
+    """
+    root = root or default_root()
+    if not root.exists() and not root.is_symlink():
+        return False
+    stop(root)
+    data = root / "data"
+    if data.is_symlink():
+        area = data.resolve().parent
+        if area.name == _system_area(root).name:
+            shutil.rmtree(area, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
+    return True
 
 
 def _psql(server: DevServer, sql: str, database: str = "postgres") -> str:
@@ -458,28 +563,74 @@ def recreate_database(server: DevServer, name: str) -> None:
     _psql(server, f"CREATE DATABASE {_ident(name)}")
 
 
+def _run_async_sql(url: str, sql: str) -> None:
+    import asyncpg  # the library's driver; imported here so `devdb up` needs only psql
+
+    async def run() -> None:
+        conn = await asyncpg.connect(url, timeout=15)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(run())
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        try:
+            where = parse_database_url(url).redacted()
+        except DatabaseURLError:
+            where = "DATABASE_URL"
+        detail = exc.sqlstate if isinstance(exc, asyncpg.PostgresError) else type(exc).__name__
+        what = " ".join(sql.split()[:2])
+        raise DevServerError(f"{where}: {what} failed ({detail})") from None
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str, prefix: str = "atlas_dev") -> Iterator[str]:
+    """Create an empty database on the server of ``server_url``, yield its URL, drop it.
+
+    The URL's role needs CREATEDB. Used for Atlas's dev database and the drift checks
+    when ``DATABASE_URL`` names a server, so nothing embedded starts.
+    """
+    try:
+        parsed = parse_database_url(server_url)
+    except DatabaseURLError as exc:
+        raise DevServerError(str(exc)) from None
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    _run_async_sql(parsed.render(), f"CREATE DATABASE {_ident(name)}")
+    try:
+        yield parsed.with_database(name).render()
+    finally:
+        _run_async_sql(parsed.render(), f"DROP DATABASE IF EXISTS {_ident(name)} WITH (FORCE)")
+
+
 def _exec(root: Path | None, command: Sequence[str]) -> int:
     """Run ``command`` with DATABASE_URL and ATLAS_DEV_URL set.
 
-    DATABASE_URL keeps the caller's value when set; otherwise it is the embedded
-    server's application database. ATLAS_DEV_URL keeps the caller's value when set;
-    otherwise it is the embedded server's dev database, emptied first, because Atlas
-    refuses a dev database that holds anything.
+    Settings are read as the library reads them (environment, ``.env``, ``.env.local``;
+    ``DB_URL`` is an alias). With a database URL configured, it is passed on and
+    nothing embedded starts: Atlas's dev database is ``ATLAS_DEV_URL`` or a scratch
+    database created on that server for this command and dropped after it. Without
+    one, both are databases of the embedded server (the dev one emptied first, as
+    Atlas refuses a dev database that holds anything).
     """
     if not command:
         raise DevServerError("exec needs a command: devdb exec -- atlas migrate diff ...")
-    env = dict(os.environ)
-    if not env.get("ATLAS_DEV_URL") or not env.get("DATABASE_URL"):
-        server = start(root)
-        if not env.get("DATABASE_URL"):
+    env = read_environment()
+    with contextlib.ExitStack() as stack:
+        if env.get("DATABASE_URL"):
+            if not env.get("ATLAS_DEV_URL"):
+                env["ATLAS_DEV_URL"] = stack.enter_context(scratch_database(env["DATABASE_URL"]))
+        else:
+            server = start(root)
             env["DATABASE_URL"] = server.url(APP_DATABASE)
-        if not env.get("ATLAS_DEV_URL"):
-            recreate_database(server, DEV_DATABASE)
-            env["ATLAS_DEV_URL"] = server.url(DEV_DATABASE)
-    try:
-        return subprocess.run(list(command), env=env, check=False).returncode  # noqa: S603
-    except FileNotFoundError:
-        raise DevServerError(f"command not found: {command[0]}") from None
+            if not env.get("ATLAS_DEV_URL"):
+                recreate_database(server, DEV_DATABASE)
+                env["ATLAS_DEV_URL"] = server.url(DEV_DATABASE)
+        try:
+            return subprocess.run(list(command), env=env, check=False).returncode  # noqa: S603
+        except FileNotFoundError:
+            raise DevServerError(f"command not found: {command[0]}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -488,7 +639,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m identity_store.devdb",
         description="Start, stop or locate the embedded development PostgreSQL server.",
     )
-    parser.add_argument("command", choices=["up", "down", "status", "url", "reset-dev", "exec"])
+    parser.add_argument(
+        "command",
+        choices=["up", "down", "status", "url", "reset", "destroy", "reset-dev", "exec"],
+    )
     parser.add_argument("--database", default=APP_DATABASE, help="database name for `url`")
     parser.add_argument("--root", type=Path, default=None, help="data folder (default .devdb)")
     parser.add_argument("argv", nargs="*", help="for `exec`: the command to run")
@@ -497,7 +651,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "up":
             server = start(root)
-            print(f"embedded PostgreSQL running on {server.host}:{server.port} (pid {server.pid})")
+            durability = "durable" if server.durable else "not crash-safe: fsync off"
+            print(
+                f"embedded PostgreSQL running on {server.host}:{server.port} "
+                f"(pid {server.pid}, {durability})"
+            )
         elif args.command == "down":
             print("stopped" if stop(root) else "not running")
         elif args.command == "status":
@@ -508,6 +666,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"running on {running.host}:{running.port} (pid {running.pid})")
         elif args.command == "exec":
             return _exec(root, args.argv)
+        elif args.command == "reset":
+            destroy(root)
+            server = start(root)
+            print(f"embedded PostgreSQL reset: empty cluster on {server.host}:{server.port}")
+        elif args.command == "destroy":
+            print("removed" if destroy(root) else "nothing to remove")
         elif args.command == "reset-dev":
             recreate_database(start(root), DEV_DATABASE)
         else:

@@ -1,4 +1,5 @@
-"""The embedded development server: idempotent start, clean stop, nothing left behind."""
+"""The embedded development server: idempotent start, clean stop, nothing left behind,
+reachable from private folders, durable on request, reset without a trace."""
 
 from __future__ import annotations
 
@@ -12,22 +13,24 @@ import asyncpg
 import pytest
 
 from identity_store import devdb
-from tests.conftest import ROOT
+from identity_store.infrastructure.settings import database_url as configured_database_url
 
 pytestmark = pytest.mark.integration
 
-if os.environ.get("DATABASE_URL"):
+if configured_database_url():
     pytest.skip("DATABASE_URL is set: the embedded server is not in use", allow_module_level=True)
 
 
 @pytest.fixture
-def scratch_root() -> Iterator[Path]:
-    # Beside the project (not under /tmp/pytest-of-root, which the unprivileged
-    # server user cannot enter when the tests run as root).
-    root = ROOT / f".devdb-selftest-{secrets.token_hex(4)}"
+def scratch_root(tmp_path: Path) -> Iterator[Path]:
+    # In a private folder on purpose: pytest's tmp_path is mode 0700, which the server
+    # user cannot enter when the tests run as root; the server must start anyway.
+    private = tmp_path / f"private-{secrets.token_hex(4)}"
+    private.mkdir(mode=0o700)
+    root = private / ".devdb"
     yield root
-    devdb.stop(root)
-    shutil.rmtree(root, ignore_errors=True)
+    devdb.destroy(root)
+    shutil.rmtree(private, ignore_errors=True)
 
 
 async def test_up_twice_reuses_one_server_and_down_stops_it(scratch_root: Path) -> None:
@@ -73,3 +76,74 @@ async def test_a_restart_keeps_the_data(scratch_root: Path) -> None:
         assert await conn.fetchval("SELECT x FROM kept") == 42
     finally:
         await conn.close()
+
+
+async def _setting(url: str, name: str) -> str:
+    conn = await asyncpg.connect(url)
+    try:
+        return str(await conn.fetchval(f"SHOW {name}"))
+    finally:
+        await conn.close()
+
+
+async def test_it_starts_in_a_folder_the_server_user_cannot_enter(scratch_root: Path) -> None:
+    assert scratch_root.parent.stat().st_mode & 0o077 == 0
+    server = devdb.start(scratch_root)
+    assert await _setting(server.url(devdb.APP_DATABASE), "server_version")
+    _assert_cluster_placement(scratch_root)
+
+
+def _assert_cluster_placement(root: Path) -> None:
+    if os.geteuid() == 0:
+        # The cluster lives in the server user's folder, linked from .devdb.
+        assert (root / "data").is_symlink()
+        area = (root / "data").resolve().parent
+        assert area.stat().st_uid == devdb._run_as().pw_uid  # type: ignore[union-attr]
+        assert (area / "checkout").read_text().strip() == str(root.resolve())
+    else:
+        assert (root / "data").is_dir()
+
+
+async def test_the_default_is_fast_and_not_crash_safe(scratch_root: Path) -> None:
+    server = devdb.start(scratch_root, durable=False)
+    url = server.url(devdb.APP_DATABASE)
+    assert (await _setting(url, "fsync"), await _setting(url, "synchronous_commit")) == (
+        "off",
+        "off",
+    )
+
+
+async def test_durable_on_request(scratch_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDENTITY_STORE_PG_DURABLE", "1")
+    server = devdb.start(scratch_root)
+    assert server.durable is True
+    url = server.url(devdb.APP_DATABASE)
+    for name in ("fsync", "synchronous_commit", "full_page_writes"):
+        assert await _setting(url, name) == "on", name
+    # A running server is not silently reused with the other durability.
+    with pytest.raises(devdb.DevServerError, match="durable"):
+        devdb.start(scratch_root, durable=False)
+
+
+async def test_destroy_removes_the_cluster_wherever_it_lives(scratch_root: Path) -> None:
+    server = devdb.start(scratch_root)
+    data = (scratch_root / "data").resolve()
+    conn = await asyncpg.connect(server.url(devdb.APP_DATABASE))
+    await conn.execute("CREATE TABLE gone (x int)")
+    await conn.close()
+
+    assert devdb.destroy(scratch_root) is True
+
+    assert not devdb._alive(server.pid)
+    assert not _exists(scratch_root)
+    assert not _exists(data)
+    again = devdb.start(scratch_root)
+    conn = await asyncpg.connect(again.url(devdb.APP_DATABASE))
+    try:
+        assert await conn.fetchval("SELECT to_regclass('gone')") is None
+    finally:
+        await conn.close()
+
+
+def _exists(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
