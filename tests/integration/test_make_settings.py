@@ -16,7 +16,15 @@ from tests.conftest import ATLAS, ROOT, MakeDatabase
 pytestmark = pytest.mark.integration
 
 VENV = Path(sys.executable).parent.parent
-LINKED = ("Makefile", "atlas.hcl", "migrations", "schema.sql", "pyproject.toml", "constraints.txt")
+LINKED = (
+    "Makefile",
+    "atlas.hcl",
+    "migrations",
+    "schema.sql",
+    "pyproject.toml",
+    "constraints.txt",
+    "scripts",
+)
 
 
 @pytest.fixture
