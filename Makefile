@@ -121,6 +121,10 @@ plugin-dist-check: setup ## build the plugin's wheel, install it alone, compile 
 test-atlas: setup ## go test of our Atlas build, on the embedded server
 	$(PY) scripts/go_test_atlas.py
 
+test-fast: setup tools ## unit tests + the integration tests of the setup (server, settings, make, migrations)
+	$(PY) -m pytest tests/unit tests/integration/test_devdb.py tests/integration/test_make_settings.py \
+	  tests/integration/test_multihost.py tests/integration/test_migrations.py tests/integration/test_db.py
+
 test-unit: setup ## run the unit tests only
 	$(PY) -m pytest tests/unit
 

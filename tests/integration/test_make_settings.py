@@ -16,14 +16,16 @@ from tests.conftest import ATLAS, ROOT, MakeDatabase
 pytestmark = pytest.mark.integration
 
 VENV = Path(sys.executable).parent.parent
-LINKED = (
-    "Makefile",
-    "atlas.hcl",
-    "migrations",
-    "schema.sql",
-    "pyproject.toml",
-    "constraints.txt",
-    "scripts",
+# Not linked: what holds local state or settings (the test writes its own .env files).
+UNLINKED = (
+    ".venv",
+    ".tools",
+    ".devdb",
+    ".env",
+    ".git",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
 )
 
 
@@ -32,8 +34,9 @@ def project(tmp_path: Path) -> Path:
     """A folder that looks like the project to make, with no settings of its own."""
     folder = tmp_path / "project"
     folder.mkdir()
-    for name in LINKED:
-        (folder / name).symlink_to(ROOT / name)
+    for entry in ROOT.iterdir():
+        if not entry.name.startswith(UNLINKED):
+            (folder / entry.name).symlink_to(entry)
     return folder
 
 
