@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ import pytest
 
 from identity_store.domain.errors import (
     ConcurrencyConflict,
+    ConstraintViolation,
     EmailAlreadyRegistered,
     InvalidInput,
     UserNotFound,
@@ -22,6 +24,7 @@ from identity_store.domain.models import UserUpdate as Update
 from identity_store.domain.pagination import encode_user_cursor
 from identity_store.domain.validation import email_key
 from identity_store.infrastructure.db import create_pool
+from identity_store.infrastructure.persistence._errors import translate_errors
 from identity_store.infrastructure.persistence.event_repo import PostgresEventRepository
 from identity_store.infrastructure.persistence.token_repo import PostgresTokenRepository
 from identity_store.infrastructure.persistence.user_repo import PostgresUserRepository
@@ -450,3 +453,31 @@ async def test_the_stored_key_is_the_python_email_key_on_every_code_point(pool: 
         " WHERE d.adrelid = 'users'::regclass AND a.attname = 'email_key'"
     )
     assert generation == 'lower((email COLLATE "C"))'
+
+
+async def test_a_row_the_database_refuses_leaves_no_row_data_in_the_error_or_its_chain(
+    pool: Pool,
+) -> None:
+    """PostgreSQL's detail for a failed check quotes the whole row ("Failing row contains
+    (..., <password hash>, ...)"); what the package raises must carry none of it, in
+    its message, its chain or a logged traceback."""
+    password_hash = f"$scrypt$ln=14,r=8,p=1$secret{uuid.uuid4().hex}"
+    user = await PostgresUserRepository(pool).register(
+        NewUser(email=unique_email("leak"), display_name="Leak", password_hash=password_hash)
+    )
+
+    with pytest.raises(ConstraintViolation) as caught, translate_errors(executor=pool):
+        # What a clock behind the registering host's did before update/disable kept
+        # updated_at from moving back.
+        await pool.execute(
+            "UPDATE users SET updated_at = created_at - interval '5 minutes' WHERE id = $1",
+            user.id,
+        )
+
+    error = caught.value
+    assert error.constraint == "users_updated_after_created"
+    assert error.__cause__ is None and error.__context__ is None
+    logged = "".join(traceback.format_exception(error))
+    for private in (password_hash, user.email, "Failing row"):
+        assert private not in logged
+        assert private not in repr(error)
