@@ -210,3 +210,50 @@ func TestDesiredSourceNeverEchoesAURL(t *testing.T) {
 		t.Fatalf("the official hint for a file is kept, got %v", err)
 	}
 }
+
+// With a streaming standby of the test server (ATLAS_ENGINE_TEST_STANDBY_HOST=host:port),
+// target_session_attrs picks the right server of a primary+standby URL, as libpq does:
+// read-write finds the primary behind a standby listed first; standby finds the standby
+// (apply then fails on the read-only server, which shows where it went).
+func TestIntegrationMultiHostPrimaryAndStandby(t *testing.T) {
+	standby := os.Getenv("ATLAS_ENGINE_TEST_STANDBY_HOST")
+	if standby == "" {
+		t.Skip("set ATLAS_ENGINE_TEST_STANDBY_HOST to host:port of a streaming standby of the test server")
+	}
+	target := testDBs(t, 1)[0]
+	_, base := adminDB(t)
+	tu, _ := url.Parse(target)
+	multi := func(attrs string, hosts ...string) string {
+		u := *tu
+		u.Host = strings.Join(hosts, ",")
+		q := u.Query()
+		q.Set("target_session_attrs", attrs)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	dir := writeDir(t, map[string]string{"20240101000000_init.sql": "CREATE TABLE t (id int);\n"})
+	mustRun(t, "migrate", "hash", "--dir", "file://"+dir)
+	// The scratch database reaches the standby by replication; wait for it (bounded).
+	var out string
+	var err error
+	for i := 0; i < 50; i++ {
+		if out, err = run(t, "migrate", "status", "--dir", "file://"+dir, "--url", multi("standby", standby)); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("the standby never served the scratch database: %v\n%s", err, out)
+	}
+	if _, err := run(t, "migrate", "apply", "--dir", "file://"+dir, "--url", multi("standby", base.Host, standby)); err == nil ||
+		!strings.Contains(err.Error(), "read-only transaction") {
+		t.Fatalf("standby: apply should have reached the read-only standby, got %v", err)
+	}
+	if out := mustRun(t, "migrate", "apply", "--dir", "file://"+dir, "--url", multi("read-write", standby, base.Host)); !strings.Contains(out, "1 migrations") {
+		t.Fatalf("read-write: apply should have reached the primary:\n%s", out)
+	}
+	if _, err := run(t, "migrate", "status", "--dir", "file://"+dir, "--url", multi("primary", standby)); err == nil ||
+		!strings.Contains(err.Error(), standby+": server is a standby") {
+		t.Fatalf("primary with only the standby listed: got %v", err)
+	}
+}
