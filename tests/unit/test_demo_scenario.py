@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from port_fakes import FakeUnitOfWork, Store
 
 from identity_store.demo import scenario
 from identity_store.domain.errors import UnitOfWorkError
 from identity_store.domain.models import NewEvent, NewUser
 from identity_store.domain.ports import UnitOfWork
+from identity_store.testing import FakeUnitOfWork, Store
 
 pytestmark = pytest.mark.unit
 

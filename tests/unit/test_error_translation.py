@@ -19,6 +19,7 @@ from identity_store.domain.errors import (
     IdentityStoreError,
     InvalidInput,
     TransactionConflict,
+    UnitOfWorkError,
     UserNotFound,
 )
 from identity_store.infrastructure.persistence._errors import translate_error, translate_errors
@@ -45,6 +46,7 @@ def server_error(sqlstate: str, *, constraint: str | None = None, **extra: str) 
         (server_error("23502"), ConstraintViolation),
         (server_error("40001"), TransactionConflict),
         (server_error("40P01"), TransactionConflict),
+        (server_error("25P02"), UnitOfWorkError),
         (server_error("08006"), DatabaseUnavailable),
         (server_error("57P01"), DatabaseUnavailable),
         (server_error("57P03"), DatabaseUnavailable),

@@ -7,7 +7,7 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID
@@ -152,11 +152,13 @@ class EventRepository(Protocol):
         """
         ...
 
-    async def append_many(self, events: Sequence[NewEvent]) -> int:
-        """Record all events in one bulk write (all or nothing); return how many.
+    async def append_many(self, events: Iterable[NewEvent]) -> int:
+        """Record all events (any iterable) in one bulk write (all or nothing); return
+        how many. Not idempotent: a recorded key fails the whole batch.
 
         Raises:
             EventKeyConflict: one of the keys is already recorded.
+            InvalidInput: not an iterable of ``NewEvent``, or a key repeats within it.
             UserNotFound: a ``user_id`` names no user.
         """
         ...

@@ -11,6 +11,7 @@ can act on: its type, the constraint or SQLSTATE, the field.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Literal, NoReturn
 from uuid import UUID
@@ -29,10 +30,22 @@ from identity_store.domain.errors import (
     IdentityStoreError,
     InvalidInput,
     TransactionConflict,
+    UnitOfWorkError,
     UserNotFound,
 )
 
-__all__ = ["raise_clean", "translate_commit_error", "translate_error", "translate_errors"]
+__all__ = [
+    "ABORTED_MESSAGE",
+    "raise_clean",
+    "translate_commit_error",
+    "translate_error",
+    "translate_errors",
+]
+
+ABORTED_MESSAGE = (
+    "an earlier statement of this unit of work failed, which aborted its transaction: "
+    "leave the block (it rolls back) and retry the whole unit of work"
+)
 
 _EMAIL_UNIQUE = frozenset({"users_email_key_key"})
 _EVENT_KEY_UNIQUE = "events_event_key_key"
@@ -124,6 +137,8 @@ def _from_sqlstate(
         return ConstraintViolation(constraint)
     if sqlstate in _RETRYABLE_SQLSTATES:
         return TransactionConflict(sqlstate)
+    if sqlstate == "25P02":
+        return UnitOfWorkError(ABORTED_MESSAGE)
     if sqlstate in _TIMEOUT_SQLSTATES:
         reason = _TIMEOUT_SQLSTATES[sqlstate]
         return DatabaseTimeout(
@@ -176,7 +191,7 @@ class translate_errors:  # noqa: N801 - used like a function: `with translate_er
         IdentityStoreError: the translation.
     """
 
-    __slots__ = ("_acquire_timeout", "_email", "_executor", "_user_id")
+    __slots__ = ("_acquire_timeout", "_email", "_executor", "_on_server_error", "_user_id")
 
     def __init__(
         self,
@@ -185,7 +200,9 @@ class translate_errors:  # noqa: N801 - used like a function: `with translate_er
         user_id: UUID | None = None,
         executor: object | None = None,
         acquire_timeout: float | None = None,
+        on_server_error: Callable[[], None] | None = None,
     ) -> None:
+        self._on_server_error = on_server_error
         self._email = email
         self._user_id = user_id
         self._executor = executor
@@ -202,6 +219,9 @@ class translate_errors:  # noqa: N801 - used like a function: `with translate_er
     ) -> Literal[False]:
         if exc is None or not isinstance(exc, Exception):
             return False
+        if self._on_server_error is not None and isinstance(exc, asyncpg.PostgresError):
+            # The server refused a statement: its transaction (if any) is aborted.
+            self._on_server_error()
         translated = translate_error(
             exc,
             email=self._email,

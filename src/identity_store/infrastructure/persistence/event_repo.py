@@ -5,12 +5,20 @@ Append-only: this module has no way to change or delete an event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from uuid import UUID
 
 from identity_store._generated import events as queries
 from identity_store._generated import models as rows
-from identity_store.domain.errors import DatabaseError, EventKeyConflict, InvalidInput
+from identity_store.domain.arguments import (
+    MAX_APPEND_MANY,
+    check_event_id,
+    check_event_types,
+    check_instance,
+    check_new_events,
+    check_uuid,
+)
+from identity_store.domain.errors import DatabaseError, EventKeyConflict
 from identity_store.domain.models import Event, EventPage, NewEvent
 from identity_store.domain.pagination import (
     STREAM_START,
@@ -22,20 +30,11 @@ from identity_store.infrastructure.persistence._rows import event_from_row as _e
 
 __all__ = ["MAX_APPEND_MANY", "PostgresEventRepository"]
 
-MAX_APPEND_MANY = 100_000
-"""Most events one :meth:`PostgresEventRepository.append_many` call accepts."""
-
 
 def _same_event(row: rows.Event, new: NewEvent) -> bool:
     # A deleted user leaves user_id NULL on its events; a retry may still name it.
     same_user = row.user_id is None or row.user_id == new.user_id
     return same_user and row.type == new.type and row.payload == new.payload
-
-
-def _check_cursor(after_id: int) -> int:
-    if isinstance(after_id, bool) or not isinstance(after_id, int) or after_id < 0:
-        raise InvalidInput("after_id", "must be an integer of 0 or more")
-    return after_id
 
 
 class PostgresEventRepository(Repository):
@@ -52,8 +51,7 @@ class PostgresEventRepository(Repository):
                 or payload.
             UserNotFound: ``user_id`` names no user.
         """
-        if not isinstance(new, NewEvent):
-            raise InvalidInput("new", "must be a NewEvent")
+        check_instance(new, NewEvent, "new")
         now = self._now()
         with self._errors(user_id=new.user_id):
             row = await queries.append_event(
@@ -76,25 +74,22 @@ class PostgresEventRepository(Repository):
             raise EventKeyConflict(new.event_key)
         return _event(existing)
 
-    async def append_many(self, events: Sequence[NewEvent]) -> int:
-        """Record all events with one ``COPY`` (all or nothing); return how many.
+    async def append_many(self, events: Iterable[NewEvent]) -> int:
+        """Record all events (any iterable, a generator too) with one ``COPY`` (all or
+        nothing); return how many.
 
         Unlike :meth:`append` this is not idempotent: a key already recorded fails the
         whole batch.
 
         Raises:
             EventKeyConflict: a key is already recorded.
-            InvalidInput: a key repeats within ``events``, or there are too many.
+            InvalidInput: not an iterable of ``NewEvent``, a key repeats within it, or
+                there are more than ``MAX_APPEND_MANY``.
             UserNotFound: a ``user_id`` names no user.
         """
-        if not events:
+        batch = check_new_events(events)
+        if not batch:
             return 0
-        if len(events) > MAX_APPEND_MANY:
-            raise InvalidInput("events", f"at most {MAX_APPEND_MANY} events per call")
-        if not all(isinstance(new, NewEvent) for new in events):
-            raise InvalidInput("events", "must all be NewEvent")
-        if len({new.event_key for new in events}) != len(events):
-            raise InvalidInput("events", "event_key must not repeat within one call")
         now = self._now()
         params = [
             queries.AppendEventsParams(
@@ -105,14 +100,14 @@ class PostgresEventRepository(Repository):
                 occurred_at=new.occurred_at or now,
                 recorded_at=now,
             )
-            for new in events
+            for new in batch
         ]
         with self._errors():
             return await queries.append_events(self._db, params=params)
 
     async def get(self, event_id: int) -> Event | None:
         """Return the event with this id, or None."""
-        _check_cursor(event_id)
+        check_event_id(event_id)
         with self._errors():
             row = await queries.get_event_by_id(self._db, id=event_id)
         return None if row is None else _event(row)
@@ -125,7 +120,8 @@ class PostgresEventRepository(Repository):
         A listing, not a feed: an event whose transaction commits after a page was read
         may have a smaller id than that page's last one. To follow new events, use
         ``read_stream``."""
-        _check_cursor(after_id)
+        check_uuid(user_id, "user_id")
+        check_event_id(after_id, field="after_id")
         check_limit(limit)
         with self._errors():
             found = await queries.list_events_for_user(
@@ -164,11 +160,9 @@ class PostgresEventRepository(Repository):
 
     async def count_by_type(self, types: Sequence[str] | None = None) -> dict[str, int]:
         """Return how many events there are of each type (of ``types`` if given)."""
-        wanted = None
-        if types is not None:
-            if isinstance(types, str) or not all(isinstance(name, str) for name in types):
-                raise InvalidInput("types", "must be a sequence of event type names")
-            wanted = [name for name in types if "\x00" not in name]
+        names = check_event_types(types)
+        # A name PostgreSQL could not store matches no stored event.
+        wanted = None if names is None else [name for name in names if "\x00" not in name]
         with self._errors():
             found = await queries.count_events_by_type(self._db, types=wanted)
         return {row.type: row.count for row in found}

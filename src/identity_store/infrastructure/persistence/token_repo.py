@@ -14,9 +14,15 @@ from pydantic import SecretStr
 
 from identity_store._generated import models as rows
 from identity_store._generated import tokens as queries
+from identity_store.domain.arguments import (
+    MAX_BATCH,
+    check_instance,
+    check_single_use_kind,
+    check_token_kind,
+    check_uuid,
+)
 from identity_store.domain.errors import DatabaseError, InvalidInput, TokenInvalid
 from identity_store.domain.models import (
-    SINGLE_USE_TOKEN_KINDS,
     IssuedToken,
     NewToken,
     Token,
@@ -28,8 +34,6 @@ from identity_store.infrastructure.persistence._base import Repository, check_li
 from identity_store.infrastructure.persistence._rows import token_from_row as _token
 
 __all__ = ["PostgresTokenRepository"]
-
-_MAX_BATCH = 10_000
 
 
 def _digest_of(secret: object) -> bytes:
@@ -53,8 +57,7 @@ class PostgresTokenRepository(Repository):
         Raises:
             UserNotFound: the user does not exist.
         """
-        if not isinstance(new, NewToken):
-            raise InvalidInput("new", "must be a NewToken")
+        check_instance(new, NewToken, "new")
         secret = new_secret()
         now = self._now()
         if now > TIMESTAMP_MAX - new.ttl:
@@ -75,6 +78,7 @@ class PostgresTokenRepository(Repository):
 
     async def get(self, token_id: UUID) -> Token | None:
         """Return the token with this id, live or not, or None."""
+        check_uuid(token_id, "token_id")
         with self._errors():
             row = await queries.get_token_by_id(self._db, id=token_id)
         return None if row is None else _token(row)
@@ -82,20 +86,26 @@ class PostgresTokenRepository(Repository):
     async def verify(self, secret: str, *, kind: TokenKind | None = None) -> Token | None:
         """Return the live token this secret belongs to, or None when it is unknown,
         expired, revoked or (with ``kind``) of another kind. The same work is done in
-        every case; nothing is written (see :meth:`touch`)."""
+        every case; nothing is written (see :meth:`touch`).
+
+        Raises:
+            InvalidInput: ``kind`` is neither None, a ``TokenKind`` nor one's value.
+        """
+        wanted = None if kind is None else check_token_kind(kind)
         digest = _digest_of(secret)
         now = self._now()
         with self._errors():
             row = await queries.get_live_token_by_hash(self._db, token_hash=digest, now=now)
         if row is None or not _matches(row, digest):
             return None
-        if kind is not None and row.kind.value != kind.value:
+        if wanted is not None and row.kind is not wanted:
             return None
         return _token(row)
 
     async def touch(self, token_id: UUID) -> bool:
         """Set ``last_used_at`` to now (never backwards); return whether the token
         exists."""
+        check_uuid(token_id, "token_id")
         now = self._now()
         with self._errors():
             touched = await queries.touch_token(self._db, now=now, id=token_id)
@@ -103,6 +113,7 @@ class PostgresTokenRepository(Repository):
 
     async def revoke(self, token_id: UUID) -> bool:
         """Revoke the token; return whether it was not revoked until now."""
+        check_uuid(token_id, "token_id")
         now = self._now()
         with self._errors():
             revoked = await queries.revoke_token(self._db, now=now, id=token_id)
@@ -110,12 +121,14 @@ class PostgresTokenRepository(Repository):
 
     async def revoke_all_for_user(self, user_id: UUID) -> int:
         """Revoke every live token of the user; return how many."""
+        check_uuid(user_id, "user_id")
         now = self._now()
         with self._errors(user_id=user_id):
             return await queries.revoke_live_tokens_for_user(self._db, now=now, user_id=user_id)
 
     async def list_live_for_user(self, user_id: UUID) -> list[Token]:
         """Return the user's live tokens, oldest first."""
+        check_uuid(user_id, "user_id")
         now = self._now()
         with self._errors(user_id=user_id):
             found = await queries.list_live_tokens_for_user(self._db, user_id=user_id, now=now)
@@ -127,14 +140,14 @@ class PostgresTokenRepository(Repository):
 
         Raises:
             TokenInvalid: unknown, expired, revoked, used, or of another kind.
-            InvalidInput: ``kind`` is not a single-use kind.
+            InvalidInput: ``kind`` is not a single-use kind (a ``TokenKind`` or its
+                value).
         """
-        if kind not in SINGLE_USE_TOKEN_KINDS:
-            raise InvalidInput("kind", "only e-mail verification and password reset are consumed")
+        wanted = check_single_use_kind(kind)
         digest = _digest_of(secret)
         now = self._now()
         with self._errors():
-            row = await queries.consume_token(self._db, now=now, token_hash=digest, kind=kind)
+            row = await queries.consume_token(self._db, now=now, token_hash=digest, kind=wanted)
         if row is None or not _matches(row, digest):
             raise TokenInvalid()
         return _token(row)
@@ -149,8 +162,8 @@ class PostgresTokenRepository(Repository):
         Raises:
             InvalidInput: a limit is outside 1..10000.
         """
-        check_limit(batch_size, field="batch_size", maximum=_MAX_BATCH)
-        check_limit(max_batches, field="max_batches", maximum=_MAX_BATCH)
+        check_limit(batch_size, field="batch_size", maximum=MAX_BATCH)
+        check_limit(max_batches, field="max_batches", maximum=MAX_BATCH)
         cutoff = self._now()
         total = 0
         for _ in range(max_batches):

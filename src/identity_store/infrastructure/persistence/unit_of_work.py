@@ -46,7 +46,7 @@ IsolationLevel = Literal["read_committed", "repeatable_read", "serializable"]
 
 
 class _Active:
-    __slots__ = ("connection", "events", "tokens", "transaction", "users")
+    __slots__ = ("connection", "events", "failed", "tokens", "transaction", "users")
 
     def __init__(
         self,
@@ -56,9 +56,13 @@ class _Active:
     ) -> None:
         self.connection = connection
         self.transaction = transaction
-        self.users = PostgresUserRepository(connection, clock=clock)
-        self.tokens = PostgresTokenRepository(connection, clock=clock)
-        self.events = PostgresEventRepository(connection, clock=clock)
+        self.failed = False
+        self.users = PostgresUserRepository(connection, clock=clock, on_server_error=self._fail)
+        self.tokens = PostgresTokenRepository(connection, clock=clock, on_server_error=self._fail)
+        self.events = PostgresEventRepository(connection, clock=clock, on_server_error=self._fail)
+
+    def _fail(self) -> None:
+        self.failed = True
 
 
 class PostgresUnitOfWork:
@@ -69,6 +73,13 @@ class PostgresUnitOfWork:
     returns the connection. The same object may be entered again afterwards, but not
     while it is active: nesting raises :class:`UnitOfWorkError` instead of quietly
     opening a second transaction.
+
+    A domain error the database raised inside the block (``EmailAlreadyRegistered``,
+    a ``UserNotFound`` from a foreign key, ...) aborts the transaction, as PostgreSQL
+    does, even when the block catches it: the unit of work's later calls raise
+    :class:`UnitOfWorkError`, and leaving the block rolls back (nothing of the block
+    is committed). Check first (``get_by_email``) or use a new unit of work to write
+    more after such an error.
 
     Taking the connection waits at most ``acquire_timeout`` seconds (default: the
     pool's ``DB_ACQUIRE_TIMEOUT``, 10 s), then raises :class:`DatabaseTimeout`.
@@ -162,11 +173,15 @@ class PostgresUnitOfWork:
             CommitOutcomeUnknown: the connection broke or the server stopped answering
                 during COMMIT: it may or may not have committed. Retry only with the
                 same event keys (see the class docstring).
+
+        When a statement failed inside the block and the block caught its domain error
+        (say, to answer 409 to a duplicate address), the transaction is already
+        aborted: it is rolled back here, nothing of the block is committed.
         """
         active = self._require_active()
         self._active = None
         try:
-            if exc_type is None:
+            if exc_type is None and not active.failed:
                 try:
                     await active.transaction.commit()
                 except Exception as failure:

@@ -8,10 +8,10 @@ from uuid import UUID
 from pydantic import SecretStr
 
 from identity_store._generated import users as queries
+from identity_store.domain.arguments import MAX_VERSION, check_instance, check_uuid
 from identity_store.domain.errors import (
     ConcurrencyConflict,
     DatabaseError,
-    InvalidInput,
     UserNotFound,
 )
 from identity_store.domain.models import NewUser, User, UserPage, UserUpdate
@@ -50,8 +50,7 @@ class PostgresUserRepository(Repository):
         Raises:
             EmailAlreadyRegistered: the address is taken, whatever its case.
         """
-        if not isinstance(new, NewUser):
-            raise InvalidInput("new", "must be a NewUser")
+        check_instance(new, NewUser, "new")
         now = self._now()
         with self._errors(email=new.email):
             row = await queries.create_user(
@@ -67,6 +66,7 @@ class PostgresUserRepository(Repository):
 
     async def get(self, user_id: UUID) -> User | None:
         """Return the user with this id, or None."""
+        check_uuid(user_id, "user_id")
         with self._errors():
             row = await queries.get_user_by_id(self._db, id=user_id)
         return None if row is None else _user(row)
@@ -91,9 +91,9 @@ class PostgresUserRepository(Repository):
             ConcurrencyConflict: the stored version differs.
             EmailAlreadyRegistered: the new address belongs to another user.
         """
-        if not isinstance(changes, UserUpdate):
-            raise InvalidInput("changes", "must be a UserUpdate")
-        check_limit(expected_version, field="expected_version", maximum=2**31 - 1)
+        check_uuid(user_id, "user_id")
+        check_instance(changes, UserUpdate, "changes")
+        check_limit(expected_version, field="expected_version", maximum=MAX_VERSION)
         now = self._now()
         with self._errors(email=changes.email, user_id=user_id):
             row = await queries.update_user(
@@ -120,6 +120,7 @@ class PostgresUserRepository(Repository):
         Raises:
             UserNotFound: no such user.
         """
+        check_uuid(user_id, "user_id")
         now = self._now()
         with self._errors(user_id=user_id):
             row = await queries.disable_user(self._db, now=now, id=user_id)
@@ -132,6 +133,7 @@ class PostgresUserRepository(Repository):
     async def delete(self, user_id: UUID) -> bool:
         """Delete the user and its tokens; its events stay with no user. Return whether
         a user was deleted."""
+        check_uuid(user_id, "user_id")
         with self._errors(user_id=user_id):
             deleted = await queries.delete_user(self._db, id=user_id)
         return deleted > 0
