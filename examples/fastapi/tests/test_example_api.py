@@ -4,6 +4,7 @@ the ASGI app) against a real, freshly migrated database per test."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -436,8 +437,9 @@ def _maintenance_url(url: str) -> str:
 
 
 async def test_an_unavailable_database_answers_503_with_retry_after(
-    client: AsyncClient, identity_store_settings: Settings
+    client: AsyncClient, identity_store_settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="identity_store")
     url = identity_store_settings.database_url.get_secret_value()
     assert (await client.get("/health")).status_code == 200
     conn = await asyncpg.connect(_maintenance_url(url))
@@ -451,6 +453,8 @@ async def test_an_unavailable_database_answers_503_with_retry_after(
     assert response.headers["retry-after"] == "1"
     assert "unavailable" in body["detail"]
     assert_problem(await client.get("/health"), 503)
+    lost = [r for r in caplog.records if r.getMessage().startswith("database connection lost")]
+    assert len(lost) == 1
 
 
 async def test_a_lock_wait_past_lock_timeout_answers_503_with_retry_after(
@@ -483,3 +487,46 @@ async def test_a_lock_wait_past_lock_timeout_answers_503_with_retry_after(
         assert "in time" in body["detail"]
         after = await client.get(f"/users/{user['id']}", headers=auth)
         assert after.json()["display_name"] == "Ada" and after.headers["etag"] == '"1"'
+
+
+# --- what the library logs while serving ----------------------------------------------
+
+
+async def test_no_log_record_of_a_whole_session_holds_a_secret_or_personal_data(
+    identity_store_settings: Settings,
+    serve: Any,
+    mailer: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    # Every statement counts as slow, so every one of them is logged.
+    settings = identity_store_settings.model_copy(update={"slow_statement_seconds": 1e-9})
+    email = _email()
+    async with serve(settings) as client:
+        user = (await register(client, email)).json()
+        token = (
+            await client.post("/sessions", json={"email": email, "password": PASSWORD})
+        ).json()["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        await client.patch(
+            f"/users/{user['id']}",
+            json={"display_name": "Ada L."},
+            headers={**auth, "If-Match": '"1"'},
+        )
+        await client.post("/password-resets", json={"email": email})
+        reset = mailer.sent[0][1]
+        await client.post(
+            "/password-resets/confirm", json={"token": reset, "new_password": "another passphrase"}
+        )
+    stored = await _stored_hash(identity_store_settings, user["id"])
+    assert stored is not None
+
+    ours = [r for r in caplog.records if r.name.split(".")[0] == "identity_store"]
+    assert any("slow statement CreateUser" in r.getMessage() for r in ours)
+    everything = "\n".join(
+        " ".join([r.getMessage(), *(repr(v) for v in vars(r).values())]) for r in caplog.records
+    )
+    url = settings.database_url.get_secret_value()
+    for private in (email, PASSWORD, "another passphrase", token, reset, stored, "Ada L."):
+        assert private not in everything
+    assert str(urlsplit(url).password) not in everything

@@ -9,6 +9,7 @@ request would hang with no error. Here the bound applies everywhere: units of wo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -23,14 +24,30 @@ DEFAULT_ACQUIRE_TIMEOUT = 10.0
 class BoundedPool(asyncpg.Pool):
     """An ``asyncpg.Pool`` whose ``acquire()`` defaults to ``acquire_timeout``."""
 
-    __slots__ = ("acquire_timeout",)
+    __slots__ = ("acquire_timeout", "on_close")
 
     acquire_timeout: float
+    on_close: Callable[[], None] | None
 
     def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext[Any]:
         """Take a connection, waiting at most ``timeout`` (default ``acquire_timeout``)
         seconds; raises ``TimeoutError`` when none became free."""
         return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+    async def close(self) -> None:
+        """Close every connection, waiting for those in use to be released."""
+        await super().close()
+        self._report_closed()
+
+    def terminate(self) -> None:
+        """Close every connection at once."""
+        super().terminate()
+        self._report_closed()
+
+    def _report_closed(self) -> None:
+        on_close, self.on_close = self.on_close, None
+        if on_close is not None:
+            on_close()
 
 
 def acquire_timeout_of(pool: object) -> float:
@@ -41,9 +58,16 @@ def acquire_timeout_of(pool: object) -> float:
 
 
 async def open_pool(
-    dsn: str, *, acquire_timeout: float, min_size: int, max_size: int, **connect_kwargs: Any
+    dsn: str,
+    *,
+    acquire_timeout: float,
+    min_size: int,
+    max_size: int,
+    on_close: Callable[[], None] | None = None,
+    **connect_kwargs: Any,
 ) -> BoundedPool:
-    """Open a :class:`BoundedPool`, as ``asyncpg.create_pool(dsn, ...)`` opens a pool."""
+    """Open a :class:`BoundedPool`, as ``asyncpg.create_pool(dsn, ...)`` opens a pool;
+    ``on_close`` is called once when it is closed or terminated."""
     pool = BoundedPool(
         dsn,
         min_size=min_size,
@@ -56,5 +80,6 @@ async def open_pool(
         **connect_kwargs,
     )
     pool.acquire_timeout = acquire_timeout
+    pool.on_close = on_close
     await pool
     return pool

@@ -10,6 +10,7 @@ Settings (:mod:`identity_store.infrastructure.settings`) come from the environme
     DB_STATEMENT_CACHE_SIZE=100    # 0 behind PgBouncer in transaction mode
     DB_CONNECT_TIMEOUT=10
     DB_ACQUIRE_TIMEOUT=10          # seconds to wait for a free pooled connection
+    DB_SLOW_STATEMENT_SECONDS=1    # log statements at least this slow (0: off)
 
 Nothing connects at import time: the application calls :func:`create_pool` at start-up
 and closes the pool at shutdown.
@@ -25,6 +26,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from identity_store._generated.db import init_connection
 from identity_store.domain.errors import DatabaseConfigError, DatabaseUnavailable
+from identity_store.infrastructure._observe import PoolObserver
 from identity_store.infrastructure._pool import acquire_timeout_of, open_pool
 from identity_store.infrastructure.persistence._errors import translate_errors
 from identity_store.infrastructure.settings import Settings, describe_url, load_settings
@@ -45,9 +47,12 @@ async def create_pool(settings: Settings | None = None) -> asyncpg.Pool:
     settings = settings or load_settings()
     url = settings.database_url.get_secret_value()
     where = describe_url(url)
+    observer = PoolObserver(url, slow_statement_seconds=settings.slow_statement_seconds)
     try:
         pool = await open_pool(
             url,
+            connect=observer.connect,
+            on_close=observer.closed,
             acquire_timeout=settings.acquire_timeout,
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
@@ -75,6 +80,7 @@ async def create_pool(settings: Settings | None = None) -> asyncpg.Pool:
             f"{where}: invalid connection options ({type(exc).__name__})"
         ) from None
     assert pool is not None
+    observer.created(min_size=settings.pool_min_size, max_size=settings.pool_max_size)
     return pool
 
 

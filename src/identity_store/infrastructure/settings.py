@@ -41,6 +41,7 @@ from pydantic_settings import (
 )
 
 from identity_store.domain.errors import DatabaseConfigError
+from identity_store.infrastructure._observe import DEFAULT_SLOW_STATEMENT_SECONDS
 from identity_store.infrastructure._pool import DEFAULT_ACQUIRE_TIMEOUT
 
 __all__ = [
@@ -365,6 +366,13 @@ class Settings(BaseSettings):
             ge=0, validation_alias=AliasChoices("DB_STATEMENT_CACHE_SIZE", "statement_cache_size")
         ),
     ] = 100
+    slow_statement_seconds: Annotated[
+        float,
+        Field(
+            ge=0,
+            validation_alias=AliasChoices("DB_SLOW_STATEMENT_SECONDS", "slow_statement_seconds"),
+        ),
+    ] = DEFAULT_SLOW_STATEMENT_SECONDS
 
     @classmethod
     def settings_customise_sources(

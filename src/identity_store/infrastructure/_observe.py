@@ -1,0 +1,204 @@
+"""What the package logs, all through ``logging.getLogger("identity_store")``.
+
+Nothing is configured here or anywhere in the package: no handler, no level. The
+application decides where records go (``logging.basicConfig``, its framework's config).
+
+Records, and what they never contain:
+
+============================================  =========  ==================================
+message                                       level      extra attributes
+============================================  =========  ==================================
+``database pool created: <where> ...``        INFO       ``db_where``
+``database pool closed: <where>``             INFO       ``db_where``
+``database connection lost (<error class>)``  WARNING    ``db_where``, ``error_class``
+``database connection recovered after <s>``   INFO       ``db_where``, ``outage_seconds``
+``slow statement <QueryName>: <s> s``         WARNING    ``query_name``, ``elapsed_seconds``
+``applied migration <file>``                  INFO       (:mod:`identity_store.migrate`)
+============================================  =========  ==================================
+
+``<where>`` is host, port and database name only: no role, no password. A statement
+is named by its sqlc query name (``-- name: CreateUser``) or, for other SQL, by its
+first keyword (``BEGIN``, ``SELECT``); never by its text, and never with its
+parameters, which carry e-mail addresses, password hashes and token digests.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+
+__all__ = [
+    "DEFAULT_SLOW_STATEMENT_SECONDS",
+    "ObservedConnection",
+    "PoolObserver",
+    "logger",
+    "query_name",
+    "where",
+]
+
+logger = logging.getLogger("identity_store")
+
+DEFAULT_SLOW_STATEMENT_SECONDS = 1.0
+"""Statements taking at least this long are logged (``DB_SLOW_STATEMENT_SECONDS``; 0
+turns the timing off, and with it asyncpg's per-statement query-logger call)."""
+
+_NAME = re.compile(r"\A\s*--\s*name:\s*([A-Za-z_][A-Za-z0-9_]*)")
+_KEYWORD = re.compile(r"[A-Za-z]+")
+_LOST_SQLSTATE_PREFIXES = ("08", "57P")
+
+
+def query_name(sql: object) -> str:
+    """Return a name for ``sql`` that is safe to log: the sqlc query name, else the
+    first SQL keyword in capitals, else ``statement``."""
+    if not isinstance(sql, str):
+        return "statement"
+    named = _NAME.match(sql)
+    if named:
+        return named.group(1)
+    for line in sql.splitlines():
+        code = line.split("--", 1)[0].strip()
+        if code:
+            keyword = _KEYWORD.match(code)
+            return keyword.group(0).upper() if keyword else "statement"
+    return "statement"
+
+
+def where(url: str) -> str:
+    """Return ``host:port/database`` of ``url``, without role or password."""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.hostname or 'localhost'}{port}{parts.path or '/'}"
+    except ValueError:
+        return "<unparseable DATABASE_URL>"
+
+
+def _is_connection_loss(exc: BaseException) -> bool:
+    if isinstance(exc, TimeoutError):  # a statement timeout: the connection is fine
+        return False
+    if isinstance(exc, asyncpg.PostgresError):
+        sqlstate = str(getattr(exc, "sqlstate", "") or "")
+        return sqlstate.startswith(_LOST_SQLSTATE_PREFIXES)
+    return isinstance(
+        exc, asyncpg.ConnectionDoesNotExistError | asyncpg.PostgresConnectionError | OSError
+    )
+
+
+class ObservedConnection(asyncpg.Connection):
+    """An asyncpg connection that knows whether it was closed on purpose (by the pool
+    or the application) or lost (the server or the network ended it)."""
+
+    __slots__ = ("_closed_on_purpose",)
+
+    async def close(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109 - asyncpg's
+        self._closed_on_purpose = True
+        await super().close(timeout=timeout)
+
+    def terminate(self) -> None:
+        self._closed_on_purpose = True
+        super().terminate()
+
+    @property
+    def closed_on_purpose(self) -> bool:
+        return bool(getattr(self, "_closed_on_purpose", False))
+
+
+class PoolObserver:
+    """Logs one pool's life: created, closed, connections lost and recovered, slow
+    statements. ``connect`` and ``init`` are handed to the pool."""
+
+    __slots__ = ("_lost_at", "_open", "_slow", "where")
+
+    def __init__(self, url: str, *, slow_statement_seconds: float) -> None:
+        self.where = where(url)
+        self._slow = slow_statement_seconds
+        self._lost_at: float | None = None
+        self._open = False  # failures while opening are create_pool's error to report
+
+    def created(self, *, min_size: int, max_size: int) -> None:
+        self._open = True
+        logger.info(
+            "database pool created: %s (%d to %d connections)",
+            self.where,
+            min_size,
+            max_size,
+            extra={"db_where": self.where},
+        )
+
+    def closed(self) -> None:
+        self._open = False
+        logger.info("database pool closed: %s", self.where, extra={"db_where": self.where})
+
+    def lost(self, exc: BaseException) -> None:
+        """Note that a connection broke or could not be made; logged once per outage."""
+        if self._lost_at is not None or not self._open:
+            return
+        self._lost_at = time.monotonic()
+        logger.warning(
+            "database connection lost (%s): %s",
+            type(exc).__name__,
+            self.where,
+            extra={"db_where": self.where, "error_class": type(exc).__name__},
+        )
+
+    def working(self) -> None:
+        """Note that the database answered; ends an outage."""
+        if self._lost_at is None:
+            return
+        outage = time.monotonic() - self._lost_at
+        self._lost_at = None
+        logger.info(
+            "database connection recovered after %.1f s: %s",
+            outage,
+            self.where,
+            extra={"db_where": self.where, "outage_seconds": round(outage, 3)},
+        )
+
+    def on_query(self, record: Any) -> None:
+        """asyncpg's query logger: called after every statement on the pool's connections.
+
+        Reads only ``query`` (for its name), ``elapsed`` and ``exception``; ``args`` is
+        never touched.
+        """
+        exc = record.exception
+        if exc is not None:
+            if _is_connection_loss(exc):
+                self.lost(exc)
+            return
+        self.working()
+        if record.elapsed >= self._slow:
+            name = query_name(record.query)
+            logger.warning(
+                "slow statement %s: %.3f s (threshold %.3f s)",
+                name,
+                record.elapsed,
+                self._slow,
+                extra={"query_name": name, "elapsed_seconds": round(record.elapsed, 6)},
+            )
+
+    async def connect(self, *args: Any, **kwargs: Any) -> asyncpg.Connection:
+        """The pool's ``connect``: asyncpg's, noting failures and recoveries, and
+        watching the new connection for statements and its end."""
+        kwargs["connection_class"] = ObservedConnection
+        try:
+            conn: asyncpg.Connection = await asyncpg.connect(*args, **kwargs)
+        except Exception as exc:
+            self.lost(exc)  # the server is down, refuses us, or the database is gone
+            raise
+        self.working()
+        if self._slow > 0:
+            conn.add_query_logger(self.on_query)
+        # asyncpg hands the listener a pool proxy while the connection is in use: keep
+        # the connection itself.
+        conn.add_termination_listener(lambda _ref: self.on_terminated(conn))
+        return conn
+
+    def on_terminated(self, conn: asyncpg.Connection) -> None:
+        """A connection ended, on purpose or not."""
+        if isinstance(conn, ObservedConnection) and not conn.closed_on_purpose:
+            self.lost(ConnectionResetError("the server or the network closed the connection"))
