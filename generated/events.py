@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
-from identity_store.domain.models import StoredDatetime
 from pydantic import (
     BaseModel,
     JsonValue,
     TypeAdapter,
 )
+
+from identity_store.domain.models import StoredDatetime
 
 from .db import (
     Executor,
@@ -87,14 +88,14 @@ async def append_events(
     status = await conn.copy_records_to_table(
         "events",
         records=[
-            (
+            [
                 item.event_key,
                 item.user_id,
                 item.type,
                 item.payload,
                 item.occurred_at,
                 item.recorded_at,
-            )
+            ]
             for item in params
         ],
         columns=[

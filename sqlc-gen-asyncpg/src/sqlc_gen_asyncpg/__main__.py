@@ -7,6 +7,7 @@ A person running it gets ``--help`` and ``--version``.
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlc_gen_asyncpg.errors import PluginError
 from sqlc_gen_asyncpg.pipeline import generate_response
@@ -61,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(USAGE, end="", file=sys.stderr)
         sys.exit(2)
     try:
-        response = generate_response(sys.stdin.buffer.read())
+        response = generate_response(sys.stdin.buffer.read(), Path.cwd())
     except PluginError as exc:
         print(f"sqlc-gen-asyncpg: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -115,3 +115,6 @@ class Program:
     models: tuple[ModelDef, ...]
     modules: tuple[QueryModule, ...]
     iterator_prefetch: int
+    # Top-level packages of the project being generated into (its own code, which
+    # isort sorts into a section after the third-party imports).
+    first_party: frozenset[str] = frozenset()

@@ -1,10 +1,18 @@
-"""The generator: request bytes in, files out, with no I/O of its own."""
+"""The generator: request bytes in, files out.
+
+Its only I/O: reading the runtime files it copies, and, given the project directory,
+looking there for the packages overrides import (to sort those imports as isort does).
+"""
 
 import base64
 import json
+from collections.abc import Iterable
+from dataclasses import replace
 from importlib.resources import files
+from pathlib import Path
 
 from sqlc_gen_asyncpg.build import build
+from sqlc_gen_asyncpg.options import parse_options
 from sqlc_gen_asyncpg.render import (
     header,
     render_init,
@@ -19,16 +27,37 @@ def runtime_module(name: str) -> str:
     return files("sqlc_gen_asyncpg").joinpath("runtime").joinpath(name).read_text("utf-8")
 
 
-def generate(payload: bytes) -> dict[str, str]:
+def first_party(root: Path, modules: Iterable[str]) -> frozenset[str]:
+    """Return the top-level packages of ``modules`` that belong to the project at ``root``.
+
+    As ruff and isort tell them by default: a package or module of that name in the
+    project directory or its ``src/``.
+    """
+    found = set()
+    for module in modules:
+        top = module.split(".")[0]
+        for base in (root, root / "src"):
+            if (base / top).is_dir() or (base / f"{top}.py").is_file():
+                found.add(top)
+    return frozenset(found)
+
+
+def generate(payload: bytes, project: Path | None = None) -> dict[str, str]:
     """Return ``{filename: contents}`` for sqlc's JSON ``GenerateRequest`` in ``payload``.
 
-    File names are relative to the codegen ``out`` directory.
+    File names are relative to the codegen ``out`` directory. ``project`` is the
+    directory sqlc runs in: modules that overrides import from the project's own
+    packages there are sorted as first-party imports.
 
     Raises:
         PluginError: bad options or a query the plugin refuses; the message says why.
     """
     request = parse_request(payload)
     program = build(request)
+    if project is not None:
+        options = parse_options({**request.global_options, **request.plugin_options})
+        overridden = {o.module for o in options.overrides if o.module}
+        program = replace(program, first_party=first_party(project, overridden))
     output = {
         "__init__.py": render_init(program),
         "db.py": header(program.sqlc_version, "") + runtime_module("db.py"),
@@ -39,9 +68,9 @@ def generate(payload: bytes) -> dict[str, str]:
     return dict(sorted(output.items()))
 
 
-def generate_response(payload: bytes) -> bytes:
+def generate_response(payload: bytes, project: Path | None = None) -> bytes:
     """Return sqlc's JSON ``GenerateResponse`` for the request in ``payload``."""
-    output = generate(payload)
+    output = generate(payload, project)
     response = {
         "files": [
             {

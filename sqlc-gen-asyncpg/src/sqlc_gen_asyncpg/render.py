@@ -111,21 +111,28 @@ def _name_order(name: str) -> tuple[int, str]:
     return (2, name)
 
 
-def imports(pairs: Iterable[tuple[str, str]]) -> str:
+def _section(module: str, first_party: frozenset[str]) -> str:
+    if module.startswith("."):
+        return "local"
+    top = module.split(".")[0]
+    if module in STDLIB or top in STDLIB:
+        return "stdlib"
+    return "first" if top in first_party else "third"
+
+
+def imports(pairs: Iterable[tuple[str, str]], first_party: frozenset[str] = frozenset()) -> str:
     """Return import statements for ``(module, name)`` pairs, grouped and sorted as isort does.
 
-    An empty name means ``import module``; a module starting with ``.`` is local.
-    Several names from one module are written one per line.
+    An empty name means ``import module``; a module starting with ``.`` is local, one
+    whose top-level package is in ``first_party`` is the project's own. Several names
+    from one module are written one per line.
     """
     sections: list[Lines] = []
     pairs = set(pairs)
-    for section in ("stdlib", "third", "local"):
+    for section in ("stdlib", "third", "first", "local"):
 
         def belongs(module: str, section: str = section) -> bool:
-            if module.startswith("."):
-                return section == "local"
-            is_std = module in STDLIB or module.split(".")[0] in STDLIB
-            return section == ("stdlib" if is_std else "third")
+            return _section(module, first_party) == section
 
         modules = sorted({m for m, _ in pairs if belongs(m)}, key=lambda m: (m.lower(), m))
         lines = [f"import {m}" for m in modules if (m, "") in pairs]
@@ -168,7 +175,7 @@ def _module(
     program: Program, source: str, needed: set[tuple[str, str]], blocks: list[Lines]
 ) -> str:
     parts = [header(program.sqlc_version, source)]
-    import_block = imports(needed)
+    import_block = imports(needed, program.first_party)
     if import_block:
         parts.append(import_block)
     text = "\n".join(parts)
@@ -236,7 +243,7 @@ def render_models(program: Program) -> str:
 # What each command's function does after its signature and docstring. Placeholders:
 # {args} the call's arguments (the SQL constant and the parameters), {item_args} the
 # same read from one parameter set ``item``, {row}/{rows}/{value} the result built from
-# ``row``/``rows``/``value``, {records} the parameter sets as tuples, {one} the type of one result.
+# ``row``/``rows``/``value``, {records} the parameter sets as lists, {one} the type of one result.
 BODIES: dict[str, str] = {
     ":one": """\
 row = await conn.fetchrow{args}
@@ -377,8 +384,12 @@ class _QueryRenderer:
         return [self.q.constant, *(f"{source}{p.name}" for p in self.q.params)]
 
     def records(self) -> Lines:
-        """Return the comprehension of the parameter sets as tuples."""
-        row = exploded("(", [f"item.{p.name}" for p in self.q.params], ")")
+        """Return the comprehension of the parameter sets, each as a list.
+
+        Lists, not tuples: the trailing comma of a one-element tuple is not one the
+        formatter keeps exploded.
+        """
+        row = exploded("[", [f"item.{p.name}" for p in self.q.params], "]")
         return ["[", *indent(row), f"{INDENT}for item in params", "]"]
 
     def copy_args(self) -> Lines:
