@@ -33,6 +33,11 @@ Fixtures:
 ``identity_store_pool``
     function, async: a pool from :func:`~identity_store.create_pool` on that database,
     closed after the test.
+``identity_store_store`` and ``identity_store_fake_uow``
+    function: an empty in-memory :class:`~identity_store.testing.Store` and a
+    :class:`~identity_store.testing.FakeUnitOfWork` over it, for unit tests of code
+    above the ports; no database at all. For code that opens one unit of work per
+    call, hand it ``lambda: FakeUnitOfWork(identity_store_store)``.
 
 Async fixtures run on the test's event loop (pytest-asyncio), whatever its scope;
 the session-wide work (server, template) runs on a private thread, so it does not
@@ -56,11 +61,14 @@ import pytest_asyncio
 
 from identity_store.infrastructure.db import Settings, create_pool
 from identity_store.migrate import apply_migrations
+from identity_store.testing import FakeUnitOfWork, Store
 
 __all__ = [
     "identity_store_database_url",
+    "identity_store_fake_uow",
     "identity_store_pool",
     "identity_store_settings",
+    "identity_store_store",
     "identity_store_template",
 ]
 
@@ -193,3 +201,15 @@ async def identity_store_pool(
         yield pool
     finally:
         await pool.close()
+
+
+@pytest.fixture
+def identity_store_store() -> Store:
+    """An empty in-memory store for the fakes of the ports."""
+    return Store()
+
+
+@pytest.fixture
+def identity_store_fake_uow(identity_store_store: Store) -> FakeUnitOfWork:
+    """An in-memory unit of work over ``identity_store_store``, for unit tests."""
+    return FakeUnitOfWork(identity_store_store)
