@@ -29,7 +29,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: help setup tools db-up db-down db-url generate migration migrate lint-migrations \
         check compat test test-atlas test-plugin plugin-dist-check test-unit test-integration \
-        roles demo example bench clean setup-pgbouncer test-pgbouncer
+        roles demo example bench bench-codegen clean setup-pgbouncer test-pgbouncer
 .PHONY: db-reset migration-hash test-fast
 
 help: ## list the targets
@@ -157,7 +157,10 @@ test-pgbouncer: setup tools setup-pgbouncer ## the integration suite through PgB
 example: setup ## run the FastAPI example service on the embedded server (http://127.0.0.1:8000)
 	PYTHONPATH=examples/fastapi $(PY) -m identity_example
 
-bench: setup ## benchmark generated code against hand-written asyncpg (prints ratios)
+bench: setup ## every layer side by side, ratios to hand-written asyncpg (ARGS=--quick, --json FILE)
+	nice $(PY) -m bench $(ARGS)
+
+bench-codegen: setup ## benchmark generated code against hand-written asyncpg (prints ratios)
 	$(PY) bench/bench_codegen.py
 
 clean: ## stop the server, delete its data (wherever it lives), .tools, .venv and build output
