@@ -26,6 +26,33 @@ _TOKEN_FIELDS = tuple(Token.model_fields)
 _EVENT_FIELDS = tuple(Event.model_fields)
 
 
+def _extra_by_copy(row_model: type[BaseModel], fields: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The row fields a domain model lacks, when dropping them from a copy of the row's
+    ``__dict__`` leaves exactly the domain fields in order (a C-level copy is cheaper
+    than picking the fields one by one); None when it does not."""
+    row_fields = tuple(row_model.model_fields)
+    extra = tuple(name for name in row_fields if name not in fields)
+    kept = tuple(name for name in row_fields if name not in extra)
+    return extra if kept == fields else None
+
+
+_USER_EXTRA = _extra_by_copy(rows.User, _USER_FIELDS)
+_TOKEN_EXTRA = _extra_by_copy(rows.Token, _TOKEN_FIELDS)
+_EVENT_EXTRA = _extra_by_copy(rows.Event, _EVENT_FIELDS)
+
+
+def _values(
+    row: BaseModel, fields: tuple[str, ...], extra: tuple[str, ...] | None
+) -> dict[str, Any]:
+    if extra is None:
+        stored = row.__dict__
+        return {name: stored[name] for name in fields}
+    values = row.__dict__.copy()
+    for name in extra:
+        del values[name]
+    return values
+
+
 def _trusted(model: type[_M], values: dict[str, Any]) -> _M:
     """Return a ``model`` holding ``values``, which a validation has already checked.
 
@@ -42,8 +69,7 @@ def _trusted(model: type[_M], values: dict[str, Any]) -> _M:
 
 def user_from_row(row: rows.User) -> User:
     """Return the domain ``User`` of a validated row."""
-    stored = row.__dict__
-    values = {name: stored[name] for name in _USER_FIELDS}
+    values = _values(row, _USER_FIELDS, _USER_EXTRA)
     if values["password_hash"] is not None:
         values["password_hash"] = SecretStr(values["password_hash"])
     return _trusted(User, values)
@@ -51,13 +77,11 @@ def user_from_row(row: rows.User) -> User:
 
 def token_from_row(row: rows.Token) -> Token:
     """Return the domain ``Token`` of a validated row (without its hash)."""
-    stored = row.__dict__
-    values = {name: stored[name] for name in _TOKEN_FIELDS}
+    values = _values(row, _TOKEN_FIELDS, _TOKEN_EXTRA)
     values["scopes"] = tuple(values["scopes"])
     return _trusted(Token, values)
 
 
 def event_from_row(row: rows.Event) -> Event:
     """Return the domain ``Event`` of a validated row (without its transaction id)."""
-    stored = row.__dict__
-    return _trusted(Event, {name: stored[name] for name in _EVENT_FIELDS})
+    return _trusted(Event, _values(row, _EVENT_FIELDS, _EVENT_EXTRA))

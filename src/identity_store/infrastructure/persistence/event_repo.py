@@ -127,7 +127,7 @@ class PostgresEventRepository(Repository):
             found = await queries.list_events_for_user(
                 self._db, user_id=user_id, after_id=after_id, max_rows=limit
             )
-        return [_event(row) for row in found]
+        return list(map(_event, found))
 
     async def read_stream(self, *, after: str | None = None, limit: int = 100) -> EventPage:
         """Return up to ``limit`` events after the cursor ``after`` (from the start of
@@ -154,7 +154,7 @@ class PostgresEventRepository(Repository):
         if found:
             after_tx_id, after_id = found[-1].tx_id, found[-1].id
         return EventPage(
-            events=tuple(_event(row) for row in found),
+            events=tuple(map(_event, found)),
             next_cursor=encode_stream_cursor(after_tx_id, after_id),
         )
 

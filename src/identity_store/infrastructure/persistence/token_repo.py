@@ -132,7 +132,7 @@ class PostgresTokenRepository(Repository):
         now = self._now()
         with self._errors(user_id=user_id):
             found = await queries.list_live_tokens_for_user(self._db, user_id=user_id, now=now)
-        return [_token(row) for row in found]
+        return list(map(_token, found))
 
     async def consume(self, secret: str, *, kind: TokenKind) -> Token:
         """Use up a single-use token of ``kind`` in one atomic statement: of any number

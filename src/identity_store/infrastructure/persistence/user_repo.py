@@ -158,7 +158,7 @@ class PostgresUserRepository(Repository):
                 after_id=after_id,
                 max_rows=limit + 1,
             )
-        items = tuple(_user(row) for row in found[:limit])
+        items = tuple(map(_user, found[:limit]))
         next_cursor = (
             encode_user_cursor(items[-1].created_at, items[-1].id) if len(found) > limit else None
         )
