@@ -22,6 +22,7 @@ import pytest
 from codegen_support import CORPUS, run_sqlc
 
 MakeDatabase = Callable[[str], Awaitable[str]]
+REPOSITORY_DEVDB = Path(__file__).resolve().parents[2] / ".devdb"
 
 
 def with_database(url: str, database: str) -> str:
@@ -40,11 +41,13 @@ def admin_url() -> Iterator[str]:
         from identity_store import devdb  # the repository's development server
     except ImportError:
         pytest.fail("these tests need PostgreSQL: set DATABASE_URL (role with CREATEDB)")
-    was_running = devdb.status() is not None
-    server = devdb.start()
+    # The repository's server, wherever the tests run from (not a second one here).
+    root = devdb.default_root() if os.environ.get("IDENTITY_STORE_DEVDB") else REPOSITORY_DEVDB
+    was_running = devdb.status(root) is not None
+    server = devdb.start(root)
     yield server.url("postgres")
     if not was_running:
-        devdb.stop()
+        devdb.stop(root)
 
 
 @pytest.fixture(scope="session")
