@@ -260,15 +260,16 @@ def run_against_server(root: Path, bin_dir: Path) -> None:
     """Run the outside project's main.py on a scratch database of a real server."""
     configured = os.environ.get("DATABASE_URL")
     started = False
-    root = REPO / ".devdb"
+    devdb_root = REPO / ".devdb"
     if configured:
         admin_url = urlunsplit(urlsplit(configured)._replace(path="/postgres"))
     else:
         from identity_store import devdb
 
-        root = devdb.default_root() if os.environ.get("IDENTITY_STORE_DEVDB") else REPO / ".devdb"
-        started = devdb.status(root) is None
-        admin_url = devdb.start(root).url("postgres")
+        if os.environ.get("IDENTITY_STORE_DEVDB"):
+            devdb_root = devdb.default_root()
+        started = devdb.status(devdb_root) is None
+        admin_url = devdb.start(devdb_root).url("postgres")
     name = f"plugin_dist_{secrets.token_hex(4)}"
     url = urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
     asyncio.run(scratch_database(admin_url, name))
@@ -281,7 +282,7 @@ def run_against_server(root: Path, bin_dir: Path) -> None:
         if started:
             from identity_store import devdb
 
-            devdb.stop(root)
+            devdb.stop(devdb_root)
 
 
 def main() -> int:
