@@ -530,3 +530,29 @@ async def test_no_log_record_of_a_whole_session_holds_a_secret_or_personal_data(
     for private in (email, PASSWORD, "another passphrase", token, reset, stored, "Ada L."):
         assert private not in everything
     assert str(urlsplit(url).password) not in everything
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/users/{id}"),
+        ("PATCH", "/users/{id}"),
+        ("POST", "/users/{id}/disable"),
+        ("GET", "/users/{id}/events"),
+        ("GET", "/sessions/current"),
+        ("DELETE", "/sessions/current"),
+        ("GET", "/events"),
+    ],
+)
+async def test_every_protected_route_answers_401_without_a_token(
+    client: AsyncClient, method: str, path: str
+) -> None:
+    user, _ = await signed_in(client)
+    response = await client.request(
+        method,
+        path.format(id=user["id"]),
+        json={"display_name": "B"} if method == "PATCH" else None,
+        headers={"If-Match": '"1"'} if method == "PATCH" else {},
+    )
+    assert_problem(response, 401)
+    assert response.headers["www-authenticate"].startswith("Bearer")
