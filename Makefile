@@ -31,6 +31,7 @@ STAMP := $(VENV)/.installed
         check compat test test-atlas test-plugin plugin-dist-check test-unit test-integration \
         roles demo example bench bench-codegen clean setup-pgbouncer test-pgbouncer
 .PHONY: db-reset migration-hash test-fast
+.PHONY: mutation mutation-report mutation-plugin
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -163,6 +164,21 @@ bench: setup ## every layer side by side, ratios to hand-written asyncpg (ARGS=-
 bench-codegen: setup ## benchmark generated code against hand-written asyncpg (prints ratios)
 	$(PY) bench/bench_codegen.py
 
+# Mutation testing: CPU-heavy (every mutant re-runs the tests that reach its function,
+# each run deploying a fresh database), so not part of `make test` or CI's every run;
+# see README "Mutation testing". MODULES=validation SAMPLE=30 narrow it.
+MUTATION_NICE ?= nice -n 10
+mutation: setup tools ## mutation testing of the persistence and domain modules, with a report of survivors
+	$(WITH_DB) $(MUTATION_NICE) $(PY) scripts/mutation.py run $(MODULES) $(if $(SAMPLE),--sample $(SAMPLE))
+	$(if $(MODULES),,$(MAKE) --no-print-directory mutation-plugin)
+
+mutation-report: setup ## print the last mutation results (scores and survivors) without running anything
+	$(PY) scripts/mutation.py report
+	cd sqlc-gen-asyncpg && $(abspath $(PY)) ../scripts/mutation.py report --plugin
+
+mutation-plugin: setup ## mutation testing of the plugin's build.py and types.py (measured, no threshold)
+	cd sqlc-gen-asyncpg && $(abspath $(PY)) -m identity_store.devdb --root $(CURDIR)/.devdb exec -- $(MUTATION_NICE) $(abspath $(PY)) ../scripts/mutation.py run --plugin $(if $(SAMPLE),--sample $(SAMPLE))
+
 clean: ## stop the server, delete its data (wherever it lives), .tools, .venv and build output
 	@if [ -x $(PY) ]; then $(PY) -m identity_store.devdb destroy; fi
-	rm -rf .devdb .tools $(VENV) build dist *.egg-info src/*.egg-info
+	rm -rf .devdb .tools $(VENV) build dist *.egg-info src/*.egg-info mutants sqlc-gen-asyncpg/mutants
