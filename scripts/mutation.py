@@ -72,7 +72,7 @@ def generate() -> None:
         "from mutmut.__main__ import copy_src_dir, copy_also_copy_files, create_mutants\n"
         "copy_src_dir(); copy_also_copy_files(); create_mutants(2)\n"
     )
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)  # noqa: S603
 
 
 def run(modules: list[str], sample: int | None, seed: int) -> int:
@@ -84,9 +84,10 @@ def run(modules: list[str], sample: int | None, seed: int) -> int:
             names = [dotted(module) + ".*"]
         else:
             everything = sorted(meta(module))
-            names = sorted(random.Random(seed).sample(everything, min(sample, len(everything))))
+            picked = random.Random(seed).sample(everything, min(sample, len(everything)))  # noqa: S311
+            names = sorted(picked)
         print(f"== {module}: {'all' if sample is None else len(names)} mutants", flush=True)
-        result = subprocess.run(
+        result = subprocess.run(  # noqa: S603 - our own mutmut, our arguments
             [MUTMUT, "run", "--max-children", os.environ.get("MUTATION_JOBS", "2"), *names],
             cwd=ROOT,
             check=False,
@@ -107,15 +108,22 @@ def report(modules: list[str]) -> list[str]:
     """Print the table and the survivors; return the modules scoring below THRESHOLD."""
     below: list[str] = []
     skip = equivalent()
-    out = ["| module | mutants | checked | killed | timeout | survived | equivalent | score |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    out = [
+        "| module | mutants | checked | killed | timeout | survived | equivalent | score |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     survivors: list[str] = []
     for module in modules:
         codes = meta(module)
         checked = {k: v for k, v in codes.items() if v is not None and v not in (33, 5, 34)}
         counts = Counter(
-            "equivalent" if k in skip else
-            "timeout" if v in TIMEOUT else "killed" if v in KILLED else "survived"
+            "equivalent"
+            if k in skip
+            else "timeout"
+            if v in TIMEOUT
+            else "killed"
+            if v in KILLED
+            else "survived"
             for k, v in checked.items()
         )
         scored = len(checked) - counts["equivalent"]
@@ -127,8 +135,7 @@ def report(modules: list[str]) -> list[str]:
             f"| {module} | {len(codes)} | {len(checked)} | {counts['killed']} | "
             f"{counts['timeout']} | {counts['survived']} | {counts['equivalent']} | {score} |"
         )
-        survivors += sorted(k for k, v in checked.items()
-                            if k not in skip and v not in KILLED)
+        survivors += sorted(k for k, v in checked.items() if k not in skip and v not in KILLED)
     print("\n".join(out))
     if survivors:
         print("\nsurvivors (mutmut show NAME):")
