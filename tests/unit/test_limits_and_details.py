@@ -1,0 +1,270 @@
+"""Limits are accepted AT the limit and refused just past it, and errors carry their
+details. Every bound here is a literal, never the module's own constant: a test that
+compares with the constant cannot notice that the constant is wrong."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+
+import asyncpg
+import pytest
+from pydantic import ValidationError
+
+from identity_store.domain.errors import (
+    CommitOutcomeUnknown,
+    DatabaseError,
+    DatabaseTimeout,
+    DatabaseUnavailable,
+    EmailAlreadyRegistered,
+    InvalidInput,
+    TransactionConflict,
+    UserNotFound,
+)
+from identity_store.domain.models import NewEvent, NewToken, TokenKind
+from identity_store.domain.validation import check_payload, check_text
+from identity_store.infrastructure.persistence._errors import (
+    translate_commit_error,
+    translate_error,
+    translate_errors,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def server_error(sqlstate: str, **fields: str) -> Exception:
+    return asyncpg.PostgresError.new(  # type: ignore[no-any-return]
+        {"C": sqlstate, "M": "the server's message", **fields}
+    )
+
+
+def token(**overrides: object) -> NewToken:
+    values: dict[str, object] = {
+        "user_id": uuid.uuid4(),
+        "kind": TokenKind.API_KEY,
+        "ttl": timedelta(days=1),
+        **overrides,
+    }
+    return NewToken(**values)  # type: ignore[arg-type]
+
+
+# --- every SQLSTATE of the "unavailable" table, each on its own -----------------------
+
+# The server going away, starting, stopping, full, or refusing us: PostgreSQL sends
+# these in answer to a connection attempt or to a statement of a dying session.
+UNAVAILABLE = ["53300", "57P01", "57P02", "57P03", "57P04", "57P05", "3D000", "28000", "28P01"]
+
+
+@pytest.mark.parametrize("sqlstate", UNAVAILABLE)
+def test_each_unavailable_sqlstate_means_the_database_is_unavailable(sqlstate: str) -> None:
+    translated = translate_error(server_error(sqlstate))
+
+    assert type(translated) is DatabaseUnavailable
+    assert str(translated) == f"the database is unavailable (SQLSTATE {sqlstate})"
+
+
+@pytest.mark.parametrize("sqlstate", UNAVAILABLE)
+def test_each_unavailable_sqlstate_at_commit_is_an_unknown_outcome(sqlstate: str) -> None:
+    translated = translate_commit_error(server_error(sqlstate), executor=None)
+
+    assert type(translated) is CommitOutcomeUnknown
+
+
+@pytest.mark.parametrize("sqlstate", ["57P06", "3D001", "28001", "53301", "42501"])
+def test_neighbouring_sqlstates_are_not_in_the_table(sqlstate: str) -> None:
+    translated = translate_error(server_error(sqlstate))
+
+    assert type(translated) is DatabaseError
+    assert translated.sqlstate == sqlstate
+
+
+@pytest.mark.parametrize(("sqlstate", "reason"), [("57014", "statement"), ("55P03", "lock")])
+def test_a_server_timeout_names_its_reason_and_sqlstate(sqlstate: str, reason: str) -> None:
+    translated = translate_error(server_error(sqlstate))
+
+    assert type(translated) is DatabaseTimeout
+    assert translated.reason == reason
+    assert sqlstate in str(translated) and f"{reason} timeout" in str(translated)
+
+
+@pytest.mark.parametrize("sqlstate", ["40001", "40P01"])
+def test_a_lost_race_keeps_its_sqlstate(sqlstate: str) -> None:
+    translated = translate_error(server_error(sqlstate))
+
+    assert type(translated) is TransactionConflict
+    assert translated.sqlstate == sqlstate
+
+
+def test_a_serialization_failure_at_commit_is_a_conflict_not_an_unknown_outcome() -> None:
+    translated = translate_commit_error(server_error("40001"), executor=None)
+
+    assert type(translated) is TransactionConflict
+    assert translated.sqlstate == "40001"
+
+
+def test_a_client_timeout_at_commit_is_an_unknown_outcome() -> None:
+    assert type(translate_commit_error(TimeoutError(), executor=None)) is CommitOutcomeUnknown
+
+
+def test_a_non_driver_error_at_commit_is_not_translated() -> None:
+    assert translate_commit_error(KeyError("x"), executor=None) is None
+
+
+def test_the_acquire_timeout_is_named_in_seconds() -> None:
+    translated = translate_error(TimeoutError(), acquire_timeout=2.5)
+
+    assert type(translated) is DatabaseTimeout
+    assert translated.reason == "acquire"
+    assert "within 2.5 s" in str(translated)
+
+
+# --- error details ---------------------------------------------------------------------
+
+
+def test_a_foreign_key_error_names_the_user_it_was_given() -> None:
+    user_id = uuid.uuid4()
+    error = server_error("23503", n="tokens_user_id_fkey")
+
+    with pytest.raises(UserNotFound) as caught, translate_errors(user_id=user_id):
+        raise error
+
+    assert caught.value.user_id == user_id
+    assert str(user_id) in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+
+
+def test_a_duplicate_address_error_keeps_the_address_out_of_its_message() -> None:
+    with (
+        pytest.raises(EmailAlreadyRegistered) as caught,
+        translate_errors(email="Taken@Example.test"),
+    ):
+        raise server_error("23505", n="users_email_key_key")
+
+    assert caught.value.email == "Taken@Example.test"
+    assert "Taken" not in str(caught.value)
+
+
+def test_a_data_error_names_the_column_or_value() -> None:
+    with_column = translate_error(server_error("22021", c="display_name"))
+    without = translate_error(server_error("22P05"))
+
+    assert isinstance(with_column, InvalidInput) and with_column.field == "display_name"
+    assert isinstance(without, InvalidInput) and without.field == "value"
+    assert "22P05" in str(without)
+
+
+def test_a_server_error_reports_to_the_unit_of_work_and_a_client_error_does_not() -> None:
+    calls: list[str] = []
+
+    with pytest.raises(DatabaseError), translate_errors(on_server_error=lambda: calls.append("x")):
+        raise server_error("42P01")
+    assert calls == ["x"]
+    with pytest.raises(KeyError), translate_errors(on_server_error=lambda: calls.append("y")):
+        raise KeyError("not the driver's")
+    assert calls == ["x"]
+
+
+# --- limits, at the limit and one past it (literals, not the module's constants) -------
+
+
+def test_sixty_four_scopes_are_accepted_and_sixty_five_are_not() -> None:
+    at_limit = tuple(f"scope:{n}" for n in range(64))
+
+    assert token(scopes=at_limit).scopes == at_limit
+    with pytest.raises(ValidationError, match="at most 64 scopes"):
+        token(scopes=(*at_limit, "scope:64"))
+
+
+def test_a_scope_of_two_hundred_characters_is_accepted_and_one_longer_is_not() -> None:
+    assert token(scopes=("s" * 200,)).scopes == ("s" * 200,)
+    with pytest.raises(ValidationError, match="at most 200"):
+        token(scopes=("s" * 201,))
+
+
+def test_a_ttl_of_exactly_3650_days_is_accepted_and_a_microsecond_more_is_not() -> None:
+    assert token(ttl=timedelta(days=3650)).ttl == timedelta(days=3650)
+    with pytest.raises(ValidationError, match="at most 3650 days"):
+        token(ttl=timedelta(days=3650, microseconds=1))
+    with pytest.raises(ValidationError, match="must be positive"):
+        token(ttl=timedelta(0))
+    assert token(ttl=timedelta(microseconds=1)).ttl == timedelta(microseconds=1)
+
+
+def payload_of_bytes(size: int) -> dict[str, str]:
+    """A payload whose compact UTF-8 JSON is exactly ``size`` bytes."""
+    payload = {"k": "x" * (size - len('{"k":""}'))}
+    assert len(json.dumps(payload, separators=(",", ":")).encode()) == size
+    return payload
+
+
+def test_the_largest_payload_is_65536_bytes_of_json() -> None:
+    assert NewEvent(type="a.b", payload=payload_of_bytes(65536)).payload["k"]
+    with pytest.raises(ValidationError, match="at most 65536 bytes"):
+        NewEvent(type="a.b", payload=payload_of_bytes(65537))
+
+
+def test_payload_bytes_are_counted_in_utf8_not_in_characters() -> None:
+    # 21,844 three-byte characters: 65,532 bytes of text + 8 of JSON = 65,540 bytes.
+    with pytest.raises(ValidationError, match="at most 65536 bytes"):
+        NewEvent(type="a.b", payload={"k": "€" * 21844})
+
+
+def nested(kind: str, depth: int) -> object:
+    """``depth`` levels of dicts or lists, the top one a dict (payloads are objects)."""
+    node: object = 1
+    for _ in range(depth - 1):
+        node = {"n": node} if kind == "dict" else [node]
+    return {"n": node}
+
+
+@pytest.mark.parametrize("kind", ["dict", "list"])
+def test_payloads_nest_32_levels_deep_and_no_deeper_with_lists_as_with_dicts(kind: str) -> None:
+    # The top object is level 1, the innermost value level depth + 1.
+    assert check_payload(nested(kind, 31))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="deeper than 32 levels"):
+        check_payload(nested(kind, 32))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="deeper than 32 levels"):
+        check_payload(nested(kind, 200))  # type: ignore[arg-type]
+
+
+def test_floats_below_two_to_the_53_are_accepted_and_from_there_on_refused() -> None:
+    assert check_payload({"f": 9007199254740991.0, "g": -9007199254740991.0})
+    for refused in (9007199254740992.0, -9007199254740992.0, 1e300):
+        with pytest.raises(ValueError, match="smaller than 2\\*\\*53"):
+            check_payload({"f": refused})
+
+
+def test_integers_past_two_to_the_53_are_accepted_exactly() -> None:
+    payload = {"i": 9007199254740993, "j": -9007199254740993, "big": 10**30}
+
+    assert NewEvent(type="a.b", payload=payload).payload == payload
+
+
+def test_strings_and_keys_in_payloads_refuse_nul_and_lone_surrogates() -> None:
+    for payload, where in (
+        ({"k": "a\x00b"}, "strings must not contain NUL"),
+        ({"a\x00": 1}, "keys must not contain NUL"),
+        ({"k": ["\ud800"]}, "strings must be valid Unicode"),
+        ({"\udfff": 1}, "keys must be valid Unicode"),
+    ):
+        with pytest.raises(ValueError, match=where):
+            check_payload(payload)
+
+
+def test_a_lone_surrogate_is_refused_by_our_check_not_by_the_codec() -> None:
+    # Our message, not Python's "surrogates not allowed": deleting the check fails this.
+    with pytest.raises(ValueError) as caught:
+        check_text("ok\ud800", min_length=1, max_length=10)
+
+    assert str(caught.value) == (
+        "must be valid Unicode text (it contains a lone surrogate, not UTF-8)"
+    )
+
+
+def test_text_lengths_are_inclusive_at_both_ends() -> None:
+    assert check_text("abc", min_length=3, max_length=3) == "abc"
+    with pytest.raises(ValueError, match="at least 3"):
+        check_text("ab", min_length=3, max_length=5)
+    with pytest.raises(ValueError, match="at most 3"):
+        check_text("abcd", min_length=1, max_length=3)
