@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import pytest
 
+from identity_store.domain import ports
 from identity_store.domain.errors import (
     DatabaseUnavailable,
     EmailAlreadyRegistered,
@@ -42,6 +44,22 @@ async def test_a_unit_of_work_satisfies_the_port(pool: Pool) -> None:
     uow: UnitOfWork = PostgresUnitOfWork(pool)
 
     async with uow:
+        # Every method each port declares, with the same parameters (names, kinds,
+        # defaults), on the repositories the unit of work hands out.
+        for repository, port in (
+            (uow.users, ports.UserRepository),
+            (uow.tokens, ports.TokenRepository),
+            (uow.events, ports.EventRepository),
+        ):
+            declared = [n for n in vars(port) if not n.startswith("_") and callable(vars(port)[n])]
+            assert declared, port
+            for name in declared:
+                wanted = inspect.signature(getattr(port, name)).parameters
+                actual = inspect.signature(getattr(repository, name)).parameters
+                assert [(p.name, p.kind, p.default) for p in list(wanted.values())[1:]] == [
+                    (p.name, p.kind, p.default) for p in actual.values()
+                ], f"{port.__name__}.{name}"
+                assert inspect.iscoroutinefunction(inspect.unwrap(getattr(repository, name))), name
         assert await uow.users.get(uuid.uuid4()) is None
 
 
