@@ -29,7 +29,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: help setup tools db-up db-down db-url generate migration migrate lint-migrations \
         check compat test test-atlas test-plugin plugin-dist-check test-unit test-integration \
-        roles demo example bench bench-codegen clean setup-pgbouncer test-pgbouncer
+        roles demo example bench bench-codegen clean setup-pgbouncer test-pgbouncer \
+        check-reliability
 .PHONY: db-reset migration-hash test-fast
 .PHONY: mutation mutation-report mutation-plugin
 
@@ -157,6 +158,10 @@ test-pgbouncer: setup tools setup-pgbouncer ## the integration suite through PgB
 
 example: setup ## run the FastAPI example service on the embedded server (http://127.0.0.1:8000)
 	PYTHONPATH=examples/fastapi $(PY) -m identity_example
+
+check-reliability: setup tools setup-pgbouncer ## slow: restarts under load, properties, the suite through PgBouncer
+	$(PY) -m pytest tests/reliability --reliability
+	$(PY) -m pytest tests/integration --pgbouncer
 
 bench: setup ## every layer side by side, ratios to hand-written asyncpg (ARGS=--quick, --json FILE)
 	nice $(PY) -m bench $(ARGS)

@@ -50,13 +50,14 @@ import subprocess
 import sys
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
 
-from identity_store.infrastructure.db import Settings, describe_url
+from identity_store.domain.errors import DatabaseConfigError
+from identity_store.infrastructure.db import describe_url
+from identity_store.infrastructure.settings import load_settings, parse_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 REVISIONS_SCHEMA = "atlas_schema_revisions"
@@ -104,23 +105,22 @@ def scram_verifier(password: str) -> str:
 
 
 def role_url(admin_url: str, role: Role, database: str | None = None) -> str:
-    """Return ``admin_url`` with the role's credentials (and ``database``, if given)."""
-    parts = urlsplit(admin_url)
-    hosts = parts.netloc.rpartition("@")[2]
-    netloc = f"{quote(role.name, safe='')}:{quote(role.password, safe='')}@{hosts}"
-    path = "/" + quote(database, safe="") if database else parts.path
-    return urlunsplit(parts._replace(netloc=netloc, path=path))
+    """Return ``admin_url`` with the role's credentials (and ``database``, if given).
+
+    Multi-host URLs keep every host (the settings loader's parser)."""
+    parsed = replace(parse_database_url(admin_url), user=role.name, password=role.password)
+    return (parsed.with_database(database) if database else parsed).render()
 
 
 def database_of(url: str) -> str:
-    name = unquote(urlsplit(url).path.lstrip("/"))
+    name = parse_database_url(url).database
     if not name:
         raise RolesError("the admin URL names no database: add /<database> or pass --database")
     return name
 
 
 def with_database(url: str, database: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + quote(database, safe="")))
+    return parse_database_url(url).with_database(database).render()
 
 
 def password_for(kind: str, name: str, folder: Path, *, create: bool) -> str:
@@ -289,11 +289,9 @@ async def apply(admin_url: str, database: str, owner: Role, app: Role) -> list[s
 
 def _admin_url() -> str:
     try:
-        return Settings().database_url.get_secret_value()
-    except ValueError:
-        raise RolesError(
-            "set DATABASE_URL (or DB_URL) to a superuser's postgresql:// URL"
-        ) from None
+        return load_settings().database_url.get_secret_value()
+    except DatabaseConfigError as exc:
+        raise RolesError(f"{exc} (DATABASE_URL must be a superuser's postgresql:// URL)") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -106,6 +106,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("IDENTITY_STORE_TEST_PGBOUNCER", "") not in ("", "0"),
         help="run the application role's connections through PgBouncer (transaction mode)",
     )
+    parser.addoption(
+        "--reliability",
+        action="store_true",
+        default=os.environ.get("IDENTITY_STORE_TEST_RELIABILITY", "") not in ("", "0"),
+        help="also collect tests/reliability (fault and property tests; slow)",
+    )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/reliability (slow: servers restarted under load, properties) runs only with
+    ``--reliability``, as ``make check-reliability`` does."""
+    if collection_path.name == "reliability" and not config.getoption("--reliability"):
+        return True
+    return None
 
 
 def atlas(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -25,6 +25,7 @@ from identity_store.infrastructure.db import Settings, create_pool, get_db
 from identity_store.infrastructure.persistence.event_repo import PostgresEventRepository
 from identity_store.infrastructure.persistence.unit_of_work import PostgresUnitOfWork
 from identity_store.infrastructure.persistence.user_repo import PostgresUserRepository
+from tests.conftest import Deployment
 
 if TYPE_CHECKING:
     Pool = asyncpg.Pool[Any]
@@ -90,10 +91,12 @@ async def _pool_with(database_url: str, **server_settings: str) -> Pool:
     ("setting", "reason"), [("lock_timeout", "lock"), ("statement_timeout", "statement")]
 )
 async def test_waiting_for_a_lock_too_long_is_a_timeout_not_an_outage(
-    pool: Pool, database_url: str, setting: str, reason: str
+    pool: Pool, deployment: Deployment, setting: str, reason: str
 ) -> None:
     user = await PostgresUserRepository(pool).register(new_user())
-    impatient = await _pool_with(database_url, **{setting: "200"})
+    # Straight to the server even with --pgbouncer: PgBouncer refuses startup
+    # parameters such as lock_timeout (behind it, set them on the role instead).
+    impatient = await _pool_with(deployment.app_url, **{setting: "200"})
     try:
         async with PostgresUnitOfWork(pool) as holder:
             await holder.users.update(user.id, UserUpdate(display_name="A"), expected_version=1)
