@@ -87,11 +87,15 @@ async def create_pool(settings: Settings | None = None) -> asyncpg.Pool:
 async def get_db(pool: asyncpg.Pool) -> AsyncIterator[PoolConnectionProxy]:
     """Yield one pooled connection for the duration of a request.
 
-    For FastAPI, wrap it in a dependency that finds the application's pool::
+    For FastAPI, wrap it in a dependency that finds the application's pool, with
+    ``scope="function"`` so the connection goes back to the pool when the endpoint
+    returns rather than after the response has been sent::
 
         async def db(request: Request) -> AsyncIterator[asyncpg.Connection]:
             async for conn in get_db(request.app.state.pool):
                 yield conn
+
+        Db = Annotated[asyncpg.Connection, Depends(db, scope="function")]
 
     Waiting for the connection is bounded by the pool's acquire timeout
     (``DB_ACQUIRE_TIMEOUT``): :class:`DatabaseTimeout` after it,

@@ -88,11 +88,19 @@ def translate_error(
     closed, any client-side error (asyncpg reports some broken connections as an
     ``InternalClientError``) means the database is unavailable. ``acquire_timeout`` is
     set while waiting for a pooled connection: a timeout then means the pool stayed
-    exhausted.
+    exhausted, and any server error means the server refused the new connection.
     """
     if isinstance(exc, IdentityStoreError):
         return None
     if isinstance(exc, asyncpg.PostgresError):
+        if acquire_timeout is not None:
+            # Refused while opening a connection (no such database, bad password, too
+            # many clients, not accepting connections): whatever the SQLSTATE, the
+            # database is unavailable to us, not the request wrong.
+            sqlstate = str(getattr(exc, "sqlstate", "") or "")
+            return DatabaseUnavailable(
+                f"the database refused a new connection (SQLSTATE {sqlstate})"
+            )
         return _from_sqlstate(exc, email=email, user_id=user_id)
     if isinstance(exc, TimeoutError):
         if acquire_timeout is not None:

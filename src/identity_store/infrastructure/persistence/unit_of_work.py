@@ -224,14 +224,18 @@ async def get_uow(
     Endpoints that turn an error into a response without raising still commit, so
     raise to undo.
 
-    ::
+    With FastAPI, declare it with ``scope="function"`` (FastAPI 0.121+): a plain
+    yield dependency is finished *after* the response is sent, so a failed COMMIT
+    would follow a 200 for work that was lost. ``examples/fastapi`` does this::
 
         async def uow(request: Request) -> AsyncIterator[PostgresUnitOfWork]:
             async for unit in get_uow(request.app.state.pool):
                 yield unit
 
+        Uow = Annotated[UnitOfWork, Depends(uow, scope="function")]
+
         @app.post("/users")
-        async def register(body: NewUser, uow: Annotated[UnitOfWork, Depends(uow)]): ...
+        async def register(body: RegisterBody, uow: Uow) -> UserOut: ...
     """
     async with PostgresUnitOfWork(pool, clock=clock, acquire_timeout=acquire_timeout) as uow:
         yield uow
