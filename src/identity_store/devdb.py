@@ -472,9 +472,12 @@ def stop(root: Path | None = None) -> bool:
             ["pg_ctl", "stop", "--wait", "--mode", "fast", "--pgdata", str(data)],
             owner,
         )
+        # pg_ctl returns once postmaster.pid is gone, which the postmaster removes
+        # just before it exits: wait for the process itself, or a caller that starts
+        # again (or checks) at once can still see it running.
         deadline = time.monotonic() + _START_TIMEOUT_S
-        while _read_pid(data) == pid and time.monotonic() < deadline:
-            time.sleep(0.05)
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
         return True
 
 
