@@ -106,7 +106,6 @@ ACCEPTED = [
     "postgres://app@db1:5432,db2:5432/identity?target_session_attrs=read-write",
     "postgresql://app:pw@db1,db2:6432,db3/identity?target_session_attrs=primary",
     "postgresql://app:pw@[::1]:5433/identity",
-    "postgresql://app:pw@[2001:db8::1],[2001:db8::2]:5433/identity",
     "postgresql://app:p%2Fw%23x%3Fy%40z@127.0.0.1/identity?sslmode=disable",
     "postgresql://app:p:w@127.0.0.1/identity",
     "postgresql://%2Fvar%2Frun%2Fpostgresql/identity",
