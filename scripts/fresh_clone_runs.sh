@@ -184,7 +184,9 @@ start_pg15() {
     -o "-p $PG15_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=200" >/dev/null
   local encoded
   encoded="$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$PG15_PASSWORD")"
-  PG15_URL="postgresql://ci_admin:$encoded@127.0.0.1:$PG15_PORT/postgres"
+  # sslmode=disable: this server has no TLS, and Atlas (lib/pq, like the official CLI)
+  # defaults to sslmode=require. The database is created by `make demo` (create_roles).
+  PG15_URL="postgresql://ci_admin:$encoded@127.0.0.1:$PG15_PORT/identity?sslmode=disable"
 }
 
 # Every half second: the pids of postgres processes run from the clone's own .venv.
