@@ -96,7 +96,7 @@ run_root_private() {
   private="$(mktemp -d)"   # mode 0700, as mktemp makes it
   CLONES+=("$private")
   [ "$(stat -c %a "$private")" = 700 ] || { echo "mktemp -d gave $(stat -c %a "$private")"; return 1; }
-  step root-private "git clone" git clone -q "$WORK/repo.bundle" "$private/identity-store"
+  step root-private "git clone" git -c advice.detachedHead=false clone -q "$WORK/repo.bundle" "$private/identity-store"
   cd "$private/identity-store"
   step root-private "make demo" make demo
   step root-private "$(test_command "$depth")" $(test_command "$depth")
@@ -138,7 +138,7 @@ run_user_home() {
     # Already unprivileged: this user, in their own home.
     local clone="$HOME/identity-store-fresh-$$"
     CLONES+=("$clone")
-    step user-home "git clone" git clone -q "$WORK/repo.bundle" "$clone"
+    step user-home "git clone" git -c advice.detachedHead=false clone -q "$WORK/repo.bundle" "$clone"
     cd "$clone"
     step user-home "make demo" make demo
     step user-home "$tests" $tests
@@ -155,7 +155,7 @@ run_user_home() {
   local -a envs
   mapfile -t envs < <(user_env "$home")
   as_user() { runuser -u "$CI_USER" -- env -i "${envs[@]}" bash -c "$1"; }
-  step user-home "git clone" as_user "git clone -q '$WORK/repo.bundle' '$clone'"
+  step user-home "git clone" as_user "git -c advice.detachedHead=false clone -q '$WORK/repo.bundle' '$clone'"
   step user-home "make demo" as_user "cd '$clone' && make demo"
   step user-home "$tests" as_user "cd '$clone' && $tests"
   step user-home "make db-down" as_user "cd '$clone' && make db-down"
@@ -182,10 +182,13 @@ start_pg15() {
   PG15_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
   as_pg15_owner "$PG15_BIN/pg_ctl" start --wait --pgdata "$PG15_DATA" --log "$folder/server.log" \
     -o "-p $PG15_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=200" >/dev/null
+  # The application's database, made empty by its administrator as before a first deploy.
+  PGPASSWORD="$PG15_PASSWORD" "$PG15_BIN/createdb" --host 127.0.0.1 --port "$PG15_PORT" \
+    --username ci_admin identity
   local encoded
   encoded="$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$PG15_PASSWORD")"
   # sslmode=disable: this server has no TLS, and Atlas (lib/pq, like the official CLI)
-  # defaults to sslmode=require. The database is created by `make demo` (create_roles).
+  # defaults to sslmode=require.
   PG15_URL="postgresql://ci_admin:$encoded@127.0.0.1:$PG15_PORT/identity?sslmode=disable"
 }
 
@@ -212,7 +215,7 @@ run_database_url() {
   private="$(mktemp -d)"
   CLONES+=("$private")
   clone="$private/identity-store"
-  step database-url "git clone" git clone -q "$WORK/repo.bundle" "$clone"
+  step database-url "git clone" git -c advice.detachedHead=false clone -q "$WORK/repo.bundle" "$clone"
   : >"$WORK/embedded-seen"
   sample_embedded "$clone" "$WORK/embedded-seen" &
   SAMPLER_PID=$!

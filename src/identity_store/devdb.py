@@ -566,6 +566,13 @@ def recreate_database(server: DevServer, name: str) -> None:
     _psql(server, f"CREATE DATABASE {_ident(name)}")
 
 
+class _MissingDatabaseError(DevServerError):
+    """The URL's database does not exist (yet)."""
+
+    def __init__(self) -> None:
+        super().__init__("the database of the URL does not exist")
+
+
 def _run_async_sql(url: str, sql: str) -> None:
     import asyncpg  # the library's driver; imported here so `devdb up` needs only psql
 
@@ -578,6 +585,8 @@ def _run_async_sql(url: str, sql: str) -> None:
 
     try:
         asyncio.run(run())
+    except asyncpg.InvalidCatalogNameError:
+        raise _MissingDatabaseError from None
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         try:
             where = parse_database_url(url).redacted()
@@ -600,11 +609,18 @@ def scratch_database(server_url: str, prefix: str = "atlas_dev") -> Iterator[str
     except DatabaseURLError as exc:
         raise DevServerError(str(exc)) from None
     name = f"{prefix}_{secrets.token_hex(6)}"
-    _run_async_sql(parsed.render(), f"CREATE DATABASE {_ident(name)}")
+    # Run CREATE/DROP from the URL's database, or from `postgres` when that one does not
+    # exist yet (a deploy creates it later: `make demo` on an empty server).
+    admin = parsed.render()
+    try:
+        _run_async_sql(admin, f"CREATE DATABASE {_ident(name)}")
+    except _MissingDatabaseError:
+        admin = parsed.with_database("postgres").render()
+        _run_async_sql(admin, f"CREATE DATABASE {_ident(name)}")
     try:
         yield parsed.with_database(name).render()
     finally:
-        _run_async_sql(parsed.render(), f"DROP DATABASE IF EXISTS {_ident(name)} WITH (FORCE)")
+        _run_async_sql(admin, f"DROP DATABASE IF EXISTS {_ident(name)} WITH (FORCE)")
 
 
 def _exec(root: Path | None, command: Sequence[str]) -> int:
