@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 import asyncpg
 import pytest
@@ -23,7 +23,7 @@ from identity_store.domain.errors import (
     UserNotFound,
 )
 from identity_store.domain.models import NewEvent, NewToken, TokenKind
-from identity_store.domain.validation import check_payload, check_text
+from identity_store.domain.validation import check_payload, check_text, to_utc
 from identity_store.infrastructure.persistence._errors import (
     translate_commit_error,
     translate_error,
@@ -268,3 +268,33 @@ def test_text_lengths_are_inclusive_at_both_ends() -> None:
         check_text("ab", min_length=3, max_length=5)
     with pytest.raises(ValueError, match="at most 3"):
         check_text("abcd", min_length=1, max_length=3)
+
+
+class _NoOffset(tzinfo):
+    """A time zone that does not know its offset: Python treats such times as naive."""
+
+    def utcoffset(self, dt: datetime | None) -> None:
+        return None
+
+
+@pytest.mark.parametrize("naive", [datetime(2030, 1, 1), datetime(2030, 1, 1, tzinfo=_NoOffset())])
+def test_a_time_without_an_offset_is_refused_as_not_timezone_aware(naive: datetime) -> None:
+    with pytest.raises(ValueError) as caught:
+        to_utc(naive)
+
+    assert str(caught.value) == "must be timezone-aware"
+
+
+def test_an_aware_time_is_given_back_in_utc_at_both_ends_of_the_range() -> None:
+    plus_two = timezone(timedelta(hours=2))
+
+    assert to_utc(datetime(2030, 1, 1, 2, tzinfo=plus_two)) == datetime(2030, 1, 1, tzinfo=UTC)
+    assert to_utc(datetime(2030, 1, 1, 2, tzinfo=plus_two)).tzinfo is UTC
+    assert to_utc(datetime(1, 1, 2, tzinfo=UTC)) == datetime(1, 1, 2, tzinfo=UTC)
+    assert to_utc(datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)).year == 9999
+    for outside in (
+        datetime(1, 1, 1, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(9999, 12, 31, tzinfo=UTC),
+    ):
+        with pytest.raises(ValueError, match="must be between 0001-01-02"):
+            to_utc(outside)
