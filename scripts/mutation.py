@@ -88,7 +88,7 @@ def run(modules: list[str], sample: int | None, seed: int) -> int:
             names = sorted(picked)
         print(f"== {module}: {'all' if sample is None else len(names)} mutants", flush=True)
         result = subprocess.run(  # noqa: S603 - our own mutmut, our arguments
-            [MUTMUT, "run", "--max-children", os.environ.get("MUTATION_JOBS", "2"), *names],
+            [MUTMUT, "run", "--max-children", os.environ.get("MUTATION_JOBS", "1"), *names],
             cwd=ROOT,
             check=False,
             stdout=subprocess.DEVNULL if sample is not None else None,
