@@ -80,12 +80,12 @@ class Scale:
 
 FULL = Scale(
     users=10_000,
-    events=200_000,
+    events=100_000,
     rounds=5,
-    ops=300,
-    page_ops=20,
+    ops=200,
+    page_ops=10,
     bulk_rows=100_000,
-    bulk_rounds=3,
+    bulk_rounds=2,
     export_events=1_000_000,
     pool=16,
 )

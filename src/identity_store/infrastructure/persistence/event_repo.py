@@ -96,7 +96,7 @@ class PostgresEventRepository(Repository):
                 event_key=new.event_key,
                 user_id=new.user_id,
                 type=new.type,
-                payload=dict(new.payload),
+                payload=new.payload,  # validated into a dict of its own: no copy per row
                 occurred_at=new.occurred_at or now,
                 recorded_at=now,
             )
