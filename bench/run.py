@@ -228,6 +228,29 @@ async def insert_events(conn: asyncpg.Connection, n: int, user_ids: Sequence[UUI
         await conn.copy_records_to_table("events", records=records, columns=EVENT_COLUMNS)
 
 
+async def wait_for_stream_horizon(conn: asyncpg.Connection, *, seconds: float = 120) -> None:
+    """Wait until the stream can deliver every seeded event.
+
+    The stream returns only events of transactions older than every transaction still
+    running on the server, in any database: one left open elsewhere (another client of
+    the same server) would hold back every seeded event, and the stream workloads and
+    the export would read nothing. Bounded; says so when the wait is in vain.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        held = await conn.fetchval(
+            "SELECT max(tx_id) >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint FROM events"
+        )
+        if not held:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                "a transaction left open on this server holds back the event stream;"
+                " the stream workloads would read nothing"
+            )
+        await asyncio.sleep(0.2)
+
+
 async def seed(conn: asyncpg.Connection, data: Data, scale: Scale) -> None:
     import random
 
@@ -240,6 +263,7 @@ async def seed(conn: asyncpg.Connection, data: Data, scale: Scale) -> None:
     data.event_user_ids = data.user_ids[: max(1, scale.events // 200)]
     await insert_events(conn, scale.events, data.event_user_ids)
     await conn.execute("VACUUM ANALYZE")
+    await wait_for_stream_horizon(conn)
     repo = PostgresEventRepository(conn)
     cursor: Any = None
     after = (0, 0)
@@ -689,6 +713,7 @@ async def run_export(admin: str, scale: Scale) -> list[dict[str, Any]]:
             users = await insert_users(conn, [f"x{i}@bench.example" for i in range(100)])
             await insert_events(conn, scale.export_events, users)
             await conn.execute("VACUUM ANALYZE")
+            await wait_for_stream_horizon(conn)
             results = []
             for kind, label in EXPORT_KINDS.items():
                 gc.collect()
