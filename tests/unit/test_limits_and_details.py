@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import Any
 
 import asyncpg
 import pytest
@@ -23,7 +25,17 @@ from identity_store.domain.errors import (
     UserNotFound,
 )
 from identity_store.domain.models import NewEvent, NewToken, TokenKind
-from identity_store.domain.validation import check_payload, check_text, to_utc
+from identity_store.domain.validation import (
+    check_display_name,
+    check_email,
+    check_event_type,
+    check_password_hash,
+    check_payload,
+    check_scopes,
+    check_text,
+    check_ttl,
+    to_utc,
+)
 from identity_store.infrastructure.persistence._errors import (
     translate_commit_error,
     translate_error,
@@ -298,3 +310,117 @@ def test_an_aware_time_is_given_back_in_utc_at_both_ends_of_the_range() -> None:
     ):
         with pytest.raises(ValueError, match="must be between 0001-01-02"):
             to_utc(outside)
+
+
+# --- each refusal says exactly what is wrong (messages are part of the contract) --------
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "message"),
+    [
+        (
+            check_text_3_5 := lambda v: check_text(v, min_length=3, max_length=5),
+            "ab",
+            "must be at least 3 characters long",
+        ),
+        (check_text_3_5, "abcdef", "must be at most 5 characters long"),
+        (check_text_3_5, "a\x00b", "must not contain NUL characters"),
+        (check_text_3_5, "a\x07b", "must not contain control characters"),
+        (check_email, "nobody", "must be an e-mail address of the form local@domain"),
+        (check_email, "@example.test", "must be an e-mail address of the form local@domain"),
+        (
+            check_email,
+            "a" * 65 + "@example.test",
+            "the part before @ must be at most 64 characters",
+        ),
+        (
+            check_email,
+            "a..b@example.test",
+            "the part before @ has characters or dots that are not allowed",
+        ),
+        (
+            check_email,
+            "a@localhost",
+            "the domain must be dot-separated labels of letters, digits and -",
+        ),
+        (check_display_name, "   ", "must not be blank"),
+        (
+            check_password_hash,
+            "has space",
+            "must be an encoded hash: printable ASCII without spaces",
+        ),
+        (
+            check_password_hash,
+            "h\u00e4sh",
+            "must be an encoded hash: printable ASCII without spaces",
+        ),
+        (check_scopes, (" padded",), "each scope must be non-blank without surrounding spaces"),
+        (check_scopes, ("a", "a"), "scopes must not repeat"),
+        (check_scopes, tuple(str(n) for n in range(65)), "at most 64 scopes are allowed"),
+        (check_ttl, timedelta(seconds=-1), "must be positive"),
+        (check_ttl, timedelta(days=3651), "must be at most 3650 days"),
+        (
+            check_event_type,
+            "Not.Lower",
+            "must be two or more dot-separated words of a-z, 0-9 and _, "
+            "each starting with a letter (e.g. user.registered)",
+        ),
+        (
+            check_event_type,
+            "single_word",
+            "must be two or more dot-separated words of a-z, 0-9 and _, "
+            "each starting with a letter (e.g. user.registered)",
+        ),
+        (check_payload, {"f": float("nan")}, "numbers must be finite (no NaN or infinity)"),
+        (check_payload, {"f": [float("-inf")]}, "numbers must be finite (no NaN or infinity)"),
+        (
+            check_payload,
+            {"f": 1e16},
+            "floats must be smaller than 2**53 in magnitude to read back unchanged; "
+            "send larger numbers as integers or strings",
+        ),
+        (
+            check_payload,
+            {"o": object()},
+            "must be JSON: objects, arrays, strings, numbers, booleans, null",
+        ),
+        (
+            check_payload,
+            {"k": "\x00"},
+            "strings must not contain NUL characters (jsonb cannot store them)",
+        ),
+        (
+            check_payload,
+            {"\x00": 1},
+            "keys must not contain NUL characters (jsonb cannot store them)",
+        ),
+        (
+            check_payload,
+            {"k": "\ud800"},
+            "strings must be valid Unicode text (it contains a lone surrogate)",
+        ),
+        (
+            check_payload,
+            {"\ud800": 1},
+            "keys must be valid Unicode text (it contains a lone surrogate)",
+        ),
+        (check_payload, nested("list", 40), "must not nest deeper than 32 levels"),
+        (check_payload, payload_of_bytes(65537), "must be at most 65536 bytes as JSON"),
+    ],
+)
+def test_each_refusal_has_its_own_exact_message(
+    check: Callable[[Any], object], value: object, message: str
+) -> None:
+    with pytest.raises(ValueError) as caught:
+        check(value)
+
+    assert str(caught.value) == message
+
+
+def test_a_valid_value_comes_back_unchanged_from_every_check() -> None:
+    assert check_email("Some.One+tag@Mail.Example.test") == "Some.One+tag@Mail.Example.test"
+    assert check_display_name(" Ada ") == " Ada "
+    assert check_password_hash("$argon2id$v=19$m=65536") == "$argon2id$v=19$m=65536"
+    assert check_scopes(("read", "write")) == ("read", "write")
+    assert check_ttl(timedelta(days=1)) == timedelta(days=1)
+    assert check_event_type("user.logged_in2") == "user.logged_in2"
