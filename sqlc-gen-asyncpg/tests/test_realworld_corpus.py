@@ -68,6 +68,12 @@ async def rw_database(make_database: MakeDatabase) -> AsyncIterator[str]:
     conn = await asyncpg.connect(url)
     try:
         await conn.execute((REALWORLD / "schema.sql").read_text())
+    except asyncpg.FeatureNotSupportedError as exc:
+        # Only an extension the server does not ship (pgvector is not in Debian's
+        # PostgreSQL packages); the embedded server CI runs on has them all.
+        if "is not available" not in str(exc):
+            raise
+        pytest.skip(f"this server lacks an extension the corpus needs: {exc}")
     finally:
         await conn.close()
     yield url
