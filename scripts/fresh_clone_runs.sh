@@ -31,7 +31,6 @@ WORK="$(mktemp -d /tmp/fresh-clones.XXXXXX)"
 chmod 755 "$WORK"   # the bundle must be readable by the unprivileged user
 SUMMARY="$WORK/summary"
 : >"$SUMMARY"
-ls -d /var/lib/identity-store-pg/pg-* >"$WORK/pg-copies-before" 2>/dev/null || true
 PG15_DATA=""
 PG15_OWNER=""
 SAMPLER_PID=""
@@ -59,10 +58,14 @@ cleanup() {
   if [ -n "$PG15_DATA" ] && [ -f "$PG15_DATA/postmaster.pid" ]; then
     as_pg15_owner "$PG15_BIN/pg_ctl" stop --wait --mode fast --pgdata "$PG15_DATA" >/dev/null 2>&1
   fi
-  # Copies of the server binaries made for these clones (see README, "Which PostgreSQL").
+  # Copies of the server binaries made for these clones (see README, "Which PostgreSQL"),
+  # and only those: another run on this machine may be using copies of its own.
   for copy in /var/lib/identity-store-pg/pg-*; do
-    [ -d "$copy" ] || continue
-    grep -qxF "$copy" "$WORK/pg-copies-before" 2>/dev/null || rm -rf "$copy"
+    [ -f "$copy/source" ] || continue
+    source="$(cat "$copy/source")"
+    for clone in "${CLONES[@]}"; do
+      case "$source" in "$clone"/*) rm -rf "$copy"; break ;; esac
+    done
   done
   rm -rf "$WORK"
   exit $rc

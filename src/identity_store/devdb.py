@@ -273,6 +273,8 @@ def server_bin_dir(owner: pwd.struct_passwd | None = None) -> Path:
         shutil.copytree(installation, partial / package.name / installation.name, symlinks=True)
         for libs in package.parent.glob(f"{package.name}*.libs"):
             shutil.copytree(libs, partial / libs.name, symlinks=True)
+        # Which installation this copies, so a cleanup can tell its own copies apart.
+        (partial / "source").write_text(f"{binaries.resolve()}\n")
         for path in [partial, *partial.rglob("*")]:
             if not path.is_symlink():
                 path.chmod(

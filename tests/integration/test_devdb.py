@@ -168,3 +168,7 @@ async def test_binaries_in_a_private_folder_are_copied_where_the_server_user_can
     used = devdb.server_bin_dir()
     assert not str(used).startswith(str(private))
     assert str(used).startswith(str(devdb.SYSTEM_HOME))
+    # The copy names its source, so a cleanup removes only the copies its own clones made.
+    copy = used.parent.parent.parent
+    source = (copy / "source").read_text().strip()
+    assert source == str((package / installation.name / "bin").resolve())
