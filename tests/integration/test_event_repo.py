@@ -37,8 +37,21 @@ async def a_user(pool: Pool) -> User:
     return await PostgresUserRepository(pool).register(a_new_user())
 
 
-async def stream_end(pool: Pool) -> str:
-    """A stream cursor just after every event committed so far."""
+async def stream_end(pool: Pool, *, patience: float = 10.0) -> str:
+    """A stream cursor just after every event committed so far.
+
+    Waits (bounded) until no committed event is held back by a transaction still open
+    somewhere on the server: such events sit above the horizon, so they would come
+    after a cursor taken now, ahead of the events the test appends next.
+    """
+    deadline = asyncio.get_running_loop().time() + patience
+    while await pool.fetchval(
+        "SELECT count(*) FROM events"
+        " WHERE tx_id >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+    ):
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"a transaction open on the server held the stream back for {patience} s")
+        await asyncio.sleep(0.05)
     row = await pool.fetchrow(
         "SELECT tx_id, id FROM events"
         " WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
@@ -269,7 +282,13 @@ async def test_a_transaction_that_took_its_xid_first_but_its_event_id_last_is_no
         assert held.id < first.id
         await older.commit()
 
-        seen = await reader.read_stream(after=cursor)
+        # Polled, bounded: a transaction open elsewhere on the server may hold even
+        # the older one's event back for a moment; the held one cannot show meanwhile.
+        deadline = asyncio.get_running_loop().time() + 10.0
+        while not (seen := await reader.read_stream(after=cursor)).events:
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.05)
         await younger.commit()
 
     assert [event.id for event in seen.events] == [first.id]
