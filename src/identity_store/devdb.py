@@ -333,6 +333,18 @@ def _initdb(root: Path, bin_dir: Path, owner: pwd.struct_passwd | None) -> None:
     root.chmod(0o700)
     area = _prepare_area(root, owner)
     data = area / "data"
+    if data.exists():
+        # Left by an earlier checkout at this same path, deleted without `make clean`
+        # (or by an initdb that died): its password went with it, so nothing can log
+        # in to it. Start afresh.
+        if _read_pid(data) is not None:
+            _pg(
+                bin_dir,
+                ["pg_ctl", "stop", "--wait", "--mode", "immediate", "--pgdata", str(data)],
+                owner,
+                check=False,
+            )
+        shutil.rmtree(data)
     password = secrets.token_urlsafe(24)
     pwfile = area / "initdb.pw"
     pwfile.write_text(password + "\n")

@@ -172,3 +172,20 @@ async def test_binaries_in_a_private_folder_are_copied_where_the_server_user_can
     copy = used.parent.parent.parent
     source = (copy / "source").read_text().strip()
     assert source == str((package / installation.name / "bin").resolve())
+
+
+async def test_a_checkout_cloned_again_at_the_same_path_starts_afresh(scratch_root: Path) -> None:
+    # Deleting a clone without `make clean` leaves its cluster (as root: in the server
+    # user's folder, keyed by the path) and, here, its server running.
+    first = devdb.start(scratch_root)
+    shutil.rmtree(scratch_root)
+
+    again = devdb.start(scratch_root)
+
+    assert again.password != first.password
+    assert not devdb._alive(first.pid)
+    conn = await asyncpg.connect(again.url(devdb.APP_DATABASE))
+    try:
+        assert await conn.fetchval("SELECT 1") == 1
+    finally:
+        await conn.close()
