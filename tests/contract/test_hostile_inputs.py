@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from identity_store.domain.errors import IdentityStoreError
+from identity_store.domain.errors import IdentityStoreError, InvalidInput
 from identity_store.domain.models import NewEvent, NewToken, NewUser, TokenKind, UserUpdate
 from identity_store.domain.ports import UnitOfWork
 from tests.contract.conftest import Backend
@@ -173,6 +173,11 @@ async def _fingerprint(backend: Backend, user_id: uuid.UUID) -> object:
     return user, tokens, events
 
 
+def _argument_of(field: str) -> str:
+    """``events[3].type`` -> ``events``: the argument a field name points into."""
+    return field.split("[", 1)[0].split(".", 1)[0]
+
+
 @pytest.mark.parametrize(("method", "argument"), ARGUMENTS)
 async def test_a_hostile_argument_works_or_raises_a_domain_error(
     backend: Backend, method: str, argument: str
@@ -188,6 +193,9 @@ async def test_a_hostile_argument_works_or_raises_a_domain_error(
                 await call(uow, arguments)
         except IdentityStoreError as exc:
             outcomes[label] = type(exc).__name__
+            if isinstance(exc, InvalidInput):
+                # The refusal names the argument that was wrong, not another one.
+                assert _argument_of(exc.field) == argument, (method, label, exc.field)
             # Refused: nothing of it was written.
             assert await _fingerprint(backend, context["user"]) == before, (method, label)
         except Exception as exc:
