@@ -169,12 +169,14 @@ bench: setup ## every layer side by side, ratios to hand-written asyncpg (ARGS=-
 bench-codegen: setup ## benchmark generated code against hand-written asyncpg (prints ratios)
 	$(PY) bench/bench_codegen.py
 
-# Mutation testing: CPU-heavy (every mutant re-runs the tests that reach its function,
-# each run deploying a fresh database), so not part of `make test` or CI's every run;
-# see README "Mutation testing". MODULES=validation SAMPLE=30 narrow it.
+# Mutation testing: CPU-heavy (every mutant re-runs the tests that reach its function),
+# so not part of `make test` or CI's every run; see README "Mutation testing".
+# MODULES=validation SAMPLE=30 narrow it. Each run clones deployed template databases
+# (IDENTITY_STORE_TEST_DEPLOY_CACHE, tests/conftest.py) instead of deploying afresh:
+# about 4 s a mutant instead of 11.
 MUTATION_NICE ?= nice -n 10
 mutation: setup tools ## mutation testing of the persistence and domain modules, with a report of survivors
-	$(WITH_DB) $(MUTATION_NICE) $(PY) scripts/mutation.py run $(MODULES) $(if $(SAMPLE),--sample $(SAMPLE))
+	IDENTITY_STORE_TEST_DEPLOY_CACHE=1 $(WITH_DB) $(MUTATION_NICE) $(PY) scripts/mutation.py run $(MODULES) $(if $(SAMPLE),--sample $(SAMPLE))
 	$(if $(MODULES),,$(MAKE) --no-print-directory mutation-plugin)
 
 mutation-report: setup ## print the last mutation results (scores and survivors) without running anything

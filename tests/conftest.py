@@ -12,6 +12,12 @@ session, dropped at the end), Atlas applies ``migrations/`` as the owner, and th
 is the **application role's**, which may read and write rows but change no schema.
 Tests isolate themselves with random ids, never by truncating tables.
 
+``IDENTITY_STORE_TEST_DEPLOY_CACHE=1`` (set by ``make mutation``, which runs the suite
+once per mutant) keeps each kind of deployment as a template database on the server,
+keyed by the migrations, ``scripts/create_roles.py`` and the database options, and
+clones it instead of deploying again: the roles then have fixed names (new passwords
+each session) and stay. Nothing the mutated modules do runs during a deployment.
+
 ``--pgbouncer`` (or ``IDENTITY_STORE_TEST_PGBOUNCER=1``) puts a PgBouncer in
 transaction mode, started by the session on loopback, between the application role's
 connections and the server, with ``statement_cache_size=0`` as the README says.
@@ -19,6 +25,7 @@ connections and the server, with ``statement_cache_size=0`` as the README says.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -42,6 +49,8 @@ from tests.pgbouncer import PgBouncer, PgBouncerUnavailable
 ROOT = Path(__file__).resolve().parent.parent
 ATLAS = os.environ.get("ATLAS") or str(ROOT / ".tools" / "bin" / "atlas")
 CREATE_ROLES = ROOT / "scripts" / "create_roles.py"
+
+DEPLOY_CACHE = os.environ.get("IDENTITY_STORE_TEST_DEPLOY_CACHE") == "1"
 
 MakeDatabase = Callable[..., Awaitable[str]]
 Deploy = Callable[..., Awaitable["Deployment"]]
@@ -153,13 +162,17 @@ def admin_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 async def roles(admin_url: str) -> AsyncIterator[Roles]:
     """Names and passwords of this session's two roles; dropped after its databases."""
-    suffix = secrets.token_hex(4)
+    suffix = "cached" if DEPLOY_CACHE else secrets.token_hex(4)
     session_roles = Roles(
         owner=f"identity_owner_{suffix}",
         owner_password=secrets.token_urlsafe(18),
         app=f"identity_app_{suffix}",
         app_password=secrets.token_urlsafe(18),
     )
+    if DEPLOY_CACHE:
+        await _set_passwords(admin_url, session_roles)
+        yield session_roles  # the cached templates belong to these roles: they stay
+        return
     yield session_roles
     conn = await asyncpg.connect(admin_url)
     try:
@@ -197,23 +210,76 @@ async def make_database(admin_url: str, roles: Roles) -> AsyncIterator[MakeDatab
 
 
 @pytest.fixture(scope="session")
-async def deploy(make_database: MakeDatabase, roles: Roles) -> Deploy:
+async def deploy(admin_url: str, make_database: MakeDatabase, roles: Roles) -> Deploy:
     """A factory of databases set up like production (``await deploy(prefix)``): roles by
     ``scripts/create_roles.py``, ``migrations/`` applied by Atlas as the owner, the
     script run again for the new tables. ``options`` as for ``make_database``."""
 
     async def make(prefix: str, options: str = "") -> Deployment:
-        admin = await make_database(prefix, options)
+        if DEPLOY_CACHE:
+            template = await _cached_deployment(admin_url, roles, options)
+            admin = await make_database(prefix, f'TEMPLATE "{template}"')
+        else:
+            admin = await make_database(prefix, options)
+            _set_up(admin, roles)
         owner = with_credentials(admin, roles.owner, roles.owner_password)
-        for step in ("roles", "migrate", "grants"):
-            if step == "migrate":
-                result = atlas("migrate", "apply", "--dir", "file://migrations", "--url", owner)
-            else:
-                result = create_roles(admin, roles)
-            assert result.returncode == 0, f"{step} failed:\n{result.stdout}{result.stderr}"
         return Deployment(admin, owner, with_credentials(admin, roles.app, roles.app_password))
 
     return make
+
+
+def _set_up(admin_database_url: str, roles: Roles) -> None:
+    """Roles, ``migrations/`` applied by Atlas as the owner, grants for the new tables."""
+    owner = with_credentials(admin_database_url, roles.owner, roles.owner_password)
+    for step in ("roles", "migrate", "grants"):
+        if step == "migrate":
+            result = atlas("migrate", "apply", "--dir", "file://migrations", "--url", owner)
+        else:
+            result = create_roles(admin_database_url, roles)
+        assert result.returncode == 0, f"{step} failed:\n{result.stdout}{result.stderr}"
+
+
+def _deployment_key(roles: Roles, options: str) -> str:
+    digest = hashlib.sha256(f"{roles.owner}\0{roles.app}\0{options}".encode())
+    for path in [CREATE_ROLES, *sorted((ROOT / "migrations").iterdir())]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+async def _cached_deployment(admin_url: str, roles: Roles, options: str) -> str:
+    """The name of a template database deployed with ``options``; deployed when missing."""
+    name = f"deploy_cache_{_deployment_key(roles, options)}"
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", name)
+        exists = await conn.fetchval("SELECT true FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}_partial" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}_partial" {options}')
+            _set_up(with_database(admin_url, f"{name}_partial"), roles)
+            # Only a complete deployment gets the name that is looked up.
+            await conn.execute(f'ALTER DATABASE "{name}_partial" RENAME TO "{name}"')
+    finally:
+        await conn.close()  # also releases the advisory lock
+    return name
+
+
+async def _set_passwords(admin_url: str, roles: Roles) -> None:
+    """Give the cached roles this session's passwords (nothing when they do not exist yet:
+    deploying the first template creates them with these passwords)."""
+    conn = await asyncpg.connect(admin_url)
+    try:
+        for name, password in (
+            (roles.owner, roles.owner_password),
+            (roles.app, roles.app_password),
+        ):
+            if await conn.fetchval("SELECT true FROM pg_roles WHERE rolname = $1", name):
+                statement = await conn.fetchval(
+                    "SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)", name, password
+                )
+                await conn.execute(statement)
+    finally:
+        await conn.close()
 
 
 # The character locales tests that compare text run under. The embedded server
