@@ -296,6 +296,24 @@ async def test_purging_deletes_expired_tokens_in_bounded_batches(pool: Pool) -> 
     assert await tokens.get(live.token.id) == live.token
 
 
+async def test_purging_with_the_defaults_deletes_at_most_100_batches_of_1000(pool: Pool) -> None:
+    """The defaults bound one call's work: 100,000 tokens; the rest wait for the next."""
+    tokens = PostgresTokenRepository(pool)
+    await tokens.purge_expired(batch_size=10_000, max_batches=10_000)
+    user = await a_user(pool)
+    await pool.execute(
+        """INSERT INTO tokens (user_id, kind, token_hash, created_at, expires_at)
+           SELECT $1, 'session', sha256(int8send(n)), now() - interval '3 days',
+                  now() - interval '2 days'
+           FROM generate_series(1, 100001) AS n""",
+        user.id,
+    )
+
+    assert await tokens.purge_expired() == 100_000
+    assert await tokens.purge_expired() == 1
+    assert await pool.fetchval("SELECT count(*) FROM tokens WHERE user_id = $1", user.id) == 0
+
+
 @pytest.mark.parametrize(("batch_size", "max_batches"), [(0, 1), (1, 0), (10_001, 1), (-5, 3)])
 async def test_purge_limits_out_of_range_are_rejected(
     pool: Pool, batch_size: int, max_batches: int

@@ -228,6 +228,17 @@ async def test_disabling_a_user_is_a_versioned_change_and_repeating_it_is_harmle
         await users.disable(uuid.uuid4())
 
 
+async def test_disabling_records_the_time_of_the_repository_clock(pool: Pool) -> None:
+    registered_at = datetime(2031, 6, 1, 8, 0, tzinfo=UTC)
+    later = registered_at + timedelta(hours=1)
+    user = await PostgresUserRepository(pool, clock=lambda: registered_at).register(new_user())
+
+    disabled = await PostgresUserRepository(pool, clock=lambda: later).disable(user.id)
+
+    assert (disabled.created_at, disabled.updated_at) == (registered_at, later)
+    assert await pool.fetchval("SELECT updated_at FROM users WHERE id = $1", user.id) == later
+
+
 async def test_an_update_can_reactivate_a_disabled_user(pool: Pool) -> None:
     users = PostgresUserRepository(pool)
     user = await users.disable((await users.register(new_user())).id)

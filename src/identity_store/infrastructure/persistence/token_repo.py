@@ -123,14 +123,14 @@ class PostgresTokenRepository(Repository):
         """Revoke every live token of the user; return how many."""
         check_uuid(user_id, "user_id")
         now = self._now()
-        with self._errors(user_id=user_id):
+        with self._errors():
             return await queries.revoke_live_tokens_for_user(self._db, now=now, user_id=user_id)
 
     async def list_live_for_user(self, user_id: UUID) -> list[Token]:
         """Return the user's live tokens, oldest first."""
         check_uuid(user_id, "user_id")
         now = self._now()
-        with self._errors(user_id=user_id):
+        with self._errors():
             found = await queries.list_live_tokens_for_user(self._db, user_id=user_id, now=now)
         return list(map(_token, found))
 

@@ -95,7 +95,7 @@ class PostgresUserRepository(Repository):
         check_instance(changes, UserUpdate, "changes")
         check_limit(expected_version, field="expected_version", maximum=MAX_VERSION)
         now = self._now()
-        with self._errors(email=changes.email, user_id=user_id):
+        with self._errors(email=changes.email):
             row = await queries.update_user(
                 self._db,
                 email=changes.email,
@@ -122,7 +122,7 @@ class PostgresUserRepository(Repository):
         """
         check_uuid(user_id, "user_id")
         now = self._now()
-        with self._errors(user_id=user_id):
+        with self._errors():
             row = await queries.disable_user(self._db, now=now, id=user_id)
             if row is None:
                 row = await queries.get_user_by_id(self._db, id=user_id)
@@ -134,7 +134,7 @@ class PostgresUserRepository(Repository):
         """Delete the user and its tokens; its events stay with no user. Return whether
         a user was deleted."""
         check_uuid(user_id, "user_id")
-        with self._errors(user_id=user_id):
+        with self._errors():
             deleted = await queries.delete_user(self._db, id=user_id)
         return deleted > 0
 
