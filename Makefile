@@ -176,7 +176,7 @@ bench-codegen: setup ## benchmark generated code against hand-written asyncpg (p
 # about 4 s a mutant instead of 11.
 MUTATION_NICE ?= nice -n 10
 mutation: setup tools ## mutation testing of the persistence and domain modules, with a report of survivors
-	IDENTITY_STORE_TEST_DEPLOY_CACHE=1 $(WITH_DB) $(MUTATION_NICE) $(PY) scripts/mutation.py run $(MODULES) $(if $(SAMPLE),--sample $(SAMPLE))
+	IDENTITY_STORE_TEST_DEPLOY_CACHE=1 $(WITH_DB) $(MUTATION_NICE) $(PY) scripts/mutation.py run $(MODULES) $(if $(SAMPLE),--sample $(SAMPLE)) $(if $(AGAIN),--again)
 	$(if $(MODULES),,$(MAKE) --no-print-directory mutation-plugin)
 
 mutation-report: setup ## print the last mutation results (scores and survivors) without running anything
@@ -184,7 +184,7 @@ mutation-report: setup ## print the last mutation results (scores and survivors)
 	cd sqlc-gen-asyncpg && $(abspath $(PY)) ../scripts/mutation.py report --plugin
 
 mutation-plugin: setup ## mutation testing of the plugin's build.py and types.py (measured, no threshold)
-	cd sqlc-gen-asyncpg && $(abspath $(PY)) -m identity_store.devdb --root $(CURDIR)/.devdb exec -- $(MUTATION_NICE) $(abspath $(PY)) ../scripts/mutation.py run --plugin $(if $(SAMPLE),--sample $(SAMPLE))
+	cd sqlc-gen-asyncpg && $(abspath $(PY)) -m identity_store.devdb --root $(CURDIR)/.devdb exec -- $(MUTATION_NICE) $(abspath $(PY)) ../scripts/mutation.py run --plugin $(if $(SAMPLE),--sample $(SAMPLE)) $(if $(AGAIN),--again)
 
 clean: ## stop the server, delete its data (wherever it lives), .tools, .venv and build output
 	@if [ -x $(PY) ]; then $(PY) -m identity_store.devdb destroy; fi

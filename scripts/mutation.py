@@ -1,14 +1,16 @@
 """Mutation testing of the persistence and domain modules (``make mutation``).
 
-    python scripts/mutation.py run [MODULE ...] [--sample N] [--seed S]
+    python scripts/mutation.py run [MODULE ...] [--again | --sample N [--seed S]]
     python scripts/mutation.py report
     python scripts/mutation.py run|report --plugin ...   (build, types of sqlc-gen-asyncpg)
 
 ``run`` tests the mutants of each MODULE (short names: validation, _errors, token_repo,
-event_repo, user_repo, unit_of_work; default: all six) with mutmut, one module at a time;
-``--sample N`` tests N mutants per module drawn with ``--seed`` (default 12), for a quick
-estimate. Results accumulate in ``mutants/`` (git-ignored): a run resumes where the last
-one stopped, and mutants whose function did not change keep their result.
+event_repo, user_repo, unit_of_work; default: all six) with mutmut, one module at a time.
+Results accumulate in ``mutants/`` (git-ignored): a run tests the mutants with no result
+yet (new, or in a function that changed since) and the survivors again (tests may have
+been added since); a killed mutant stays killed, as tests are only ever added or made
+stricter. ``--again`` tests every mutant afresh; ``--sample N`` tests N mutants per
+module drawn with ``--seed`` (default 12), for a quick estimate.
 
 ``report`` prints, per module, killed / survived / timeout / untested and the score, with
 the survivors by name (``mutmut show NAME`` prints one's diff). The mutants listed in
@@ -75,18 +77,22 @@ def generate() -> None:
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)  # noqa: S603
 
 
-def run(modules: list[str], sample: int | None, seed: int) -> int:
-    if sample is not None and not all(meta(m) for m in modules):
-        generate()
+def run(modules: list[str], sample: int | None, seed: int, *, again: bool = False) -> int:
+    generate()  # new mutants for changed functions; unchanged ones keep their result
     status = 0
     for module in modules:
-        if sample is None:
+        codes = meta(module)
+        if sample is not None:
+            everything = sorted(codes)
+            names = sorted(random.Random(seed).sample(everything, min(sample, len(everything))))  # noqa: S311
+        elif again:
             names = [dotted(module) + ".*"]
         else:
-            everything = sorted(meta(module))
-            picked = random.Random(seed).sample(everything, min(sample, len(everything)))  # noqa: S311
-            names = sorted(picked)
-        print(f"== {module}: {'all' if sample is None else len(names)} mutants", flush=True)
+            skip = equivalent()
+            names = sorted(k for k, v in codes.items() if k not in skip and v not in KILLED)
+        print(f"== {module}: {len(codes) if again else len(names)} mutants to test", flush=True)
+        if not names:
+            continue
         result = subprocess.run(  # noqa: S603 - our own mutmut, our arguments
             [MUTMUT, "run", "--max-children", os.environ.get("MUTATION_JOBS", "1"), *names],
             cwd=ROOT,
@@ -162,6 +168,7 @@ def main() -> int:
     run_parser.add_argument("modules", nargs="*", default=list(MODULES))
     run_parser.add_argument("--sample", type=int)
     run_parser.add_argument("--seed", type=int, default=12)
+    run_parser.add_argument("--again", action="store_true", help="test every mutant afresh")
     report_parser = sub.add_parser("report")
     report_parser.add_argument("modules", nargs="*", default=list(MODULES))
     args = parser.parse_args()
@@ -171,7 +178,7 @@ def main() -> int:
     if args.command == "report":
         report(args.modules)
         return 0
-    return run(args.modules or list(MODULES), args.sample, args.seed)
+    return run(args.modules or list(MODULES), args.sample, args.seed, again=args.again)
 
 
 if __name__ == "__main__":
