@@ -15,6 +15,7 @@ import pytest
 
 from identity_store.domain.errors import (
     ConcurrencyConflict,
+    DatabaseError,
     DatabaseUnavailable,
     EmailAlreadyRegistered,
     InvalidInput,
@@ -31,7 +32,7 @@ from identity_store.infrastructure.db import create_pool
 from identity_store.infrastructure.persistence.event_repo import PostgresEventRepository
 from identity_store.infrastructure.persistence.token_repo import PostgresTokenRepository
 from identity_store.infrastructure.persistence.user_repo import PostgresUserRepository
-from tests.conftest import Deployment, app_settings
+from tests.conftest import Deploy, Deployment, app_settings
 
 if TYPE_CHECKING:
     Pool = asyncpg.Pool[Any]
@@ -394,3 +395,55 @@ async def test_the_first_page_of_users_starts_at_the_earliest_storable_instant(
     assert page.items[0].created_at == earliest
     assert [user.id for user in rest.items] == [later.id]
     assert rest.next_cursor is None
+
+
+# --- an insert that returns no row -----------------------------------------------------
+
+
+@pytest.fixture
+async def swallowing_deployment(deploy: Deploy) -> AsyncIterator[Deployment]:
+    """A database whose users and tokens have a BEFORE INSERT trigger that drops every
+    row, as a trigger or rule added behind the application's back can."""
+    deployment = await deploy("swallow")
+    owner = await asyncpg.connect(deployment.owner_url)
+    try:
+        await owner.execute(
+            """CREATE FUNCTION swallow() RETURNS trigger LANGUAGE plpgsql AS
+                   'BEGIN RETURN NULL; END';
+               CREATE TRIGGER swallow BEFORE INSERT ON tokens
+                   FOR EACH ROW EXECUTE FUNCTION swallow();"""
+        )
+    finally:
+        await owner.close()
+    yield deployment
+
+
+async def test_an_insert_that_returns_no_row_is_a_database_error_not_a_missing_value(
+    swallowing_deployment: Deployment,
+) -> None:
+    pool = await create_pool(app_settings(swallowing_deployment.app_url, through_pgbouncer=False))
+    try:
+        user = await PostgresUserRepository(pool).register(new_user("swallow"))
+        owner = await asyncpg.connect(swallowing_deployment.owner_url)
+        try:
+            await owner.execute(
+                "CREATE TRIGGER swallow BEFORE INSERT ON users"
+                " FOR EACH ROW EXECUTE FUNCTION swallow()"
+            )
+        finally:
+            await owner.close()
+
+        with pytest.raises(DatabaseError) as token_error:
+            await PostgresTokenRepository(pool).issue(
+                NewToken(user_id=user.id, kind=TokenKind.SESSION, ttl=timedelta(hours=1))
+            )
+        with pytest.raises(DatabaseError) as user_error:
+            await PostgresUserRepository(pool).register(new_user("swallow"))
+
+        for caught in (token_error, user_error):
+            assert type(caught.value) is DatabaseError
+            assert str(caught.value) == "the insert returned no row"
+        assert await rows(pool, "SELECT count(*) FROM tokens") == 0
+        assert await rows(pool, "SELECT count(*) FROM users") == 1
+    finally:
+        await pool.close()

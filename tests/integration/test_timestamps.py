@@ -162,6 +162,7 @@ async def test_a_token_that_would_expire_beyond_the_range_is_refused(pool: Pool)
         await tokens.issue(NewToken(user_id=user.id, kind=TokenKind.SESSION, ttl=timedelta(days=1)))
 
     assert caught.value.field == "ttl"
+    assert caught.value.problem == "the token would expire after 9999-12-30T23:59:59.999999Z"
     assert await pool.fetchval("SELECT count(*) FROM tokens WHERE user_id = $1", user.id) == 0
     issued = await tokens.issue(
         NewToken(user_id=user.id, kind=TokenKind.SESSION, ttl=timedelta(hours=1))

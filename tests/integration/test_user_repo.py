@@ -228,6 +228,36 @@ async def test_disabling_a_user_is_a_versioned_change_and_repeating_it_is_harmle
         await users.disable(uuid.uuid4())
 
 
+async def test_users_registered_at_the_same_instant_are_each_listed_once_across_pages(
+    pool: Pool,
+) -> None:
+    """The cursor holds the id as well as the time: a page must not end in the middle of
+    a group of users sharing ``created_at`` and lose the rest of the group."""
+    instant = datetime(2090, 1, 1, tzinfo=UTC) + timedelta(microseconds=uuid.uuid4().int % 10**12)
+    users = PostgresUserRepository(pool, clock=lambda: instant)
+    group = sorted([(await users.register(new_user())).id for _ in range(3)])
+    cursor: str | None = encode_user_cursor(instant - timedelta(microseconds=1), uuid.UUID(int=0))
+
+    listed: list[uuid.UUID] = []
+    for _ in range(3):
+        page = await users.list_page(limit=1, cursor=cursor)
+        listed += [user.id for user in page.items if user.created_at == instant]
+        cursor = page.next_cursor
+
+    assert listed == group
+
+
+async def test_a_page_holds_50_users_unless_asked_otherwise(pool: Pool) -> None:
+    users = PostgresUserRepository(pool)
+    for _ in range(51):
+        await users.register(new_user())
+
+    page = await users.list_page()
+
+    assert len(page.items) == 50
+    assert page.next_cursor is not None
+
+
 async def test_disabling_records_the_time_of_the_repository_clock(pool: Pool) -> None:
     registered_at = datetime(2031, 6, 1, 8, 0, tzinfo=UTC)
     later = registered_at + timedelta(hours=1)
