@@ -247,6 +247,37 @@ async def test_users_registered_at_the_same_instant_are_each_listed_once_across_
     assert listed == group
 
 
+class _CountingRows:
+    """An executor that passes every call to the pool and records how many rows each
+    ``fetch`` brought back from the server."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self.fetched: list[int] = []
+
+    async def fetch(self, query: str, *args: object, **kwargs: Any) -> list[asyncpg.Record]:
+        found = await self._pool.fetch(query, *args, **kwargs)
+        self.fetched.append(len(found))
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+
+async def test_a_page_reads_one_row_more_than_it_returns_however_many_users_follow(
+    pool: Pool,
+) -> None:
+    users = PostgresUserRepository(pool)
+    for _ in range(4):
+        await users.register(new_user())
+    counting = _CountingRows(pool)
+
+    page = await PostgresUserRepository(counting).list_page(limit=2)  # type: ignore[arg-type]
+
+    assert len(page.items) == 2 and page.next_cursor is not None
+    assert counting.fetched == [3]
+
+
 async def test_a_page_holds_50_users_unless_asked_otherwise(pool: Pool) -> None:
     users = PostgresUserRepository(pool)
     for _ in range(51):
