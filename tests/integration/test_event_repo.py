@@ -231,9 +231,25 @@ async def test_the_stream_returns_events_after_the_cursor_in_order_up_to_the_lim
     nothing_more = await events.read_stream(after=rest.next_cursor, limit=100)
 
     assert everything == appended
-    assert list(first_two.events + rest.events) == appended
+    assert list(first_two.events) == appended[:2]
+    assert list(rest.events) == appended[2:]
     assert nothing_more.events == ()
     assert nothing_more.next_cursor == rest.next_cursor
+
+
+async def test_a_stream_page_holds_100_events_unless_asked_otherwise(pool: Pool) -> None:
+    events = PostgresEventRepository(pool)
+    cursor = await stream_end(pool)
+    kind = unique_type()
+    assert (
+        await events.append_many([NewEvent(type=kind, payload={"n": n}) for n in range(101)]) == 101
+    )
+
+    page = await events.read_stream(after=cursor)
+
+    assert [(event.type, event.payload) for event in page.events] == [
+        (kind, {"n": n}) for n in range(100)
+    ]
 
 
 async def test_an_event_still_being_written_holds_back_later_events_until_it_commits(
@@ -320,6 +336,8 @@ async def test_counting_by_type_counts_each_type_asked_for(pool: Pool) -> None:
     await events.append(NewEvent(type=two))
 
     assert await events.count_by_type([one, two, absent]) == {one: 3, two: 1}
+    # A name PostgreSQL could not store (NUL) matches nothing rather than failing.
+    assert await events.count_by_type([f"{one}\x00", one]) == {one: 3}
     everything = await events.count_by_type()
     assert everything[one] == 3 and everything[two] == 1
     total = await pool.fetchval("SELECT count(*) FROM events")
