@@ -402,8 +402,9 @@ async def test_the_first_page_of_users_starts_at_the_earliest_storable_instant(
 
 @pytest.fixture
 async def swallowing_deployment(deploy: Deploy) -> AsyncIterator[Deployment]:
-    """A database whose users and tokens have a BEFORE INSERT trigger that drops every
-    row, as a trigger or rule added behind the application's back can."""
+    """A database whose tokens and events (and, once the test asks, users) have a
+    BEFORE INSERT trigger that drops every row, as one added behind the application's
+    back can."""
     deployment = await deploy("swallow")
     owner = await asyncpg.connect(deployment.owner_url)
     try:
@@ -411,6 +412,8 @@ async def swallowing_deployment(deploy: Deploy) -> AsyncIterator[Deployment]:
             """CREATE FUNCTION swallow() RETURNS trigger LANGUAGE plpgsql AS
                    'BEGIN RETURN NULL; END';
                CREATE TRIGGER swallow BEFORE INSERT ON tokens
+                   FOR EACH ROW EXECUTE FUNCTION swallow();
+               CREATE TRIGGER swallow BEFORE INSERT ON events
                    FOR EACH ROW EXECUTE FUNCTION swallow();"""
         )
     finally:
@@ -440,10 +443,18 @@ async def test_an_insert_that_returns_no_row_is_a_database_error_not_a_missing_v
         with pytest.raises(DatabaseError) as user_error:
             await PostgresUserRepository(pool).register(new_user("swallow"))
 
+        with pytest.raises(DatabaseError) as event_error:
+            await PostgresEventRepository(pool).append(
+                NewEvent(type="swallowed.event", event_key=uuid.uuid4())
+            )
+
         for caught in (token_error, user_error):
             assert type(caught.value) is DatabaseError
             assert str(caught.value) == "the insert returned no row"
+        assert type(event_error.value) is DatabaseError
+        assert str(event_error.value) == "the insert returned no row and no event has its key"
         assert await rows(pool, "SELECT count(*) FROM tokens") == 0
+        assert await rows(pool, "SELECT count(*) FROM events") == 0
         assert await rows(pool, "SELECT count(*) FROM users") == 1
     finally:
         await pool.close()

@@ -69,7 +69,8 @@ class PostgresEventRepository(Repository):
             # to this next statement.
             existing = await queries.get_event_by_key(self._db, event_key=new.event_key)
         if existing is None:
-            raise DatabaseError("an event key conflicted but no event has it")
+            # Nothing conflicted and nothing was written: a trigger or rule dropped the row.
+            raise DatabaseError("the insert returned no row and no event has its key")
         if not _same_event(existing, new):
             raise EventKeyConflict(new.event_key)
         return _event(existing)
