@@ -140,10 +140,12 @@ async def test_reusing_an_event_key_for_a_different_event_is_a_conflict(pool: Po
     events = PostgresEventRepository(pool)
     original = await events.append(NewEvent(type=unique_type(), payload={"v": 1}))
 
-    with pytest.raises(EventKeyConflict):
+    with pytest.raises(EventKeyConflict) as caught:
         await events.append(
             NewEvent(type=original.type, payload={"v": 2}, event_key=original.event_key)
         )
+
+    assert caught.value.event_key == original.event_key
 
     stored = await pool.fetchval("SELECT payload FROM events WHERE id = $1", original.id)
     assert stored == {"v": 1}
@@ -203,6 +205,17 @@ async def test_get_finds_an_event_by_id_and_answers_none_otherwise(pool: Pool) -
 
     assert await events.get(event.id) == event
     assert await events.get(2**62) is None
+
+
+async def test_a_users_events_come_100_at_a_time_unless_asked_otherwise(pool: Pool) -> None:
+    user = await a_user(pool)
+    events = PostgresEventRepository(pool)
+    await events.append_many([NewEvent(type="user.step", user_id=user.id) for _ in range(101)])
+
+    first = await events.list_for_user(user.id)
+
+    ids = await pool.fetch("SELECT id FROM events WHERE user_id = $1 ORDER BY id", user.id)
+    assert [event.id for event in first] == [row["id"] for row in ids][:100]
 
 
 async def test_a_users_events_come_in_id_order_after_the_cursor(pool: Pool) -> None:
