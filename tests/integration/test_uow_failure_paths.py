@@ -139,8 +139,22 @@ async def test_an_acquire_timeout_leaves_the_waiting_unit_of_work_inactive(
             async with waiting:
                 pass
         assert caught.value.reason == "acquire"
+        assert "within 0.2 s" in str(caught.value)
         assert not waiting.active
         assert holder.active
+    assert small_pool.get_idle_size() == 1
+
+
+async def test_the_acquire_timeout_given_to_the_dependency_is_the_one_it_waits(
+    small_pool: Pool,
+) -> None:
+    async with PostgresUnitOfWork(small_pool):
+        dependency = get_uow(small_pool, acquire_timeout=0.2)
+        with pytest.raises(DatabaseTimeout) as caught:
+            await anext(dependency)
+
+    assert caught.value.reason == "acquire"
+    assert "within 0.2 s" in str(caught.value)
     assert small_pool.get_idle_size() == 1
 
 
