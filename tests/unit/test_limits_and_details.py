@@ -33,7 +33,10 @@ from identity_store.domain.validation import (
     check_payload,
     check_scopes,
     check_text,
+    check_timestamp,
     check_ttl,
+    from_database,
+    stored_to_utc,
     to_utc,
 )
 from identity_store.infrastructure.persistence._errors import (
@@ -424,3 +427,54 @@ def test_a_valid_value_comes_back_unchanged_from_every_check() -> None:
     assert check_scopes(("read", "write")) == ("read", "write")
     assert check_ttl(timedelta(days=1)) == timedelta(days=1)
     assert check_event_type("user.logged_in2") == "user.logged_in2"
+
+
+def test_the_byte_limit_counts_compact_utf8_json_not_escaped_ascii() -> None:
+    """Non-ASCII characters count their UTF-8 bytes (2 for "é", not the 6 of "\\u00e9"),
+    and items are separated by a bare comma and colon."""
+    frame = len('{"a":"","b":[1,2]}')
+    payload = {"a": "é" * ((65536 - frame) // 2), "b": [1, 2]}
+    assert len(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()) == 65536
+
+    assert check_payload(payload) is payload
+    with pytest.raises(ValueError, match=r"^must be at most 65536 bytes as JSON$"):
+        check_payload({**payload, "b": [1, 2, 3]})
+
+
+def test_a_circular_payload_is_refused_as_too_deep() -> None:
+    circular: dict[str, Any] = {}
+    circular["self"] = circular
+
+    with pytest.raises(ValueError, match=r"^must not nest deeper than 32 levels$"):
+        check_payload(circular)
+
+
+def test_a_one_character_password_hash_is_accepted() -> None:
+    assert check_password_hash("x") == "x"
+    with pytest.raises(ValueError):
+        check_password_hash("")
+
+
+def test_comparing_a_naive_time_with_the_range_says_it_must_be_aware() -> None:
+    with pytest.raises(ValueError) as caught:
+        check_timestamp(datetime(2030, 1, 1))
+
+    assert str(caught.value) == "must be timezone-aware"
+
+
+def test_values_read_from_the_database_that_are_not_naive_extremes_pass_unchanged() -> None:
+    aware = datetime(2030, 1, 1, tzinfo=UTC)
+    assert from_database(None) is None
+    assert from_database("2030-01-01") == "2030-01-01"
+    assert from_database(aware) is aware
+    assert from_database(datetime.max) == datetime.max.replace(tzinfo=UTC)
+    assert from_database(datetime.min) == datetime.min.replace(tzinfo=UTC)
+
+
+def test_a_stored_time_with_another_offset_is_converted_not_relabelled() -> None:
+    two_hours_east = datetime(2030, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+
+    in_utc = stored_to_utc(two_hours_east)
+
+    assert in_utc == datetime(2030, 1, 1, 10, 0, tzinfo=UTC)
+    assert in_utc.tzinfo is UTC and in_utc.hour == 10

@@ -227,10 +227,10 @@ def check_payload(value: Mapping[str, Any]) -> Mapping[str, Any]:
                 "floats must be smaller than 2**53 in magnitude to read back unchanged; "
                 "send larger numbers as integers or strings"
             )
+    # The walk has refused NaN and infinity, and a structure that contains itself (as too
+    # deep), so json.dumps can only fail on a value JSON has no type for.
     try:
-        encoded = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
-    except ValueError as exc:
-        raise ValueError("numbers must be finite (no NaN or infinity)") from exc
+        encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     except TypeError as exc:
         raise ValueError("must be JSON: objects, arrays, strings, numbers, booleans, null") from exc
     if len(encoded.encode("utf-8")) > PAYLOAD_MAX_BYTES:
