@@ -478,3 +478,11 @@ def test_a_stored_time_with_another_offset_is_converted_not_relabelled() -> None
 
     assert in_utc == datetime(2030, 1, 1, 10, 0, tzinfo=UTC)
     assert in_utc.tzinfo is UTC and in_utc.hour == 10
+
+
+def test_a_stored_time_at_offset_zero_comes_back_labelled_utc() -> None:
+    zero = datetime(2030, 1, 1, 12, 0, tzinfo=timezone(timedelta(0), "GMT"))
+    utc = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+
+    assert stored_to_utc(zero) == utc and stored_to_utc(zero).tzinfo is UTC
+    assert stored_to_utc(utc) == utc and stored_to_utc(utc).tzinfo is UTC
