@@ -228,3 +228,30 @@ async def test_the_isolation_level_asked_for_is_the_one_the_transaction_has(pool
         assert current == shown
     async with PostgresUnitOfWork(pool) as uow:
         assert await uow.users._db.fetchval("SHOW transaction_isolation") == "read committed"  # type: ignore[attr-defined]
+
+
+async def test_a_connection_that_fails_to_reset_on_release_does_not_undo_the_commit(
+    database_url: str,
+) -> None:
+    # asyncpg resets a connection as it goes back to the pool; when that fails it closes
+    # the connection and raises. The unit of work has committed by then: leaving the
+    # block must report success, and the pool must serve again with a new connection.
+    resets: list[int] = []
+
+    async def fail_the_first_reset(connection: Any) -> None:
+        resets.append(1)
+        if len(resets) == 1:
+            raise ConnectionResetError("the reset failed")
+
+    pool = await asyncpg.create_pool(
+        database_url, min_size=1, max_size=1, reset=fail_the_first_reset
+    )
+    try:
+        async with PostgresUnitOfWork(pool, acquire_timeout=5) as uow:
+            user = await uow.users.register(new_user("reset"))
+
+        assert resets == [1]
+        async with PostgresUnitOfWork(pool, acquire_timeout=5) as uow:
+            assert await uow.users.get(user.id) == user
+    finally:
+        await pool.close()

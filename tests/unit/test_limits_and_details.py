@@ -486,3 +486,14 @@ def test_a_stored_time_at_offset_zero_comes_back_labelled_utc() -> None:
 
     assert stored_to_utc(zero) == utc and stored_to_utc(zero).tzinfo is UTC
     assert stored_to_utc(utc) == utc and stored_to_utc(utc).tzinfo is UTC
+
+
+def test_a_stored_time_that_cannot_be_expressed_in_utc_is_refused_with_the_range() -> None:
+    an_hour_east_of_year_one = datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))
+
+    with pytest.raises(ValueError) as caught:
+        stored_to_utc(an_hour_east_of_year_one)
+
+    assert str(caught.value) == (
+        "must be between 0001-01-02T00:00:00Z and 9999-12-30T23:59:59.999999Z"
+    )
