@@ -10,6 +10,7 @@ import asyncpg.exceptions
 import pytest
 
 from identity_store.domain.errors import (
+    CommitOutcomeUnknown,
     ConstraintViolation,
     DatabaseError,
     DatabaseTimeout,
@@ -22,7 +23,11 @@ from identity_store.domain.errors import (
     UnitOfWorkError,
     UserNotFound,
 )
-from identity_store.infrastructure.persistence._errors import translate_error, translate_errors
+from identity_store.infrastructure.persistence._errors import (
+    translate_commit_error,
+    translate_error,
+    translate_errors,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -148,3 +153,37 @@ def test_a_client_error_on_a_closed_connection_means_the_database_is_unavailable
 
     assert isinstance(translate_error(error, executor=ClosedConnection()), DatabaseUnavailable)
     assert type(translate_error(error, executor=OpenConnection())) is DatabaseError
+
+
+class OpenPool:
+    """What a pool offers to the check: ``is_closing``, no ``is_closed``."""
+
+    def is_closing(self) -> bool:
+        return False
+
+
+class ClosingPool:
+    def is_closing(self) -> bool:
+        return True
+
+
+def test_a_client_error_through_a_pool_depends_on_whether_the_pool_is_closing() -> None:
+    encoding = asyncpg.exceptions._base.DataError("invalid input for query argument $1")
+    internal = asyncpg.InternalClientError("cannot switch to state 11")
+
+    assert isinstance(translate_error(encoding, executor=OpenPool()), InvalidInput)
+    assert type(translate_error(internal, executor=OpenPool())) is DatabaseError
+    assert isinstance(translate_error(internal, executor=ClosingPool()), DatabaseUnavailable)
+
+
+def test_a_client_error_at_commit_on_a_closed_connection_is_an_unknown_outcome() -> None:
+    error = asyncpg.InternalClientError("cannot switch to state 11")
+
+    translated = translate_commit_error(error, executor=ClosedConnection())
+
+    assert type(translated) is CommitOutcomeUnknown
+    assert str(translated) == (
+        "the connection failed while committing: the transaction may or may not have "
+        "committed (outcome unknown); retry only idempotent work, keeping event keys"
+    )
+    assert type(translate_commit_error(error, executor=OpenConnection())) is DatabaseError
