@@ -244,9 +244,7 @@ def _unit_of_work(pool: _Pool) -> PostgresUnitOfWork:
     return PostgresUnitOfWork(pool, acquire_timeout=1)  # type: ignore[arg-type]
 
 
-async def test_the_unit_of_work_reports_a_client_error_at_commit_on_a_closed_connection_as_unknown() -> (
-    None
-):
+async def test_the_unit_of_work_calls_a_client_error_at_commit_when_closed_unknown() -> None:
     connection = _Connection(asyncpg.InternalClientError("cannot switch to state 11"), closed=True)
     pool = _Pool(connection)
 
