@@ -157,6 +157,50 @@ def test_a_client_error_on_a_closed_connection_means_the_database_is_unavailable
     assert type(translate_error(error, executor=OpenConnection())) is DatabaseError
 
 
+class RefusingConnection:
+    """A released pooled connection: asking it anything raises."""
+
+    def is_closed(self) -> bool:
+        raise RuntimeError("this connection has been released back to the pool")
+
+
+def test_a_client_error_on_a_connection_that_refuses_even_is_closed_means_unavailable() -> None:
+    error = asyncpg.InternalClientError("cannot switch to state 11")
+
+    assert isinstance(translate_error(error, executor=RefusingConnection()), DatabaseUnavailable)
+    # Neither is_closed nor is_closing: nothing says the connection was lost.
+    assert type(translate_error(error, executor=object())) is DatabaseError
+
+
+def test_a_refused_new_connection_names_the_sqlstate() -> None:
+    translated = translate_error(server_error("53300"), acquire_timeout=1)
+
+    assert isinstance(translated, DatabaseUnavailable)
+    assert str(translated) == "the database refused a new connection (SQLSTATE 53300)"
+
+
+def test_an_error_the_server_sent_without_a_code_is_unexpected_with_no_sqlstate() -> None:
+    translated = translate_error(asyncpg.PostgresError.new({"M": "no code"}))
+
+    assert type(translated) is DatabaseError
+    assert translated.sqlstate is None
+    assert str(translated) == "unexpected database error (SQLSTATE missing)"
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "constraint"),
+    [("23505", "some_other_key"), ("23503", "some_other_fkey"), ("23514", "some_check")],
+)
+def test_a_constraint_this_package_does_not_know_is_named_in_the_violation(
+    sqlstate: str, constraint: str
+) -> None:
+    translated = translate_error(server_error(sqlstate, constraint=constraint))
+
+    assert type(translated) is ConstraintViolation
+    assert translated.constraint == constraint
+    assert str(translated) == f"the database refused the row: constraint {constraint}"
+
+
 class OpenPool:
     """What a pool offers to the check: ``is_closing``, no ``is_closed``."""
 

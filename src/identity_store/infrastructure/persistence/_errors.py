@@ -97,9 +97,8 @@ def translate_error(
             # Refused while opening a connection (no such database, bad password, too
             # many clients, not accepting connections): whatever the SQLSTATE, the
             # database is unavailable to us, not the request wrong.
-            sqlstate = str(getattr(exc, "sqlstate", "") or "")
             return DatabaseUnavailable(
-                f"the database refused a new connection (SQLSTATE {sqlstate})"
+                f"the database refused a new connection (SQLSTATE {_code(exc)})"
             )
         return _from_sqlstate(exc, email=email, user_id=user_id)
     if isinstance(exc, TimeoutError):
@@ -129,8 +128,8 @@ def translate_error(
 def _from_sqlstate(
     exc: asyncpg.PostgresError, *, email: str | None, user_id: UUID | None
 ) -> IdentityStoreError:
-    sqlstate = str(getattr(exc, "sqlstate", "") or "")
-    constraint = getattr(exc, "constraint_name", None)
+    sqlstate = exc.sqlstate  # None only for an error the server sent without a code
+    constraint = exc.constraint_name
     if isinstance(exc, asyncpg.exceptions.UniqueViolationError):
         if constraint in _EMAIL_UNIQUE:
             return EmailAlreadyRegistered(email)
@@ -156,11 +155,16 @@ def _from_sqlstate(
     if isinstance(exc, asyncpg.exceptions.PostgresConnectionError) or (
         sqlstate in _UNAVAILABLE_SQLSTATES
     ):
-        return DatabaseUnavailable(f"the database is unavailable (SQLSTATE {sqlstate})")
+        return DatabaseUnavailable(f"the database is unavailable (SQLSTATE {_code(exc)})")
     if isinstance(exc, asyncpg.exceptions.DataError):
-        column = getattr(exc, "column_name", None)
-        return InvalidInput(column or "value", f"rejected by the database (SQLSTATE {sqlstate})")
-    return DatabaseError(f"unexpected database error (SQLSTATE {sqlstate})", sqlstate=sqlstate)
+        return InvalidInput(
+            exc.column_name or "value", f"rejected by the database (SQLSTATE {_code(exc)})"
+        )
+    return DatabaseError(f"unexpected database error (SQLSTATE {_code(exc)})", sqlstate=sqlstate)
+
+
+def _code(exc: asyncpg.PostgresError) -> str:
+    return exc.sqlstate or "missing"
 
 
 def translate_commit_error(exc: BaseException, *, executor: object) -> IdentityStoreError | None:
