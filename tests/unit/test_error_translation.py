@@ -243,11 +243,13 @@ def test_a_client_error_at_commit_on_a_closed_connection_is_an_unknown_outcome()
 
 
 class _Transaction:
-    def __init__(self, failure: BaseException) -> None:
+    def __init__(self, failure: BaseException, *, at_begin: bool = False) -> None:
         self._failure = failure
+        self._at_begin = at_begin
 
     async def start(self) -> None:
-        return None
+        if self._at_begin:
+            raise self._failure
 
     async def commit(self) -> None:
         raise self._failure
@@ -257,13 +259,14 @@ class _Transaction:
 
 
 class _Connection:
-    def __init__(self, failure: BaseException, *, closed: bool) -> None:
+    def __init__(self, failure: BaseException, *, closed: bool, at_begin: bool = False) -> None:
         self._failure = failure
         self._closed = closed
+        self._at_begin = at_begin
         self.terminated = False
 
     def transaction(self, **_: Any) -> _Transaction:
-        return _Transaction(self._failure)
+        return _Transaction(self._failure, at_begin=self._at_begin)
 
     def is_closed(self) -> bool:
         return self._closed
@@ -313,4 +316,18 @@ async def test_the_unit_of_work_reports_the_same_error_on_an_open_connection_as_
 
     assert type(caught.value) is DatabaseError
     assert not connection.terminated
+    assert pool.released == [connection]
+
+
+async def test_a_client_error_at_begin_on_a_closed_connection_means_unavailable() -> None:
+    error = asyncpg.InternalClientError("cannot switch to state 11")
+    connection = _Connection(error, closed=True, at_begin=True)
+    pool = _Pool(connection)
+    uow = _unit_of_work(pool)
+
+    with pytest.raises(DatabaseUnavailable):
+        async with uow:
+            pytest.fail("the block must not run when BEGIN failed")
+
+    assert not uow.active
     assert pool.released == [connection]

@@ -131,7 +131,10 @@ def test_the_acquire_timeout_is_named_in_seconds() -> None:
 
     assert type(translated) is DatabaseTimeout
     assert translated.reason == "acquire"
-    assert "within 2.5 s" in str(translated)
+    assert str(translated) == (
+        "no database connection became free within 2.5 s "
+        "(the pool is exhausted: more concurrent work than DB_POOL_MAX_SIZE)"
+    )
 
 
 # --- error details ---------------------------------------------------------------------
