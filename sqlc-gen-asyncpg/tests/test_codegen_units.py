@@ -11,7 +11,7 @@ from sqlc_gen_asyncpg.naming import safe_identifier
 from sqlc_gen_asyncpg.pipeline import first_party
 from sqlc_gen_asyncpg.render import exploded, fill, imports
 from sqlc_gen_asyncpg.request import Column, Identifier, Parameter, Query
-from sqlc_gen_asyncpg.types import builtin_type
+from sqlc_gen_asyncpg.types import PyType, builtin_type
 
 pytestmark = pytest.mark.codegen
 
@@ -49,6 +49,7 @@ def test_function_names_never_shadow_builtins_or_imports(name: str) -> None:
         ("ltree", "str"),
         ("public.ltree", "str"),
         ("extensions.hstore", "str"),
+        ("identity.extensions.hstore", "str"),
         ("vector", "str"),
         ("pg_catalog.int4", "int"),
         ("any", "object"),
@@ -166,3 +167,14 @@ def test_first_party_packages_are_folders_or_modules_of_the_project(tmp_path: Pa
     found = first_party(tmp_path, ["myapp.domain", "core.types", "tools", "asyncpg", "other"])
 
     assert found == frozenset({"myapp", "core", "tools"})
+
+
+def test_wrapping_a_type_keeps_its_imports_enum_and_custom_flag() -> None:
+    money = PyType("Money", frozenset({("shop.money", "Money")}), custom=True)
+    mood = PyType("Mood", frozenset({(".models", "Mood")}), enum="Mood")
+
+    assert money.wrap(2, True) == PyType(
+        "list[list[Money]] | None", frozenset({("shop.money", "Money")}), custom=True
+    )
+    assert mood.wrap(1, False) == PyType("list[Mood]", frozenset({(".models", "Mood")}), "Mood")
+    assert mood.wrap(0, True) == PyType("Mood | None", mood.imports, "Mood")

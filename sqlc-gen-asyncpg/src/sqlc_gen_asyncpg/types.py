@@ -191,8 +191,6 @@ class PyType:
     expr: str
     imports: frozenset[tuple[str, str]] = frozenset()
     enum: str = ""
-    dims: int = 0
-    nullable: bool = False
     custom: bool = False
 
     def wrap(self, dims: int, nullable: bool) -> "PyType":
@@ -202,7 +200,7 @@ class PyType:
             expr = f"list[{expr}]"
         if nullable:
             expr = f"{expr} | None"
-        return PyType(expr, self.imports, self.enum, dims, nullable, self.custom)
+        return PyType(expr, self.imports, self.enum, self.custom)
 
 
 # Extension types, found in whichever schema the extension was created in.
