@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import traceback
 import uuid
 from typing import Any
@@ -331,3 +332,74 @@ async def test_a_client_error_at_begin_on_a_closed_connection_means_unavailable(
 
     assert not uow.active
     assert pool.released == [connection]
+
+
+# --- what each client-side failure becomes, in full -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "executor", "expected", "message"),
+    [
+        (
+            TimeoutError(),
+            None,
+            DatabaseTimeout,
+            "the database did not answer within the command timeout",
+        ),
+        (
+            asyncpg.InternalClientError("cannot switch to state 11"),
+            ClosedConnection(),
+            DatabaseUnavailable,
+            "the connection to the database was lost",
+        ),
+        (
+            asyncpg.exceptions._base.DataError("invalid input for query argument $1"),
+            OpenConnection(),
+            InvalidInput,
+            "value: the database driver could not encode a value",
+        ),
+        (
+            asyncpg.InterfaceError("connection is closed"),
+            None,
+            DatabaseUnavailable,
+            "the database is unreachable or the connection broke",
+        ),
+        (
+            ConnectionResetError("reset by peer"),
+            None,
+            DatabaseUnavailable,
+            "the database is unreachable or the connection broke",
+        ),
+        (
+            asyncpg.InternalClientError("codec"),
+            OpenConnection(),
+            DatabaseError,
+            "unexpected database client error (InternalClientError)",
+        ),
+    ],
+)
+def test_each_client_side_failure_becomes_one_domain_error_with_its_message(
+    error: BaseException, executor: object, expected: type[Exception], message: str
+) -> None:
+    translated = translate_error(error, executor=executor)
+
+    assert type(translated) is expected
+    assert str(translated) == message
+    if isinstance(translated, DatabaseTimeout):
+        assert translated.reason == "statement"
+    if isinstance(translated, InvalidInput):
+        assert (translated.field, translated.problem) == (
+            "value",
+            "the database driver could not encode a value",
+        )
+    with pytest.raises(expected) as caught, translate_errors(executor=executor):
+        raise error
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("stop", [asyncio.CancelledError(), KeyboardInterrupt(), SystemExit(3)])
+def test_a_cancellation_or_exit_inside_the_block_goes_through_untranslated(
+    stop: BaseException,
+) -> None:
+    with pytest.raises(type(stop)), translate_errors(executor=ClosedConnection()):
+        raise stop

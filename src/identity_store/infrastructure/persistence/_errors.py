@@ -229,7 +229,7 @@ class translate_errors:  # noqa: N801 - used like a function: `with translate_er
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> Literal[False]:
-        if exc is None or not isinstance(exc, Exception):
+        if not isinstance(exc, Exception):  # no exception, or a cancellation or exit
             return False
         if self._on_server_error is not None and isinstance(exc, asyncpg.PostgresError):
             # The server refused a statement: its transaction (if any) is aborted.
