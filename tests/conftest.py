@@ -221,15 +221,16 @@ async def deploy(admin_url: str, make_database: MakeDatabase, roles: Roles) -> D
             admin = await make_database(prefix, f'TEMPLATE "{template}"')
         else:
             admin = await make_database(prefix, options)
-            _set_up(admin, roles)
+            set_up_database(admin, roles)
         owner = with_credentials(admin, roles.owner, roles.owner_password)
         return Deployment(admin, owner, with_credentials(admin, roles.app, roles.app_password))
 
     return make
 
 
-def _set_up(admin_database_url: str, roles: Roles) -> None:
-    """Roles, ``migrations/`` applied by Atlas as the owner, grants for the new tables."""
+def set_up_database(admin_database_url: str, roles: Roles) -> None:
+    """Set up an empty database as a deployment does: roles, ``migrations/`` applied by
+    Atlas as the owner, grants for the new tables."""
     owner = with_credentials(admin_database_url, roles.owner, roles.owner_password)
     for step in ("roles", "migrate", "grants"):
         if step == "migrate":
@@ -256,7 +257,7 @@ async def _cached_deployment(admin_url: str, roles: Roles, options: str) -> str:
         if not exists:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}_partial" WITH (FORCE)')
             await conn.execute(f'CREATE DATABASE "{name}_partial" {options}')
-            _set_up(with_database(admin_url, f"{name}_partial"), roles)
+            set_up_database(with_database(admin_url, f"{name}_partial"), roles)
             # Only a complete deployment gets the name that is looked up.
             await conn.execute(f'ALTER DATABASE "{name}_partial" RENAME TO "{name}"')
     finally:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
-from tests.conftest import Deployment, Roles, atlas, create_roles, with_credentials
+from tests.conftest import Deployment, Roles, set_up_database, with_credentials
 from tests.durable_server import DurableServer
 
 FIGURES: Counter[str] = Counter()
@@ -50,13 +50,7 @@ async def durable(durable_server: DurableServer, roles: Roles) -> AsyncIterator[
     finally:
         await conn.close()
     admin = durable_server.url("identity_faults")
-    owner = with_credentials(admin, roles.owner, roles.owner_password)
-    for step in ("roles", "migrate", "grants"):
-        if step == "migrate":
-            result = atlas("migrate", "apply", "--dir", "file://migrations", "--url", owner)
-        else:
-            result = create_roles(admin, roles)
-        assert result.returncode == 0, f"{step} failed:\n{result.stdout}{result.stderr}"
+    set_up_database(admin, roles)
     conn = await asyncpg.connect(admin)
     try:
         settings = dict(
@@ -68,4 +62,5 @@ async def durable(durable_server: DurableServer, roles: Roles) -> AsyncIterator[
     finally:
         await conn.close()
     assert settings == {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+    owner = with_credentials(admin, roles.owner, roles.owner_password)
     yield Deployment(admin, owner, with_credentials(admin, roles.app, roles.app_password))
