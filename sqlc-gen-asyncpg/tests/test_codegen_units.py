@@ -52,6 +52,8 @@ def test_function_names_never_shadow_builtins_or_imports(name: str) -> None:
         ("identity.extensions.hstore", "str"),
         ("vector", "str"),
         ("pg_catalog.int4", "int"),
+        ("pg_catalog.integer", "int"),
+        ("PG_CATALOG.Double Precision", "float"),
         ("any", "object"),
         ("anyelement", "object"),
         ("record", "object"),
