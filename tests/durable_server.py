@@ -2,12 +2,12 @@
 
 The embedded development server runs with ``fsync=off`` and ``synchronous_commit=off``:
 a crash may lose commits it acknowledged, so a fault test there would prove nothing.
-This one runs the same binaries (``identity_store.devdb.bin_dir()``, so
-``IDENTITY_STORE_PG_BIN`` applies) with ``fsync``, ``synchronous_commit`` and
-``full_page_writes`` on, listens on 127.0.0.1 only, on one port for its whole life so
-that a pool can find it again after a restart, and lives in a temporary folder that
-:meth:`DurableServer.destroy` removes. As root it runs as the embedded server's system
-user, like ``devdb``.
+This one runs the same binaries (``identity_store.devdb.server_bin_dir()``, so
+``IDENTITY_STORE_PG_BIN`` applies, and as root a copy the server user can reach) with
+``fsync``, ``synchronous_commit`` and ``full_page_writes`` on, listens on 127.0.0.1
+only, on one port for its whole life so that a pool can find it again after a restart,
+and lives in a temporary folder that :meth:`DurableServer.destroy` removes. As root it
+runs as the embedded server's system user, like ``devdb``.
 """
 
 from __future__ import annotations
@@ -80,7 +80,10 @@ class DurableServer:
         if owner is not None:
             os.chown(root, owner.pw_uid, owner.pw_gid)
         root.chmod(0o700)
-        server = cls(root, _free_port(), secrets.token_urlsafe(18), devdb.bin_dir(), owner)
+        # As root the server user may not reach the checkout's .venv (a clone in a 0700
+        # folder): devdb gives a copy of the binaries it can run, as for the dev server.
+        binaries = devdb.server_bin_dir(owner)
+        server = cls(root, _free_port(), secrets.token_urlsafe(18), binaries, owner)
         pwfile = root / "pw"
         pwfile.write_text(server.password + "\n")
         if owner is not None:
