@@ -15,6 +15,7 @@ import pytest
 
 from identity_store import devdb
 from identity_store.infrastructure.settings import database_url as configured_database_url
+from tests.durable_server import DurableServer
 
 pytestmark = pytest.mark.integration
 
@@ -173,6 +174,29 @@ async def test_binaries_in_a_private_folder_are_copied_where_the_server_user_can
     copy = used.parent.parent.parent
     source = (copy / "source").read_text().strip()
     assert source == str((package / installation.name / "bin").resolve())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
+async def test_the_fault_tests_crash_safe_server_also_runs_from_binaries_in_a_private_folder(
+    scratch_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same condition for tests/durable_server.py (make check-reliability), whose initdb
+    # was refused from a .venv in a 0700 folder.
+    installation = devdb.bin_dir().parent
+    private = scratch_root.parent / "site"
+    package = private / installation.parent.name
+    shutil.copytree(installation, package / installation.name, symlinks=True)
+    for libs in installation.parent.parent.glob(f"{installation.parent.name}*.libs"):
+        shutil.copytree(libs, private / libs.name, symlinks=True)
+    monkeypatch.setenv("IDENTITY_STORE_PG_BIN", str(package / installation.name / "bin"))
+
+    server = DurableServer.create()
+    try:
+        server.start()
+        assert await _setting(server.url(), "fsync") == "on"
+        assert not str(server.binaries).startswith(str(private))
+    finally:
+        server.destroy()
 
 
 async def test_a_checkout_cloned_again_at_the_same_path_starts_afresh(scratch_root: Path) -> None:
