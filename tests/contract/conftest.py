@@ -9,7 +9,7 @@ reason about everything in it that is later than its own clock.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +21,7 @@ from identity_store.domain.ports import UnitOfWork
 from identity_store.infrastructure.db import create_pool
 from identity_store.infrastructure.persistence.unit_of_work import PostgresUnitOfWork
 from identity_store.testing import FakeUnitOfWork, Store
-from tests.conftest import Deployment, app_settings
+from tests.conftest import Deploy, app_settings
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Backend:
 
 @pytest.fixture(scope="session")
 async def contract_pool(
-    deploy: Callable[[str], Awaitable[Deployment]],
+    deploy: Deploy,
 ) -> AsyncIterator[asyncpg.Pool[Any]]:
     deployment = await deploy("contract")
     pool = await create_pool(

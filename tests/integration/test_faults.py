@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from identity_store import (
 from tests.conftest import (
     ATLAS,
     ROOT,
+    Deploy,
     Deployment,
     MakeDatabase,
     Roles,
@@ -44,7 +45,6 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.integration
 
-Deploy = Callable[[str], Awaitable[Deployment]]
 _WAIT_S = 20.0
 
 

@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
 
-from tests.conftest import Deployment, MakeDatabase, Roles, atlas, create_roles, with_credentials
+from tests.conftest import (
+    Deploy,
+    Deployment,
+    MakeDatabase,
+    Roles,
+    atlas,
+    create_roles,
+    with_credentials,
+)
 
 pytestmark = pytest.mark.integration
 
-Deploy = Callable[[str], Awaitable[Deployment]]
 
 FORBIDDEN_TO_THE_APPLICATION = [
     "CREATE TABLE intruder (id int)",

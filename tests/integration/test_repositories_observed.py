@@ -289,7 +289,7 @@ async def test_the_largest_payload_and_big_integers_are_stored_exactly(pool: Poo
 
 @pytest.fixture(scope="module")
 async def fresh_pool(
-    deploy: Callable[[str], Awaitable[Deployment]],
+    deploy: Deploy,
 ) -> AsyncIterator[Pool]:
     """A database of its own, with no event yet: the stream starts at our first one."""
     deployment = await deploy("stream_start")
