@@ -232,12 +232,13 @@ def set_up_database(admin_database_url: str, roles: Roles) -> None:
     """Set up an empty database as a deployment does: roles, ``migrations/`` applied by
     Atlas as the owner, grants for the new tables."""
     owner = with_credentials(admin_database_url, roles.owner, roles.owner_password)
-    for step in ("roles", "migrate", "grants"):
-        if step == "migrate":
-            result = atlas("migrate", "apply", "--dir", "file://migrations", "--url", owner)
-        else:
-            result = create_roles(admin_database_url, roles)
-        assert result.returncode == 0, f"{step} failed:\n{result.stdout}{result.stderr}"
+    _succeeded("roles", create_roles(admin_database_url, roles))
+    _succeeded("migrate", atlas("migrate", "apply", "--dir", "file://migrations", "--url", owner))
+    _succeeded("grants", create_roles(admin_database_url, roles))
+
+
+def _succeeded(step: str, result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, f"{step} failed:\n{result.stdout}{result.stderr}"
 
 
 def _deployment_key(roles: Roles, options: str) -> str:
