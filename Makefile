@@ -34,8 +34,10 @@ STAMP := $(VENV)/.installed
 .PHONY: db-reset migration-hash test-fast
 .PHONY: mutation mutation-report mutation-plugin
 
-help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+help: ## list the targets: the everyday ones, then the maintainers'
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / && $$1 != "help" {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@printf '\nMaintainers (CI, compatibility, mutation testing, the plugin, PgBouncer):\n'
+	@awk 'BEGIN {FS = ":.*##! "} /^[a-zA-Z_-]+:.*##! / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml constraints.txt sqlc-gen-asyncpg/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +48,7 @@ $(STAMP): pyproject.toml constraints.txt sqlc-gen-asyncpg/pyproject.toml
 
 setup: $(STAMP) ## create .venv: the package, the sqlc plugin (both editable), dev tools, sqlc
 
-tools: $(ATLAS) ## build the pinned Atlas CLI into .tools/bin (skipped when present)
+tools: $(ATLAS) ##! build the pinned Atlas CLI into .tools/bin (skipped when present)
 
 $(CURDIR)/.tools/bin/atlas: tools/atlas/go.mod tools/atlas/go.sum $(wildcard tools/atlas/*.go)
 	@command -v go >/dev/null || { echo "Go 1.24+ is needed to build Atlas (make tools); or run 'make ATLAS=/path/to/atlas ...' with an official Atlas binary"; exit 1; }
@@ -62,7 +64,7 @@ $(ATLAS_CE): tools/atlas-ce/go.mod tools/atlas-ce/go.sum
 	  -o $@ ariga.io/atlas/cmd/atlas
 	@$@ version | sed -n 1p
 
-compat: setup tools $(ATLAS_CE) ## prove the official Atlas CLI accepts our migrations (PostgreSQL 15)
+compat: setup tools $(ATLAS_CE) ##! prove the official Atlas CLI accepts our migrations (PostgreSQL 15)
 	ATLAS_CE=$(ATLAS_CE) PG15_BIN=$(PG15_BIN) $(PY) scripts/check_official_atlas.py
 
 db-up: setup ## start the embedded PostgreSQL server (reuses a running one)
@@ -90,13 +92,13 @@ migration: setup tools ## diff schema.sql into a new migration: make migration n
 	  echo "then run 'make generate' if queries/ use the changed tables"; \
 	else echo "no migration written: schema.sql and migrations/ are in sync"; fi
 
-migration-hash: tools ## re-hash migrations/atlas.sum after editing a migration by hand
+migration-hash: tools ##! re-hash migrations/atlas.sum after editing a migration by hand
 	$(ATLAS) migrate hash --dir file://migrations
 
 migrate: setup tools ## apply pending migrations to DATABASE_URL (or the embedded server)
 	$(WITH_DB) $(ATLAS) migrate apply --env local
 
-lint-migrations: setup tools ## lint the latest migration (destructive changes fail)
+lint-migrations: setup tools ##! lint the latest migration (destructive changes fail)
 	$(WITH_DB) $(ATLAS) migrate lint --env local --latest 1
 
 check: setup tools ## lint, types, and drift checks of migrations/ and generated/
@@ -114,26 +116,26 @@ test: setup tools ## run every test (starts the embedded PostgreSQL server itsel
 	$(MAKE) --no-print-directory test-plugin
 	$(MAKE) --no-print-directory test-atlas
 
-test-plugin: setup ## the sqlc plugin's own tests (sqlc-gen-asyncpg/tests, on a real server)
+test-plugin: setup ##! the sqlc plugin's own tests (sqlc-gen-asyncpg/tests, on a real server)
 	cd sqlc-gen-asyncpg && $(BIN)/python -m pytest
 
-plugin-dist-check: setup ## build the plugin's wheel, install it alone, compile sqlc's authors example
+plugin-dist-check: setup ##! build the plugin's wheel, install it alone, compile sqlc's authors example
 	$(PY) sqlc-gen-asyncpg/scripts/dist_check.py
 
-test-atlas: setup ## go test of our Atlas build, on the embedded server
+test-atlas: setup ##! go test of our Atlas build, on the embedded server
 	$(PY) scripts/go_test_atlas.py
 
-test-fast: setup tools ## unit tests + the integration tests of the setup (server, settings, make, migrations)
+test-fast: setup tools ##! unit tests + the integration tests of the setup (server, settings, make, migrations)
 	$(PY) -m pytest tests/unit tests/integration/test_devdb.py tests/integration/test_make_settings.py \
 	  tests/integration/test_multihost.py tests/integration/test_migrations.py tests/integration/test_db.py
 
-test-unit: setup ## run the unit tests only
+test-unit: setup ##! run the unit tests only
 	$(PY) -m pytest tests/unit
 
-test-integration: setup tools ## run the integration tests only
+test-integration: setup tools ##! run the integration tests only
 	$(PY) -m pytest tests/integration
 
-roles: setup ## create the owner and application roles on DATABASE_URL's database (idempotent)
+roles: setup ##! create the owner and application roles on DATABASE_URL's database (idempotent)
 	$(WITH_DB) $(ROLES) apply
 
 demo: setup tools ## start the embedded server, migrate as the owner role, run the scenario as the app role
@@ -142,7 +144,7 @@ demo: setup tools ## start the embedded server, migrate as the owner role, run t
 	$(WITH_DB) $(ROLES) apply
 	$(WITH_DB) $(ROLES) exec --as app -- $(PY) -m identity_store.demo
 
-setup-pgbouncer: ## install Debian's pgbouncer when missing (root + apt-get), else say why not
+setup-pgbouncer: ##! install Debian's pgbouncer when missing (root + apt-get), else say why not
 	@if command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ]; then \
 	  echo "pgbouncer: installed"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -153,37 +155,37 @@ setup-pgbouncer: ## install Debian's pgbouncer when missing (root + apt-get), el
 	  echo "pgbouncer: not installed, and installing needs root and apt-get; the PgBouncer tests will be skipped"; \
 	fi
 
-test-pgbouncer: setup tools setup-pgbouncer ## the integration suite through PgBouncer (transaction mode)
+test-pgbouncer: setup tools setup-pgbouncer ##! the integration suite through PgBouncer (transaction mode)
 	$(PY) -m pytest tests/integration --pgbouncer
 
 example: setup ## run the FastAPI example service on the embedded server (http://127.0.0.1:8000)
 	PYTHONPATH=examples/fastapi $(PY) -m identity_example
 
-check-reliability: setup tools setup-pgbouncer ## slow: restarts under load, properties, the suite through PgBouncer
+check-reliability: setup tools setup-pgbouncer ##! slow: restarts under load, properties, the suite through PgBouncer
 	$(PY) -m pytest tests/reliability --reliability
 	$(PY) -m pytest tests/integration --pgbouncer
 
 bench: setup ## every layer side by side, ratios to hand-written asyncpg (ARGS=--quick, --json FILE)
 	nice $(PY) -m bench $(ARGS)
 
-bench-codegen: setup ## benchmark generated code against hand-written asyncpg (prints ratios)
+bench-codegen: setup ##! benchmark generated code against hand-written asyncpg (prints ratios)
 	$(PY) bench/bench_codegen.py
 
 # Mutation testing: CPU-heavy (every mutant re-runs the tests that reach its function),
-# so not part of `make test` or CI's every run; see README "Mutation testing".
+# so not part of `make test` or CI's every run; see docs/mutation.md.
 # MODULES=validation SAMPLE=30 narrow it. Each run clones deployed template databases
 # (IDENTITY_STORE_TEST_DEPLOY_CACHE, tests/conftest.py) instead of deploying afresh:
 # about 4 s a mutant instead of 11.
 MUTATION_NICE ?= nice -n 10
-mutation: setup tools ## mutation testing of the persistence and domain modules, with a report of survivors
+mutation: setup tools ##! mutation testing of the persistence and domain modules, with a report of survivors
 	IDENTITY_STORE_TEST_DEPLOY_CACHE=1 $(WITH_DB) $(MUTATION_NICE) $(PY) scripts/mutation.py run $(MODULES) $(if $(SAMPLE),--sample $(SAMPLE)) $(if $(AGAIN),--again)
 	$(if $(MODULES),,$(MAKE) --no-print-directory mutation-plugin)
 
-mutation-report: setup ## print the last mutation results (scores and survivors) without running anything
+mutation-report: setup ##! print the last mutation results (scores and survivors) without running anything
 	$(PY) scripts/mutation.py report
 	cd sqlc-gen-asyncpg && $(abspath $(PY)) ../scripts/mutation.py report --plugin
 
-mutation-plugin: setup ## mutation testing of the plugin's build.py and types.py (measured, no threshold)
+mutation-plugin: setup ##! mutation testing of the plugin's build.py and types.py (measured, no threshold)
 	cd sqlc-gen-asyncpg && $(abspath $(PY)) -m identity_store.devdb --root $(CURDIR)/.devdb exec -- $(MUTATION_NICE) $(abspath $(PY)) ../scripts/mutation.py run --plugin $(if $(SAMPLE),--sample $(SAMPLE)) $(if $(AGAIN),--again)
 
 clean: ## stop the server, delete its data (wherever it lives), .tools, .venv and build output
