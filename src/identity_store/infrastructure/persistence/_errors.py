@@ -33,6 +33,7 @@ from identity_store.domain.errors import (
     UnitOfWorkError,
     UserNotFound,
 )
+from identity_store.infrastructure._pool import AcquireTimeoutError
 
 __all__ = [
     "ABORTED_MESSAGE",
@@ -102,9 +103,12 @@ def translate_error(
             )
         return _from_sqlstate(exc, email=email, user_id=user_id)
     if isinstance(exc, TimeoutError):
-        if acquire_timeout is not None:
+        # A repository on the pool waits for a connection inside pool.fetch(): its
+        # acquire timeout arrives there as an AcquireTimeoutError, not a statement's timeout.
+        waited = exc.timeout if isinstance(exc, AcquireTimeoutError) else acquire_timeout
+        if waited is not None:
             return DatabaseTimeout(
-                f"no database connection became free within {acquire_timeout:g} s "
+                f"no database connection became free within {waited:g} s "
                 "(the pool is exhausted: more concurrent work than DB_POOL_MAX_SIZE)",
                 reason="acquire",
             )
