@@ -177,29 +177,29 @@ class PoolObserver:
         if not self._open:
             return
         now = time.monotonic()
-        if self._lost_at is not None:
-            if now - self._said_at >= STILL_UNAVAILABLE_EVERY_SECONDS:
-                self._said_at = now
-                outage = now - self._lost_at
-                logger.warning(
-                    "database still unavailable after %.0f s (%s): %s",
-                    outage,
-                    type(exc).__name__,
-                    self.where,
-                    extra={
-                        "db_where": self.where,
-                        "error_class": type(exc).__name__,
-                        "outage_seconds": round(outage, 3),
-                    },
-                )
-            return
-        self._lost_at = self._said_at = now
-        logger.warning(
-            "database connection lost (%s): %s",
-            type(exc).__name__,
-            self.where,
-            extra={"db_where": self.where, "error_class": type(exc).__name__},
-        )
+        error_class = type(exc).__name__
+        if self._lost_at is None:
+            self._lost_at = self._said_at = now
+            logger.warning(
+                "database connection lost (%s): %s",
+                error_class,
+                self.where,
+                extra={"db_where": self.where, "error_class": error_class},
+            )
+        elif now - self._said_at >= STILL_UNAVAILABLE_EVERY_SECONDS:
+            self._said_at = now
+            outage = now - self._lost_at
+            logger.warning(
+                "database still unavailable after %.0f s (%s): %s",
+                outage,
+                error_class,
+                self.where,
+                extra={
+                    "db_where": self.where,
+                    "error_class": error_class,
+                    "outage_seconds": round(outage, 3),
+                },
+            )
 
     def working(self) -> None:
         """Note that the database answered; ends an outage."""
