@@ -242,6 +242,14 @@ class PoolObserver:
         kwargs["connection_class"] = ObservedConnection
         try:
             conn: asyncpg.Connection = await asyncpg.connect(*args, **kwargs)
+        except TimeoutError:
+            # No answer within DB_CONNECT_TIMEOUT: the server is unreachable. Raised as a
+            # connection error: a TimeoutError out of the pool's acquire means the pool
+            # stayed exhausted (AcquireTimeoutError), which this is not.
+            failure = ConnectionError("the server did not answer within the connect timeout")
+            self.lost(failure)
+            _reported(failure)
+            raise failure from None
         except Exception as exc:
             self.lost(exc)  # the server is down, refuses us, or the database is gone
             _reported(exc)
