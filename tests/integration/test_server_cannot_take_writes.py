@@ -51,9 +51,10 @@ async def ro_db(deploy: Deploy) -> Deployment:
 
 async def _set_read_only(deployment: Deployment, on: bool) -> None:
     database = deployment.admin_url.rsplit("/", 1)[1].split("?")[0]
-    # The admin's own session stays writable, or it could not undo this.
+    # As the database's owner (no superuser needed), in a session that stays writable,
+    # or it could not undo this.
     admin = await asyncpg.connect(
-        deployment.admin_url, server_settings={"default_transaction_read_only": "off"}
+        deployment.owner_url, server_settings={"default_transaction_read_only": "off"}
     )
     try:
         if on:
