@@ -380,6 +380,12 @@ async def test_a_client_error_at_begin_on_a_closed_connection_means_unavailable(
             DatabaseError,
             "unexpected database client error (InternalClientError)",
         ),
+        (
+            asyncpg.TargetServerAttributeNotMatched("None of the hosts match"),
+            None,
+            DatabaseUnavailable,
+            "no host of the database URL accepts this session now (target_session_attrs)",
+        ),
     ],
 )
 def test_each_client_side_failure_becomes_one_domain_error_with_its_message(
@@ -413,4 +419,7 @@ def test_the_pools_acquire_timeout_is_an_acquire_timeout_wherever_it_is_raised()
     translated = translate_error(AcquireTimeoutError(0.5))
     assert isinstance(translated, DatabaseTimeout)
     assert translated.reason == "acquire"
-    assert "0.5 s" in str(translated)
+    assert str(translated) == (
+        "no database connection became free within 0.5 s "
+        "(the pool is exhausted: more concurrent work than DB_POOL_MAX_SIZE)"
+    )
