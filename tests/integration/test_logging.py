@@ -23,7 +23,8 @@ from identity_store import (
     UserUpdate,
     create_pool,
 )
-from identity_store.infrastructure._observe import query_name
+from identity_store.infrastructure import _observe
+from identity_store.infrastructure._observe import PoolObserver, query_name
 
 pytestmark = pytest.mark.integration
 
@@ -175,3 +176,19 @@ async def test_a_zero_threshold_turns_statement_timing_off(
     finally:
         await pool.close()
     assert not [r for r in _ours(caplog) if "slow statement" in r.getMessage()]
+
+
+def test_only_failures_a_pool_of_ours_reported_are_dropped_from_asyncpgs_log() -> None:
+    PoolObserver("postgresql://h:5432/d", slow_statement_seconds=0).created(min_size=1, max_size=1)
+    pool_log = logging.getLogger("asyncpg.pool")
+    ours, theirs = ConnectionRefusedError(111, "refused"), ConnectionRefusedError(111, "refused")
+    _observe._reported(ours)
+
+    def record(exc: BaseException) -> logging.LogRecord:
+        return pool_log.makeRecord(
+            "asyncpg.pool", logging.WARNING, __file__, 1, "retrying", (), (type(exc), exc, None)
+        )
+
+    assert not pool_log.filter(record(ours))
+    assert pool_log.filter(record(theirs))
+    assert pool_log.filter(record(RuntimeError("no pool of ours")))

@@ -63,13 +63,55 @@ async def test_a_unit_of_work_on_an_exhausted_pool_raises_database_timeout(
         assert await uow.users.get(uuid.uuid4()) is None
 
 
-async def test_every_way_to_a_connection_is_bounded(one_connection_pool: Pool) -> None:
+async def test_every_way_to_a_connection_is_bounded_and_says_it_waited_for_the_pool(
+    one_connection_pool: Pool,
+) -> None:
     async with PostgresUnitOfWork(one_connection_pool):
-        with pytest.raises(DatabaseTimeout):
+        # A repository on the pool waits inside pool.fetch(), where asyncpg raises the
+        # same TimeoutError for the acquire as for the statement: still "acquire".
+        with pytest.raises(DatabaseTimeout) as on_the_pool:
             await PostgresUserRepository(one_connection_pool).get(uuid.uuid4())
-        with pytest.raises(DatabaseTimeout):
+        with pytest.raises(DatabaseTimeout) as from_get_db:
             async for _ in get_db(one_connection_pool):
                 pass
+        with pytest.raises(DatabaseTimeout) as from_a_unit:
+            async with PostgresUnitOfWork(one_connection_pool):
+                pass
+    for caught in (on_the_pool, from_get_db, from_a_unit):
+        assert caught.value.reason == "acquire"
+        assert "0.3 s" in str(caught.value)
+
+
+async def test_a_server_that_does_not_answer_is_unavailable_not_an_exhausted_pool() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accepts, never answers, until the client goes
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = Settings(
+        database_url=f"postgresql://app:pw@127.0.0.1:{port}/nowhere?sslmode=disable",
+        pool_min_size=0,
+        connect_timeout=0.3,
+        acquire_timeout=3,
+    )
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            await create_pool(settings.model_copy(update={"pool_min_size": 1}))
+        pool = await create_pool(settings)
+        try:
+            with pytest.raises(DatabaseUnavailable):
+                async with PostgresUnitOfWork(pool):
+                    pass
+            with pytest.raises(DatabaseUnavailable):
+                await PostgresUserRepository(pool).get(uuid.uuid4())
+            with pytest.raises(DatabaseUnavailable):
+                async for _ in get_db(pool):
+                    pass
+        finally:
+            pool.terminate()
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 async def test_the_acquire_timeout_is_a_setting_with_a_default(

@@ -12,14 +12,17 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import pytest
 
+from identity_store._generated.db import init_connection
 from identity_store.domain.errors import (
     DatabaseTimeout,
     DatabaseUnavailable,
+    EmailAlreadyRegistered,
     TransactionConflict,
     UnitOfWorkError,
 )
 from identity_store.domain.models import NewEvent, NewToken, NewUser, TokenKind
 from identity_store.infrastructure.persistence.unit_of_work import PostgresUnitOfWork, get_uow
+from tests.conftest import Deployment
 
 if TYPE_CHECKING:
     Pool = asyncpg.Pool[Any]
@@ -260,3 +263,63 @@ async def test_a_connection_that_fails_to_reset_on_release_does_not_undo_the_com
             assert await uow.users.get(user.id) == user
     finally:
         await pool.close()
+
+
+class _NoResetPool:
+    """One real connection, handed out and taken back exactly as it is: a pool that,
+    unlike asyncpg's, does not roll back what a caller left open on release."""
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self.connection = connection
+
+    async def acquire(self, *, timeout: float | None = None) -> asyncpg.Connection:  # noqa: ASYNC109 - asyncpg's signature
+        return self.connection
+
+    async def release(self, connection: asyncpg.Connection) -> None:
+        assert connection is self.connection
+
+
+@pytest.fixture
+async def no_reset_pool(deployment: Deployment) -> AsyncIterator[Any]:
+    connection = await asyncpg.connect(deployment.app_url)
+    await init_connection(connection)
+    yield _NoResetPool(connection)
+    await connection.close()
+
+
+class _Boom(Exception):
+    pass
+
+
+async def test_a_unit_left_by_an_exception_rolls_back_itself_not_the_pool(
+    no_reset_pool: Any, pool: Pool
+) -> None:
+    lost, kept = new_user("rolled-back"), new_user("rolled-back-next")
+    with pytest.raises(_Boom):
+        async with PostgresUnitOfWork(no_reset_pool) as uow:
+            await uow.users.register(lost)
+            raise _Boom
+
+    assert not no_reset_pool.connection.is_in_transaction()
+    async with PostgresUnitOfWork(no_reset_pool) as uow:  # the next user of the connection
+        await uow.users.register(kept)
+    assert await pool.fetchval("SELECT count(*) FROM users WHERE email = $1", lost.email) == 0
+    assert await pool.fetchval("SELECT count(*) FROM users WHERE email = $1", kept.email) == 1
+
+
+async def test_a_unit_whose_statement_failed_rolls_back_itself_though_the_block_caught_it(
+    no_reset_pool: Any, pool: Pool
+) -> None:
+    taken, lost, kept = new_user("taken"), new_user("rolled-back"), new_user("rolled-back-next")
+    async with PostgresUnitOfWork(no_reset_pool) as uow:
+        await uow.users.register(taken)
+    async with PostgresUnitOfWork(no_reset_pool) as uow:
+        await uow.users.register(lost)
+        with pytest.raises(EmailAlreadyRegistered):
+            await uow.users.register(taken)  # aborts the transaction; the block goes on
+
+    assert not no_reset_pool.connection.is_in_transaction()
+    async with PostgresUnitOfWork(no_reset_pool) as uow:
+        await uow.users.register(kept)
+    assert await pool.fetchval("SELECT count(*) FROM users WHERE email = $1", lost.email) == 0
+    assert await pool.fetchval("SELECT count(*) FROM users WHERE email = $1", kept.email) == 1

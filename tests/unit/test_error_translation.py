@@ -25,6 +25,7 @@ from identity_store.domain.errors import (
     UnitOfWorkError,
     UserNotFound,
 )
+from identity_store.infrastructure._pool import AcquireTimeoutError
 from identity_store.infrastructure.persistence._errors import (
     translate_commit_error,
     translate_error,
@@ -59,6 +60,8 @@ def server_error(sqlstate: str, *, constraint: str | None = None, **extra: str) 
         (server_error("57P01"), DatabaseUnavailable),
         (server_error("57P03"), DatabaseUnavailable),
         (server_error("53300"), DatabaseUnavailable),
+        (server_error("25006"), DatabaseUnavailable),
+        (asyncpg.TargetServerAttributeNotMatched("no host"), DatabaseUnavailable),
         (server_error("57014"), DatabaseTimeout),
         (server_error("55P03"), DatabaseTimeout),
         (server_error("22021", c="display_name"), InvalidInput),
@@ -70,6 +73,7 @@ def server_error(sqlstate: str, *, constraint: str | None = None, **extra: str) 
         (ConnectionRefusedError(111, "refused"), DatabaseUnavailable),
         (OSError("network unreachable"), DatabaseUnavailable),
         (TimeoutError(), DatabaseTimeout),
+        (AcquireTimeoutError(0.5), DatabaseTimeout),
         (asyncpg.InternalClientError("codec"), DatabaseError),
     ],
 )
@@ -376,6 +380,12 @@ async def test_a_client_error_at_begin_on_a_closed_connection_means_unavailable(
             DatabaseError,
             "unexpected database client error (InternalClientError)",
         ),
+        (
+            asyncpg.TargetServerAttributeNotMatched("None of the hosts match"),
+            None,
+            DatabaseUnavailable,
+            "no host of the database URL accepts this session now (target_session_attrs)",
+        ),
     ],
 )
 def test_each_client_side_failure_becomes_one_domain_error_with_its_message(
@@ -403,3 +413,13 @@ def test_a_cancellation_or_exit_inside_the_block_goes_through_untranslated(
 ) -> None:
     with pytest.raises(type(stop)), translate_errors(executor=ClosedConnection()):
         raise stop
+
+
+def test_the_pools_acquire_timeout_is_an_acquire_timeout_wherever_it_is_raised() -> None:
+    translated = translate_error(AcquireTimeoutError(0.5))
+    assert isinstance(translated, DatabaseTimeout)
+    assert translated.reason == "acquire"
+    assert str(translated) == (
+        "no database connection became free within 0.5 s "
+        "(the pool is exhausted: more concurrent work than DB_POOL_MAX_SIZE)"
+    )

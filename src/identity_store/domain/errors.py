@@ -20,8 +20,9 @@ class DatabaseConfigError(IdentityStoreError):
 
 
 class DatabaseUnavailable(IdentityStoreError):
-    """The database cannot be reached or refused us (host, port, credentials, name), or
-    the connection broke."""
+    """The database cannot be reached or refused us (host, port, credentials, name), the
+    connection broke, or no server can take the work now (read-only, recovering, no host
+    matching ``target_session_attrs`` while a failover is under way)."""
 
 
 class CommitOutcomeUnknown(DatabaseUnavailable):

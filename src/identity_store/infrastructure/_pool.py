@@ -4,21 +4,59 @@
 asyncpg's own pool waits for a free connection forever unless each caller passes a
 timeout; with all connections busy (a burst, a leak, a slow query holding them), a
 request would hang with no error. Here the bound applies everywhere: units of work,
-``get_db``, repositories on the pool, ``pool.fetch(...)``.
+``get_db``, repositories on the pool, ``pool.fetch(...)``. Running out of that wait
+raises :class:`AcquireTimeoutError`, so that it is told apart from a statement's timeout
+(asyncpg raises ``TimeoutError`` for both, from ``pool.fetch(...)`` alike).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from asyncpg.pool import PoolAcquireContext
+from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
 
-__all__ = ["DEFAULT_ACQUIRE_TIMEOUT", "BoundedPool", "acquire_timeout_of", "open_pool"]
+__all__ = [
+    "DEFAULT_ACQUIRE_TIMEOUT",
+    "AcquireTimeoutError",
+    "BoundedPool",
+    "acquire_timeout_of",
+    "open_pool",
+]
 
 DEFAULT_ACQUIRE_TIMEOUT = 10.0
 """Seconds to wait for a free pooled connection (``DB_ACQUIRE_TIMEOUT``)."""
+
+
+class AcquireTimeoutError(TimeoutError):
+    """No pooled connection became free within ``timeout`` seconds."""
+
+    def __init__(self, timeout: float | None) -> None:
+        super().__init__(f"no pooled connection became free within {timeout} s")
+        self.timeout = timeout
+
+
+if TYPE_CHECKING:
+    _AcquireContext = PoolAcquireContext[Any]
+else:  # generic in asyncpg's stubs only
+    _AcquireContext = PoolAcquireContext
+
+
+class _Acquire(_AcquireContext):
+    """asyncpg's acquire, raising :class:`AcquireTimeoutError` when the wait runs out."""
+
+    async def __aenter__(self) -> PoolConnectionProxy[Any]:
+        try:
+            return await super().__aenter__()
+        except TimeoutError:
+            raise AcquireTimeoutError(self.timeout) from None
+
+    def __await__(self) -> Generator[Any, None, PoolConnectionProxy[Any]]:
+        try:
+            return (yield from super().__await__())
+        except TimeoutError:
+            raise AcquireTimeoutError(self.timeout) from None
 
 
 class BoundedPool(asyncpg.Pool):
@@ -31,8 +69,8 @@ class BoundedPool(asyncpg.Pool):
 
     def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext[Any]:
         """Take a connection, waiting at most ``timeout`` (default ``acquire_timeout``)
-        seconds; raises ``TimeoutError`` when none became free."""
-        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+        seconds; raises :class:`AcquireTimeoutError` when none became free."""
+        return _Acquire(self, self.acquire_timeout if timeout is None else timeout)
 
     async def close(self) -> None:
         """Close every connection, waiting for those in use to be released."""

@@ -41,8 +41,9 @@ async def create_pool(settings: Settings | None = None) -> asyncpg.Pool:
 
     Raises:
         DatabaseConfigError: the settings are invalid (message names the setting).
-        DatabaseUnavailable: the server cannot be reached, refuses the credentials, or
-            the database does not exist. The message carries the URL without password.
+        DatabaseUnavailable: the server cannot be reached, refuses the credentials, the
+            database does not exist, or no host matches ``target_session_attrs`` (a
+            failover under way). The message carries the URL without password.
     """
     settings = settings or load_settings()
     url = settings.database_url.get_secret_value()
@@ -73,6 +74,10 @@ async def create_pool(settings: Settings | None = None) -> asyncpg.Pool:
         raise DatabaseUnavailable(f"{where}: cannot connect (server down or unreachable)") from None
     except asyncpg.PostgresError as exc:
         raise DatabaseUnavailable(f"{where}: refused ({exc.sqlstate})") from None
+    except asyncpg.TargetServerAttributeNotMatched:
+        raise DatabaseUnavailable(
+            f"{where}: no host accepts this session now (target_session_attrs)"
+        ) from None
     except (asyncpg.InterfaceError, ValueError) as exc:
         # asyncpg's own URL parsing (bad option values) ends up here; its message does
         # not include the password, but the URL might: keep only the class of problem.

@@ -33,6 +33,7 @@ from identity_store.domain.errors import (
     UnitOfWorkError,
     UserNotFound,
 )
+from identity_store.infrastructure._pool import AcquireTimeoutError
 
 __all__ = [
     "ABORTED_MESSAGE",
@@ -51,10 +52,11 @@ _EMAIL_UNIQUE = frozenset({"users_email_key_key"})
 _EVENT_KEY_UNIQUE = "events_event_key_key"
 _USER_FOREIGN_KEYS = frozenset({"tokens_user_id_fkey", "events_user_id_fkey"})
 
-# SQLSTATEs meaning the server went away, is starting or stopping, is full, or refused
-# us: the database is unavailable rather than the request wrong.
+# SQLSTATEs meaning the server went away, is starting, stopping or recovering, is full,
+# refused us, or cannot take writes now (25006: a standby, or a primary being demoted in
+# a failover): the database is unavailable rather than the request wrong.
 _UNAVAILABLE_SQLSTATES = frozenset(
-    {"53300", "57P01", "57P02", "57P03", "57P04", "57P05", "3D000", "28000", "28P01"}
+    {"53300", "57P01", "57P02", "57P03", "57P04", "57P05", "3D000", "28000", "28P01", "25006"}
 )
 # The server gave up waiting: the database is up, the request met contention.
 _TIMEOUT_SQLSTATES = {"57014": "statement", "55P03": "lock"}
@@ -102,14 +104,22 @@ def translate_error(
             )
         return _from_sqlstate(exc, email=email, user_id=user_id)
     if isinstance(exc, TimeoutError):
-        if acquire_timeout is not None:
+        # A repository on the pool waits for a connection inside pool.fetch(): its
+        # acquire timeout arrives there as an AcquireTimeoutError, not a statement's timeout.
+        waited = exc.timeout if isinstance(exc, AcquireTimeoutError) else acquire_timeout
+        if waited is not None:
             return DatabaseTimeout(
-                f"no database connection became free within {acquire_timeout:g} s "
+                f"no database connection became free within {waited:g} s "
                 "(the pool is exhausted: more concurrent work than DB_POOL_MAX_SIZE)",
                 reason="acquire",
             )
         return DatabaseTimeout(
             "the database did not answer within the command timeout", reason="statement"
+        )
+    if isinstance(exc, asyncpg.TargetServerAttributeNotMatched):
+        # A multi-host URL's target_session_attrs matched no host: a failover under way.
+        return DatabaseUnavailable(
+            "no host of the database URL accepts this session now (target_session_attrs)"
         )
     from_driver = type(exc).__module__.startswith("asyncpg")
     if from_driver and executor is not None and _connection_lost(executor):
