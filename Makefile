@@ -29,14 +29,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: help setup tools db-up db-down db-url generate migration migrate lint-migrations \
         check compat test test-atlas test-plugin plugin-dist-check test-unit test-integration \
-        roles demo example bench bench-codegen clean setup-pgbouncer test-pgbouncer \
+        roles demo example bench bench-codegen clean setup-pgbouncer test-pgbouncer setup-ha ha-up ha-down ha-status \
         check-reliability
 .PHONY: db-reset migration-hash test-fast
 .PHONY: mutation mutation-report mutation-plugin
 
 help: ## list the targets: the everyday ones, then the maintainers'
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / && $$1 != "help" {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@printf '\nMaintainers (CI, compatibility, mutation testing, the plugin, PgBouncer):\n'
+	@printf '\nMaintainers (CI, compatibility, mutation testing, the plugin, PgBouncer, the HA cluster):\n'
 	@awk 'BEGIN {FS = ":.*##! "} /^[a-zA-Z_-]+:.*##! / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml constraints.txt sqlc-gen-asyncpg/pyproject.toml
@@ -161,7 +161,27 @@ test-pgbouncer: setup tools setup-pgbouncer ##! the integration suite through Pg
 example: setup ## run the FastAPI example service on the embedded server (http://127.0.0.1:8000)
 	PYTHONPATH=examples/fastapi $(PY) -m identity_example
 
-check-reliability: setup tools setup-pgbouncer ##! slow: restarts under load, properties, the suite through PgBouncer
+setup-ha: ##! install Debian's etcd-server and patroni when missing (root + apt-get), else say why not
+	@if command -v etcd >/dev/null && command -v patroni >/dev/null; then \
+	  echo "etcd, patroni: installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server patroni >/dev/null \
+	    && echo "etcd, patroni: installed from Debian's packages" \
+	    || echo "etcd, patroni: apt-get install failed; the failover test will be skipped"; \
+	else \
+	  echo "etcd, patroni: not installed, and installing needs root and apt-get (etcd-server patroni); the failover test will be skipped"; \
+	fi
+
+ha-up: setup setup-ha ##! start a local HA cluster (etcd + 3 Patroni nodes, synchronous replication), print its URL
+	$(PY) scripts/ha_cluster.py up
+
+ha-status: setup ##! the HA cluster's members, roles and replication lag
+	$(PY) scripts/ha_cluster.py status
+
+ha-down: setup ##! stop the local HA cluster and delete it
+	$(PY) scripts/ha_cluster.py down
+
+check-reliability: setup tools setup-pgbouncer setup-ha ##! slow: restarts and failovers under load, properties, the suite through PgBouncer
 	$(PY) -m pytest tests/reliability --reliability
 	$(PY) -m pytest tests/integration --pgbouncer
 
