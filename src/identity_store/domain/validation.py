@@ -31,6 +31,7 @@ __all__ = [
     "check_text",
     "check_timestamp",
     "check_ttl",
+    "check_unicode",
     "email_key",
     "from_database",
     "stored_to_utc",
@@ -296,3 +297,17 @@ def stored_to_utc(value: datetime) -> datetime:
         return value.astimezone(UTC)
     except OverflowError as exc:
         raise ValueError(_TIMESTAMP_RANGE) from exc
+
+
+def check_unicode(value: str) -> str:
+    """Return ``value`` unchanged if it can be encoded as UTF-8, for text whose length
+    and characters are otherwise free (passwords, token secrets).
+
+    Raises:
+        ValueError: it holds a lone surrogate.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (it contains a lone surrogate)") from None
+    return value
