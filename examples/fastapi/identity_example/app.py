@@ -171,6 +171,12 @@ def _own(session: Token, user_id: UUID) -> None:
         raise UserNotFound(user_id)
 
 
+def _no_store(response: Response) -> None:
+    # A response that carries a secret must not be kept by any cache (RFC 6749 5.1).
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
 def _etag(version: int) -> str:
     return f'"{version}"'
 
@@ -311,7 +317,7 @@ def create_app(config: Config | None = None) -> FastAPI:
         )
 
     @app.post("/sessions", status_code=201)
-    async def sign_in(body: SignInRequest, uow: Uow) -> SessionOut:
+    async def sign_in(body: SignInRequest, uow: Uow, response: Response) -> SessionOut:
         password = body.password.get_secret_value()
         user = await uow.users.get_by_email(body.email)
         if user is None or user.password_hash is None:
@@ -334,6 +340,7 @@ def create_app(config: Config | None = None) -> FastAPI:
             )
         )
         await uow.events.append(NewEvent(type="session.started", user_id=user.id))
+        _no_store(response)
         return SessionOut(
             token=issued.secret.get_secret_value(), expires_at=issued.token.expires_at
         )

@@ -7,12 +7,13 @@ None of them has a password hash. Passwords arrive as ``SecretStr`` (hidden from
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from identity_store import Event, Token, User, UserStatus
+from identity_store.domain.validation import check_unicode
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 256  # argon2 hashes anything, but a 1 MB password is an attack
@@ -23,7 +24,15 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
-Password = SecretStr
+def _check_secret(value: SecretStr) -> SecretStr:
+    check_unicode(value.get_secret_value())
+    return value
+
+
+Secret = Annotated[SecretStr, AfterValidator(_check_secret)]
+"""Text that must stay hidden; a lone surrogate (no UTF-8, so argon2 cannot hash it)
+is refused like in every other text field."""
+Password = Secret
 
 
 class RegisterRequest(_Request):
@@ -47,7 +56,7 @@ class PasswordResetRequest(_Request):
 
 
 class PasswordResetConfirm(_Request):
-    token: SecretStr = Field(max_length=200)
+    token: Secret = Field(max_length=200)
     new_password: Password = Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
 
 
