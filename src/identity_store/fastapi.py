@@ -28,6 +28,11 @@ is not UTF-8 or JSON too deep or too large to parse (400), headers
 no such route (404), method not allowed (405), ...
 =========================================================  ===============================
 
+The OpenAPI document says the same: every error response an operation documents
+(``responses=problem_responses(404, ...)``, or on the app) is a :class:`Problem` in
+``application/problem+json``, the 422 included, and an operation with a body also
+documents 400.
+
 Why in the library rather than in each application: the errors are the library's, so
 the library keeps this table complete when it adds one (a test fails on an error
 class without an entry), and the 422 handler replaces FastAPI's default, which echoes
@@ -36,6 +41,7 @@ the rejected input (a password, a token) in the response body.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -44,7 +50,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -53,9 +59,11 @@ from identity_store.domain import errors
 __all__ = [
     "ERROR_STATUS",
     "PROBLEM_JSON",
+    "Problem",
     "add_error_handlers",
     "error_response",
     "problem",
+    "problem_responses",
     "validation_problem",
 ]
 
@@ -89,6 +97,30 @@ _TITLES = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+class ProblemError(BaseModel):
+    """Where and why one part of a request was refused (never the refused value)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """The body of every error response (RFC 9457); ``errors`` on a 422 only."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemError] | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Return FastAPI ``responses=`` documenting ``statuses`` as :class:`Problem`
+    bodies (:func:`add_error_handlers` files them under ``application/problem+json``)."""
+    return {status: {"model": Problem, "description": _title(status)} for status in statuses}
 
 
 def _title(status: int) -> str:
@@ -210,7 +242,38 @@ def add_error_handlers(app: FastAPI, *, retry_after: int = 1) -> None:
             headers["Allow"] = ", ".join(_allowed_methods(request))
         return problem(exc.status_code, detail, headers=headers)
 
+    _document_problems(app)
     app.add_exception_handler(errors.IdentityStoreError, on_store_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(ValidationError, on_model_validation)
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Make ``app.openapi()`` describe the error bodies these handlers send."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        definition = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(definition.pop("$defs", {}))
+        schemas[Problem.__name__] = definition
+        body = {PROBLEM_JSON: {"schema": {"$ref": f"#/components/schemas/{Problem.__name__}"}}}
+        for path in document.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.get("responses", {})
+                if "requestBody" in operation:
+                    responses.setdefault("400", {"description": _title(400)})
+                for status, response in responses.items():
+                    if status[0] in "45":
+                        response["content"] = dict(body)
+        for unused in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422 body
+            kept = schemas.pop(unused, None)
+            if kept is not None and f'/{unused}"' in json.dumps(document):
+                schemas[unused] = kept  # the application's own model of that name
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

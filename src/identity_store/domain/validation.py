@@ -38,9 +38,11 @@ __all__ = [
     "to_utc",
 ]
 
+EMAIL_MIN_LENGTH = 3
 EMAIL_MAX_LENGTH = 254
 """RFC 5321's limit on a forward path; the schema allows up to 320."""
 EMAIL_LOCAL_MAX_LENGTH = 64
+DISPLAY_NAME_MIN_LENGTH = 1
 DISPLAY_NAME_MAX_LENGTH = 200
 PASSWORD_HASH_MAX_LENGTH = 1024
 EVENT_TYPE_MAX_LENGTH = 200
@@ -110,7 +112,7 @@ def check_email(value: str) -> str:
     Raises:
         ValueError: the address does not follow those rules.
     """
-    check_text(value, min_length=3, max_length=EMAIL_MAX_LENGTH)
+    check_text(value, min_length=EMAIL_MIN_LENGTH, max_length=EMAIL_MAX_LENGTH)
     local, at, domain = value.rpartition("@")
     if not at or not local or not domain:
         raise ValueError("must be an e-mail address of the form local@domain")
@@ -144,7 +146,7 @@ def email_key(address: str) -> str:
 
 def check_display_name(value: str) -> str:
     """Return ``value`` unchanged if it is 1 to 200 printable characters, not all blank."""
-    check_text(value, min_length=1, max_length=DISPLAY_NAME_MAX_LENGTH)
+    check_text(value, min_length=DISPLAY_NAME_MIN_LENGTH, max_length=DISPLAY_NAME_MAX_LENGTH)
     if not value.strip():
         raise ValueError("must not be blank")
     return value
