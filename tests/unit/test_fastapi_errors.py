@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 import identity_store
 from identity_store import NewUser
 from identity_store.domain import errors
-from identity_store.fastapi import ERROR_STATUS, add_error_handlers
+from identity_store.fastapi import ERROR_STATUS, add_error_handlers, problem_responses
 
 pytestmark = pytest.mark.unit
 
@@ -164,3 +164,25 @@ async def test_no_route_and_no_method_are_problems_and_allow_names_every_route()
     assert not_allowed.status_code == 405
     assert not_allowed.headers["content-type"] == "application/problem+json"
     assert not_allowed.headers["allow"] == "DELETE, GET"
+
+
+def test_the_openapi_document_gives_every_error_as_problem_json() -> None:
+    app = _app(lambda: None)
+
+    @app.get("/thing/{thing_id}", responses=problem_responses(404))
+    async def read(thing_id: int) -> None: ...
+
+    document = app.openapi()
+    problem_body = {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+    }
+    read_responses = document["paths"]["/thing/{thing_id}"]["get"]["responses"]
+    assert {s: r["content"] for s, r in read_responses.items() if s != "200"} == {
+        "404": problem_body,
+        "422": problem_body,  # FastAPI documents its own validation array here
+    }
+    body_responses = document["paths"]["/body"]["post"]["responses"]
+    assert body_responses["400"]["content"] == body_responses["422"]["content"] == problem_body
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    assert schemas["Problem"]["required"] == ["type", "title", "status", "detail"]
