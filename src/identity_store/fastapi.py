@@ -23,7 +23,15 @@ domain-model validation errors                             echoing the rejected 
 ``DatabaseTimeout``, ``TransactionConflict``,              503 with ``Retry-After``
 ``DatabaseUnavailable`` (and ``CommitOutcomeUnknown``)
 anything else from identity-store                          500 with a generic detail
+``HTTPException`` (FastAPI's, Starlette's): a body that    its own status, detail and
+is not UTF-8 or JSON too deep or too large to parse (400), headers
+no such route (404), method not allowed (405), ...
 =========================================================  ===============================
+
+The OpenAPI document says the same: every error response an operation documents
+(``responses=problem_responses(404, ...)``, or on the app) is a :class:`Problem` in
+``application/problem+json``, the 422 included, and an operation with a body also
+documents 400.
 
 Why in the library rather than in each application: the errors are the library's, so
 the library keeps this table complete when it adds one (a test fails on an error
@@ -33,22 +41,29 @@ the rejected input (a password, a token) in the response body.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from identity_store.domain import errors
 
 __all__ = [
     "ERROR_STATUS",
     "PROBLEM_JSON",
+    "Problem",
     "add_error_handlers",
     "error_response",
     "problem",
+    "problem_responses",
     "validation_problem",
 ]
 
@@ -84,6 +99,39 @@ _TITLES = {
 }
 
 
+class ProblemError(BaseModel):
+    """Where and why one part of a request was refused (never the refused value)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """The body of every error response (RFC 9457); ``errors`` on a 422 only."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemError] | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Return FastAPI ``responses=`` documenting ``statuses`` as :class:`Problem`
+    bodies (:func:`add_error_handlers` files them under ``application/problem+json``)."""
+    return {status: {"model": Problem, "description": _title(status)} for status in statuses}
+
+
+def _title(status: int) -> str:
+    if status in _TITLES:
+        return _TITLES[status]
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
 def problem(
     status: int,
     detail: str,
@@ -92,7 +140,7 @@ def problem(
     **extra: Any,
 ) -> JSONResponse:
     """Return an ``application/problem+json`` response."""
-    body = {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status}
+    body = {"type": "about:blank", "title": _title(status), "status": status}
     body["detail"] = detail
     body.update(extra)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
@@ -153,9 +201,21 @@ def validation_problem(raw_errors: Sequence[Any]) -> JSONResponse:
     return problem(422, "the request is not valid", errors=cleaned)
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    # Starlette's 405 names the methods of the first route on the path only: GET and
+    # DELETE of one path as two routes would answer "Allow: GET".
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def add_error_handlers(app: FastAPI, *, retry_after: int = 1) -> None:
-    """Install the handlers: identity-store errors, request validation, and pydantic
-    validation errors raised while building domain models in an endpoint.
+    """Install the handlers: identity-store errors, request validation, pydantic
+    validation errors raised while building domain models in an endpoint, and HTTP
+    errors (so FastAPI's default ``{"detail": ...}`` bodies become problem+json too).
 
     ``retry_after`` is the ``Retry-After`` value, in seconds, of 503 responses.
     """
@@ -172,6 +232,48 @@ def add_error_handlers(app: FastAPI, *, retry_after: int = 1) -> None:
         assert isinstance(exc, ValidationError)
         return validation_problem(exc.errors(include_input=False, include_url=False))
 
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code < 400:  # not an error (a 304 has no body at all)
+            return await http_exception_handler(request, exc)
+        detail = exc.detail if isinstance(exc.detail, str) else _title(exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return problem(exc.status_code, detail, headers=headers)
+
+    _document_problems(app)
     app.add_exception_handler(errors.IdentityStoreError, on_store_error)
+    app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(ValidationError, on_model_validation)
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Make ``app.openapi()`` describe the error bodies these handlers send."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        definition = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(definition.pop("$defs", {}))
+        schemas[Problem.__name__] = definition
+        body = {PROBLEM_JSON: {"schema": {"$ref": f"#/components/schemas/{Problem.__name__}"}}}
+        for path in document.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.get("responses", {})
+                if "requestBody" in operation:
+                    responses.setdefault("400", {"description": _title(400)})
+                for status, response in responses.items():
+                    if status[0] in "45":
+                        response["content"] = dict(body)
+        for unused in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422 body
+            kept = schemas.pop(unused, None)
+            if kept is not None and f'/{unused}"' in json.dumps(document):
+                schemas[unused] = kept  # the application's own model of that name
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

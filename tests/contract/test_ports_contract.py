@@ -220,6 +220,19 @@ async def test_a_single_use_token_is_consumed_once(backend: Backend) -> None:
     assert caught.value.field == "kind"
 
 
+async def test_a_secret_that_is_not_text_is_refused_as_invalid_input(backend: Backend) -> None:
+    # A lone surrogate (JSON's "\ud800") cannot be encoded as UTF-8: no secret ever
+    # issued, so the caller gets a domain error naming the field, not a None or 401.
+    async with backend.uow() as uow:
+        with pytest.raises(InvalidInput) as verified:
+            await uow.tokens.verify("ab\ud800cd")
+        with pytest.raises(InvalidInput) as consumed:
+            await uow.tokens.consume("ab\ud800cd", kind=TokenKind.PASSWORD_RESET)
+
+    assert verified.value.field == consumed.value.field == "secret"
+    assert "\ud800" not in str(verified.value)
+
+
 async def test_revoking_counts_only_what_was_live(backend: Backend) -> None:
     user = await registered(backend)
     tokens = []

@@ -129,8 +129,8 @@ async def test_verify_with_another_kind_answers_none(pool: Pool) -> None:
 
 @pytest.mark.parametrize(
     "secret",
-    ["", "\x00", "\udcff\udcfe", "' OR 1=1 --", "x" * 1_000_000, "🦄" * 100],
-)
+    ["", "\x00", "' OR 1=1 --", "x" * 1_000_000, "🦄" * 100],
+)  # a lone surrogate is no text: InvalidInput (the ports' contract suite)
 async def test_verify_of_hostile_input_answers_none_without_error(pool: Pool, secret: str) -> None:
     assert await PostgresTokenRepository(pool).verify(secret) is None
 

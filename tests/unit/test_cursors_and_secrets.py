@@ -79,9 +79,17 @@ def test_a_secret_is_stored_as_its_sha256() -> None:
     assert len(hash_secret(secret)) == 32
 
 
-@pytest.mark.parametrize("hostile", ["", "\x00", "\udcff", "🦄" * 10_000, "' OR 1=1 --"])
-def test_any_string_can_be_hashed_even_one_that_is_not_utf8(hostile: str) -> None:
+@pytest.mark.parametrize("hostile", ["", "\x00", "🦄" * 10_000, "' OR 1=1 --"])
+def test_any_text_can_be_hashed(hostile: str) -> None:
     assert len(hash_secret(hostile)) == 32
+
+
+@pytest.mark.parametrize("not_text", ["\udcff", "ab\ud800cd"])
+def test_a_string_that_is_not_utf8_is_refused_naming_the_secret(not_text: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        hash_secret(not_text)
+    assert caught.value.field == "secret"
+    assert "surrogate" in caught.value.problem
 
 
 @pytest.mark.parametrize("position", [(0, 0), (3, 1), (2**40 + 7, 12345), (2**63 - 1, 2**63 - 1)])

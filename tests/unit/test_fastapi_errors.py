@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 import identity_store
 from identity_store import NewUser
 from identity_store.domain import errors
-from identity_store.fastapi import ERROR_STATUS, add_error_handlers
+from identity_store.fastapi import ERROR_STATUS, add_error_handlers, problem_responses
 
 pytestmark = pytest.mark.unit
 
@@ -131,3 +131,58 @@ async def test_domain_model_validation_in_an_endpoint_is_422_without_the_input()
     assert code == 422
     assert SECRET not in text
     assert '"loc":["password_hash"]' in text
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"\xff", b"[" * 100_000 + b"]" * 100_000, b'{"password": ' + b"9" * 5000 + b"}"],
+    ids=["not UTF-8", "nested 100000 deep", "a 5000-digit integer"],
+)
+async def test_a_body_that_cannot_be_parsed_is_a_400_problem(raw: bytes) -> None:
+    code, headers, text = await _post(
+        _app(lambda: None), "/body", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert code == 400
+    assert headers["content-type"] == "application/problem+json"
+    assert '"status":400' in text
+
+
+async def test_no_route_and_no_method_are_problems_and_allow_names_every_route() -> None:
+    app = _app(lambda: None)
+
+    @app.get("/thing")
+    async def read() -> None: ...
+
+    @app.delete("/thing")
+    async def remove() -> None: ...
+
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
+        missing = await client.get("/nothing")
+        not_allowed = await client.put("/thing")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert not_allowed.status_code == 405
+    assert not_allowed.headers["content-type"] == "application/problem+json"
+    assert not_allowed.headers["allow"] == "DELETE, GET"
+
+
+def test_the_openapi_document_gives_every_error_as_problem_json() -> None:
+    app = _app(lambda: None)
+
+    @app.get("/thing/{thing_id}", responses=problem_responses(404))
+    async def read(thing_id: int) -> None: ...
+
+    document = app.openapi()
+    problem_body = {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+    }
+    read_responses = document["paths"]["/thing/{thing_id}"]["get"]["responses"]
+    assert {s: r["content"] for s, r in read_responses.items() if s != "200"} == {
+        "404": problem_body,
+        "422": problem_body,  # FastAPI documents its own validation array here
+    }
+    body_responses = document["paths"]["/body"]["post"]["responses"]
+    assert body_responses["400"]["content"] == body_responses["422"]["content"] == problem_body
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    assert schemas["Problem"]["required"] == ["type", "title", "status", "detail"]

@@ -3,7 +3,8 @@
 With ``DATABASE_URL`` set, the service uses that database (migrate it first with
 ``atlas migrate apply``). Without it, it starts identity-store's embedded PostgreSQL
 server under ``./.devdb`` (``pip install 'identity-store[embedded]'``), applies the
-migrations shipped in the package, and stops the server again on exit if it started it.
+migrations shipped in the package, and stops the server again on exit if it started it
+(Ctrl+C or SIGTERM).
 """
 
 from __future__ import annotations
@@ -12,12 +13,22 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
+from types import FrameType
 
 import uvicorn
 
 from identity_example.app import create_app
 from identity_store import IdentityStoreError
 from identity_store.migrate import apply_migrations
+
+
+class _TerminatedError(Exception):
+    """SIGTERM arrived (uvicorn sends it again once its own shutdown is done)."""
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise _TerminatedError
 
 
 def main() -> int:
@@ -39,8 +50,13 @@ def main() -> int:
         except IdentityStoreError as exc:
             print(f"identity_example: {exc}")
             return 1
+    # uvicorn handles SIGTERM while it serves, then restores this handler and raises the
+    # signal again: the default handler would end the process before `finally` runs.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         uvicorn.run(create_app(), host=args.host, port=args.port)
+    except _TerminatedError:
+        return 128 + signal.SIGTERM
     finally:
         if started_server:
             from identity_store import devdb

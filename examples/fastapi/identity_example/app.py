@@ -76,7 +76,7 @@ from identity_store import (
     check_health,
     create_pool,
 )
-from identity_store.fastapi import add_error_handlers, problem
+from identity_store.fastapi import add_error_handlers, problem, problem_responses
 
 __all__ = ["Config", "ConsoleMailer", "Mailer", "create_app"]
 
@@ -171,6 +171,12 @@ def _own(session: Token, user_id: UUID) -> None:
         raise UserNotFound(user_id)
 
 
+def _no_store(response: Response) -> None:
+    # A response that carries a secret must not be kept by any cache (RFC 6749 5.1).
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
 def _etag(version: int) -> str:
     return f'"{version}"'
 
@@ -207,7 +213,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(config: Config | None = None) -> FastAPI:
     """Return the service; the pool is created when the application starts."""
     config = config or Config()
-    app = FastAPI(title="identity example", lifespan=_lifespan)
+    # Every route needs the database: any of them may answer 503.
+    app = FastAPI(title="identity example", lifespan=_lifespan, responses=problem_responses(503))
     app.state.config = config
     # Verified against when the address is unknown, so both cases cost one hash check.
     app.state.dummy_hash = config.hasher.hash("not-a-password-of-anyone")
@@ -227,7 +234,7 @@ def create_app(config: Config | None = None) -> FastAPI:
     async def _precondition(request: Request, exc: Exception) -> JSONResponse:
         return problem(428, 'send If-Match: "<version>" with the ETag you read')
 
-    @app.post("/users", status_code=201)
+    @app.post("/users", status_code=201, responses=problem_responses(409))
     async def register(body: RegisterRequest, uow: Uow, response: Response) -> UserOut:
         new = NewUser(
             email=body.email,
@@ -240,7 +247,7 @@ def create_app(config: Config | None = None) -> FastAPI:
         response.headers["Location"] = f"/users/{user.id}"
         return UserOut.of(user)
 
-    @app.get("/users/{user_id}")
+    @app.get("/users/{user_id}", responses=problem_responses(401, 404))
     async def get_user(user_id: UUID, session: Session, uow: Uow, response: Response) -> UserOut:
         _own(session, user_id)
         user = await uow.users.get(user_id)
@@ -249,7 +256,7 @@ def create_app(config: Config | None = None) -> FastAPI:
         response.headers["ETag"] = _etag(user.version)
         return UserOut.of(user)
 
-    @app.patch("/users/{user_id}")
+    @app.patch("/users/{user_id}", responses=problem_responses(401, 404, 409, 412, 428))
     async def update_user(
         user_id: UUID,
         body: UpdateUserRequest,
@@ -279,7 +286,7 @@ def create_app(config: Config | None = None) -> FastAPI:
         response.headers["ETag"] = _etag(user.version)
         return UserOut.of(user)
 
-    @app.post("/users/{user_id}/disable")
+    @app.post("/users/{user_id}/disable", responses=problem_responses(401, 404))
     async def disable_user(user_id: UUID, session: Session, uow: Uow) -> UserOut:
         _own(session, user_id)
         before = await uow.users.get(user_id)
@@ -293,7 +300,7 @@ def create_app(config: Config | None = None) -> FastAPI:
             )
         return UserOut.of(user)
 
-    @app.get("/users/{user_id}/events")
+    @app.get("/users/{user_id}/events", responses=problem_responses(401, 404))
     async def user_events(
         user_id: UUID,
         session: Session,
@@ -310,8 +317,8 @@ def create_app(config: Config | None = None) -> FastAPI:
             next_after_id=page[-1].id if more else None,
         )
 
-    @app.post("/sessions", status_code=201)
-    async def sign_in(body: SignInRequest, uow: Uow) -> SessionOut:
+    @app.post("/sessions", status_code=201, responses=problem_responses(401))
+    async def sign_in(body: SignInRequest, uow: Uow, response: Response) -> SessionOut:
         password = body.password.get_secret_value()
         user = await uow.users.get_by_email(body.email)
         if user is None or user.password_hash is None:
@@ -334,15 +341,16 @@ def create_app(config: Config | None = None) -> FastAPI:
             )
         )
         await uow.events.append(NewEvent(type="session.started", user_id=user.id))
+        _no_store(response)
         return SessionOut(
             token=issued.secret.get_secret_value(), expires_at=issued.token.expires_at
         )
 
-    @app.get("/sessions/current")
+    @app.get("/sessions/current", responses=problem_responses(401))
     async def verify_session(session: Session) -> SessionInfo:
         return SessionInfo.of(session)
 
-    @app.delete("/sessions/current", status_code=204)
+    @app.delete("/sessions/current", status_code=204, responses=problem_responses(401))
     async def sign_out(session: Session, uow: Uow) -> None:
         await uow.tokens.revoke(session.id)
         await uow.events.append(NewEvent(type="session.ended", user_id=session.user_id))
@@ -364,7 +372,7 @@ def create_app(config: Config | None = None) -> FastAPI:
         # The same answer whether or not the address is registered.
         return {"detail": "if this address is registered, a reset message is on its way"}
 
-    @app.post("/password-resets/confirm", status_code=204)
+    @app.post("/password-resets/confirm", status_code=204, responses=problem_responses(401))
     async def confirm_password_reset(body: PasswordResetConfirm, uow: Uow) -> None:
         token = await uow.tokens.consume(
             body.token.get_secret_value(), kind=TokenKind.PASSWORD_RESET
@@ -384,7 +392,7 @@ def create_app(config: Config | None = None) -> FastAPI:
             )
         )
 
-    @app.get("/events")
+    @app.get("/events", responses=problem_responses(401, 403))
     async def read_stream(
         reader: Annotated[Token, Depends(stream_reader)],
         uow: Uow,

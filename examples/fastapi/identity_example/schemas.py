@@ -7,12 +7,14 @@ None of them has a password hash. Passwords arrive as ``SecretStr`` (hidden from
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from identity_store import Event, Token, User, UserStatus
+from identity_store.domain import validation as limits
+from identity_store.domain.validation import check_unicode
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 256  # argon2 hashes anything, but a 1 MB password is an attack
@@ -23,31 +25,63 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
-Password = SecretStr
+def _check_secret(value: SecretStr) -> SecretStr:
+    check_unicode(value.get_secret_value())
+    return value
+
+
+Secret = Annotated[SecretStr, AfterValidator(_check_secret)]
+"""Text that must stay hidden; a lone surrogate (no UTF-8, so argon2 cannot hash it)
+is refused like in every other text field."""
+Password = Secret
+
+
+# The document carries the library's limits, so a client generated from it is right;
+# the rules a schema cannot say exactly (e-mail syntax) are approximated. Every route
+# refuses a malformed address, even where it only looks one up.
+Email = Annotated[
+    str,
+    Field(
+        min_length=limits.EMAIL_MIN_LENGTH,
+        max_length=limits.EMAIL_MAX_LENGTH,
+        json_schema_extra={"format": "email"},
+    ),
+    AfterValidator(limits.check_email),
+]
+_NOT_CONTROL = r"[^\x00-\x1f\x7f-\x9f]"
+DisplayName = Annotated[
+    str,
+    Field(
+        min_length=limits.DISPLAY_NAME_MIN_LENGTH,
+        max_length=limits.DISPLAY_NAME_MAX_LENGTH,
+        # Printable, not all blank.
+        json_schema_extra={"pattern": rf"^{_NOT_CONTROL}*[^\s\x00-\x1f\x7f-\x9f]{_NOT_CONTROL}*$"},
+    ),
+]
 
 
 class RegisterRequest(_Request):
-    email: str = Field(max_length=320)
-    display_name: str = Field(max_length=200)
+    email: Email
+    display_name: DisplayName
     password: Password = Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
 
 
 class UpdateUserRequest(_Request):
-    email: str | None = Field(default=None, max_length=320)
-    display_name: str | None = Field(default=None, max_length=200)
+    email: Email | None = None
+    display_name: DisplayName | None = None
 
 
 class SignInRequest(_Request):
-    email: str = Field(max_length=320)
+    email: Email
     password: Password = Field(max_length=PASSWORD_MAX_LENGTH)
 
 
 class PasswordResetRequest(_Request):
-    email: str = Field(max_length=320)
+    email: Email
 
 
 class PasswordResetConfirm(_Request):
-    token: SecretStr = Field(max_length=200)
+    token: Secret = Field(max_length=200)
     new_password: Password = Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
 
 

@@ -114,7 +114,7 @@ async def test_register_rejects_a_bad_address_naming_the_field(client: AsyncClie
         "/users", json={"email": "not-an-address", "display_name": "Ada", "password": PASSWORD}
     )
     body = assert_problem(response, 422)
-    assert body["errors"][0]["loc"] == ["email"]
+    assert body["errors"][0]["loc"] == ["body", "email"]
     assert "not-an-address" not in response.text and PASSWORD not in response.text
 
 

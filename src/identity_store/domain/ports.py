@@ -103,7 +103,11 @@ class TokenRepository(Protocol):
     async def verify(self, secret: str, *, kind: TokenKind | None = None) -> Token | None:
         """Return the live token this secret belongs to, or None when it is unknown,
         expired, revoked or (with ``kind``) of another kind. The same work is done in
-        every case."""
+        every case.
+
+        Raises:
+            InvalidInput: ``secret`` is not text (it holds a lone surrogate).
+        """
         ...
 
     async def touch(self, token_id: UUID) -> bool:
@@ -128,7 +132,8 @@ class TokenRepository(Protocol):
 
         Raises:
             TokenInvalid: unknown, expired, revoked, used, or of another kind.
-            InvalidInput: ``kind`` is not a single-use kind.
+            InvalidInput: ``kind`` is not a single-use kind, or ``secret`` is not text
+                (it holds a lone surrogate).
         """
         ...
 

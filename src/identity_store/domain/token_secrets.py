@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from identity_store.domain.errors import InvalidInput
+from identity_store.domain.validation import check_unicode
+
 __all__ = ["SECRET_BYTES", "hash_secret", "new_secret"]
 
 SECRET_BYTES = 32
@@ -19,7 +22,12 @@ def new_secret() -> str:
 def hash_secret(secret: str) -> bytes:
     """Return the SHA-256 digest stored in place of ``secret``.
 
-    Accepts any string, even one that is not valid UTF-8 (lone surrogates are
-    encoded as they are), so hostile input costs one hash like any other.
+    Raises:
+        InvalidInput: ``secret`` holds a lone surrogate: it is not text, so no secret
+            this library issued (they are ASCII) and no client could have sent it.
     """
-    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+    try:
+        check_unicode(secret)
+    except ValueError as exc:
+        raise InvalidInput("secret", str(exc)) from None
+    return hashlib.sha256(secret.encode("utf-8")).digest()

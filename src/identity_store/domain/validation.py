@@ -31,15 +31,18 @@ __all__ = [
     "check_text",
     "check_timestamp",
     "check_ttl",
+    "check_unicode",
     "email_key",
     "from_database",
     "stored_to_utc",
     "to_utc",
 ]
 
+EMAIL_MIN_LENGTH = 3
 EMAIL_MAX_LENGTH = 254
 """RFC 5321's limit on a forward path; the schema allows up to 320."""
 EMAIL_LOCAL_MAX_LENGTH = 64
+DISPLAY_NAME_MIN_LENGTH = 1
 DISPLAY_NAME_MAX_LENGTH = 200
 PASSWORD_HASH_MAX_LENGTH = 1024
 EVENT_TYPE_MAX_LENGTH = 200
@@ -109,7 +112,7 @@ def check_email(value: str) -> str:
     Raises:
         ValueError: the address does not follow those rules.
     """
-    check_text(value, min_length=3, max_length=EMAIL_MAX_LENGTH)
+    check_text(value, min_length=EMAIL_MIN_LENGTH, max_length=EMAIL_MAX_LENGTH)
     local, at, domain = value.rpartition("@")
     if not at or not local or not domain:
         raise ValueError("must be an e-mail address of the form local@domain")
@@ -143,7 +146,7 @@ def email_key(address: str) -> str:
 
 def check_display_name(value: str) -> str:
     """Return ``value`` unchanged if it is 1 to 200 printable characters, not all blank."""
-    check_text(value, min_length=1, max_length=DISPLAY_NAME_MAX_LENGTH)
+    check_text(value, min_length=DISPLAY_NAME_MIN_LENGTH, max_length=DISPLAY_NAME_MAX_LENGTH)
     if not value.strip():
         raise ValueError("must not be blank")
     return value
@@ -296,3 +299,17 @@ def stored_to_utc(value: datetime) -> datetime:
         return value.astimezone(UTC)
     except OverflowError as exc:
         raise ValueError(_TIMESTAMP_RANGE) from exc
+
+
+def check_unicode(value: str) -> str:
+    """Return ``value`` unchanged if it can be encoded as UTF-8, for text whose length
+    and characters are otherwise free (passwords, token secrets).
+
+    Raises:
+        ValueError: it holds a lone surrogate.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (it contains a lone surrogate)") from None
+    return value

@@ -89,7 +89,8 @@ class PostgresTokenRepository(Repository):
         every case; nothing is written (see :meth:`touch`).
 
         Raises:
-            InvalidInput: ``kind`` is neither None, a ``TokenKind`` nor one's value.
+            InvalidInput: ``kind`` is neither None, a ``TokenKind`` nor one's value, or
+                ``secret`` holds a lone surrogate.
         """
         wanted = None if kind is None else check_token_kind(kind)
         digest = _digest_of(secret)
@@ -141,7 +142,7 @@ class PostgresTokenRepository(Repository):
         Raises:
             TokenInvalid: unknown, expired, revoked, used, or of another kind.
             InvalidInput: ``kind`` is not a single-use kind (a ``TokenKind`` or its
-                value).
+                value), or ``secret`` holds a lone surrogate.
         """
         wanted = check_single_use_kind(kind)
         digest = _digest_of(secret)
