@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from pydantic import TypeAdapter
@@ -40,6 +39,7 @@ from identity_store import (
     User,
     create_pool,
 )
+from identity_store.infrastructure.settings import parse_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = 1000
@@ -189,7 +189,7 @@ async def main() -> None:
     conn = await asyncpg.connect(admin)
     await conn.execute(f'CREATE DATABASE "{name}"')
     await conn.close()
-    url = urlunsplit(urlsplit(admin)._replace(path="/" + name))
+    url = parse_database_url(admin).with_database(name).render()
     try:
         atlas = os.environ.get("ATLAS") or str(ROOT / ".tools" / "bin" / "atlas")
         await asyncio.to_thread(

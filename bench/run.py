@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -49,6 +48,7 @@ from bench.contenders import (
 from identity_store import Event, NewEvent, NewUser, PostgresEventRepository, UserUpdate
 from identity_store.domain.clock import utc_now
 from identity_store.domain.pagination import decode_stream_cursor
+from identity_store.infrastructure.settings import parse_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 SINGLE = ("baseline", "generated", "repository", "sqla_orm", "sqla_core")
@@ -108,7 +108,7 @@ QUICK = Scale(
 def admin_url() -> str:
     configured = os.environ.get("DATABASE_URL") or os.environ.get("DB_URL")
     if configured:
-        return urlunsplit(urlsplit(configured)._replace(path="/postgres"))
+        return with_database(configured, "postgres")
     from identity_store.devdb import start
 
     url: str = start().url("postgres")
@@ -116,7 +116,7 @@ def admin_url() -> str:
 
 
 def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+    return parse_database_url(url).with_database(name).render()
 
 
 async def create_database(admin: str, prefix: str) -> str:

@@ -47,7 +47,9 @@ async def create_pool(settings: Settings | None = None) -> asyncpg.Pool:
     settings = settings or load_settings()
     url = settings.database_url.get_secret_value()
     where = describe_url(url)
-    observer = PoolObserver(url, slow_statement_seconds=settings.slow_statement_seconds)
+    observer = PoolObserver(
+        settings.parsed_url, slow_statement_seconds=settings.slow_statement_seconds
+    )
     try:
         pool = await open_pool(
             url,
