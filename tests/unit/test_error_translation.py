@@ -25,7 +25,7 @@ from identity_store.domain.errors import (
     UnitOfWorkError,
     UserNotFound,
 )
-from identity_store.infrastructure.persistence._errors import (
+from identity_store.infrastructure._errors import (
     translate_commit_error,
     translate_error,
     translate_errors,

@@ -10,7 +10,7 @@ from uuid import UUID
 from identity_store._generated.db import Executor
 from identity_store.domain.arguments import MAX_PAGE_SIZE, check_limit, read_clock
 from identity_store.domain.clock import Clock, utc_now
-from identity_store.infrastructure.persistence._errors import translate_errors
+from identity_store.infrastructure._errors import translate_errors
 
 __all__ = ["MAX_PAGE_SIZE", "Repository", "check_limit"]
 

@@ -29,13 +29,13 @@ from asyncpg.transaction import Transaction
 
 from identity_store.domain.clock import Clock, utc_now
 from identity_store.domain.errors import CommitOutcomeUnknown, UnitOfWorkError
-from identity_store.infrastructure._pool import acquire_timeout_of
-from identity_store.infrastructure.persistence._errors import (
+from identity_store.infrastructure._errors import (
     raise_clean,
     translate_commit_error,
     translate_error,
     translate_errors,
 )
+from identity_store.infrastructure._pool import acquire_timeout_of
 from identity_store.infrastructure.persistence.event_repo import PostgresEventRepository
 from identity_store.infrastructure.persistence.token_repo import PostgresTokenRepository
 from identity_store.infrastructure.persistence.user_repo import PostgresUserRepository
