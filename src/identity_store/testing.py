@@ -521,19 +521,16 @@ class FakeUnitOfWork:
 
     @property
     def users(self) -> FakeUserRepository:
-        """The users, in this unit of work."""
         self._require_active()
         return FakeUserRepository(self.store, self.clock, transaction=self._transaction)
 
     @property
     def tokens(self) -> FakeTokenRepository:
-        """The tokens, in this unit of work."""
         self._require_active()
         return FakeTokenRepository(self.store, self.clock, transaction=self._transaction)
 
     @property
     def events(self) -> FakeEventRepository:
-        """The event log, in this unit of work."""
         self._require_active()
         return FakeEventRepository(self.store, self.clock, transaction=self._transaction)
 

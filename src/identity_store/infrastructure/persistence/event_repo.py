@@ -43,14 +43,6 @@ class PostgresEventRepository(Repository):
     __slots__ = ()
 
     async def append(self, new: NewEvent) -> Event:
-        """Record the event and return it. Appending an ``event_key`` that is already
-        recorded writes nothing and returns the recorded event.
-
-        Raises:
-            EventKeyConflict: the key is recorded for an event of another type, user
-                or payload.
-            UserNotFound: ``user_id`` names no user.
-        """
         check_instance(new, NewEvent, "new")
         now = self._now()
         with self._errors(user_id=new.user_id):
@@ -76,18 +68,6 @@ class PostgresEventRepository(Repository):
         return _event(existing)
 
     async def append_many(self, events: Iterable[NewEvent]) -> int:
-        """Record all events (any iterable, a generator too) with one ``COPY`` (all or
-        nothing); return how many.
-
-        Unlike :meth:`append` this is not idempotent: a key already recorded fails the
-        whole batch.
-
-        Raises:
-            EventKeyConflict: a key is already recorded.
-            InvalidInput: not an iterable of ``NewEvent``, a key repeats within it, or
-                there are more than ``MAX_APPEND_MANY``.
-            UserNotFound: a ``user_id`` names no user.
-        """
         batch = check_new_events(events)
         if not batch:
             return 0
@@ -107,7 +87,6 @@ class PostgresEventRepository(Repository):
             return await queries.append_events(self._db, params=params)
 
     async def get(self, event_id: int) -> Event | None:
-        """Return the event with this id, or None."""
         check_event_id(event_id)
         with self._errors():
             row = await queries.get_event_by_id(self._db, id=event_id)
@@ -116,11 +95,6 @@ class PostgresEventRepository(Repository):
     async def list_for_user(
         self, user_id: UUID, *, after_id: int = 0, limit: int = 100
     ) -> list[Event]:
-        """Return up to ``limit`` of the user's events with ids above ``after_id``.
-
-        A listing, not a feed: an event whose transaction commits after a page was read
-        may have a smaller id than that page's last one. To follow new events, use
-        ``read_stream``."""
         check_uuid(user_id, "user_id")
         check_event_id(after_id, field="after_id")
         check_limit(limit)
@@ -131,21 +105,8 @@ class PostgresEventRepository(Repository):
         return list(map(_event, found))
 
     async def read_stream(self, *, after: str | None = None, limit: int = 100) -> EventPage:
-        """Return up to ``limit`` events after the cursor ``after`` (from the start of
-        the stream when None), and the cursor to read on from.
-
-        Every committed event is delivered exactly once, in one stable order, to a
-        reader that keeps passing ``next_cursor`` back: events are ordered by their
-        transaction, then by id, and only events of transactions older than every
-        transaction still running are returned. Every transaction below that horizon
-        has ended, so nothing can later appear before a position already read; an
-        event still being written holds back those of younger transactions until it
-        commits or rolls back.
-
-        Raises:
-            InvalidInput: ``after`` is not a cursor this method returned, or ``limit``
-                is outside 1..1000.
-        """
+        # Ordered by (tx_id, id) below the oldest running transaction: every transaction
+        # below that horizon has ended, so nothing later appears before a read position.
         after_tx_id, after_id = STREAM_START if after is None else decode_stream_cursor(after)
         check_limit(limit)
         with self._errors():
@@ -160,7 +121,6 @@ class PostgresEventRepository(Repository):
         )
 
     async def count_by_type(self, types: Sequence[str] | None = None) -> dict[str, int]:
-        """Return how many events there are of each type (of ``types`` if given)."""
         names = check_event_types(types)
         # A name PostgreSQL could not store matches no stored event.
         wanted = None if names is None else [name for name in names if "\x00" not in name]

@@ -52,11 +52,6 @@ class PostgresTokenRepository(Repository):
     __slots__ = ()
 
     async def issue(self, new: NewToken) -> IssuedToken:
-        """Create a token and return it with its secret, which is not stored anywhere.
-
-        Raises:
-            UserNotFound: the user does not exist.
-        """
         check_instance(new, NewToken, "new")
         secret = new_secret()
         now = self._now()
@@ -77,20 +72,12 @@ class PostgresTokenRepository(Repository):
         return IssuedToken(token=_token(row), secret=SecretStr(secret))
 
     async def get(self, token_id: UUID) -> Token | None:
-        """Return the token with this id, live or not, or None."""
         check_uuid(token_id, "token_id")
         with self._errors():
             row = await queries.get_token_by_id(self._db, id=token_id)
         return None if row is None else _token(row)
 
     async def verify(self, secret: str, *, kind: TokenKind | None = None) -> Token | None:
-        """Return the live token this secret belongs to, or None when it is unknown,
-        expired, revoked or (with ``kind``) of another kind. The same work is done in
-        every case; nothing is written (see :meth:`touch`).
-
-        Raises:
-            InvalidInput: ``kind`` is neither None, a ``TokenKind`` nor one's value.
-        """
         wanted = None if kind is None else check_token_kind(kind)
         digest = _digest_of(secret)
         now = self._now()
@@ -103,8 +90,6 @@ class PostgresTokenRepository(Repository):
         return _token(row)
 
     async def touch(self, token_id: UUID) -> bool:
-        """Set ``last_used_at`` to now (never backwards); return whether the token
-        exists."""
         check_uuid(token_id, "token_id")
         now = self._now()
         with self._errors():
@@ -112,7 +97,6 @@ class PostgresTokenRepository(Repository):
         return touched > 0
 
     async def revoke(self, token_id: UUID) -> bool:
-        """Revoke the token; return whether it was not revoked until now."""
         check_uuid(token_id, "token_id")
         now = self._now()
         with self._errors():
@@ -120,14 +104,12 @@ class PostgresTokenRepository(Repository):
         return revoked > 0
 
     async def revoke_all_for_user(self, user_id: UUID) -> int:
-        """Revoke every live token of the user; return how many."""
         check_uuid(user_id, "user_id")
         now = self._now()
         with self._errors():
             return await queries.revoke_live_tokens_for_user(self._db, now=now, user_id=user_id)
 
     async def list_live_for_user(self, user_id: UUID) -> list[Token]:
-        """Return the user's live tokens, oldest first."""
         check_uuid(user_id, "user_id")
         now = self._now()
         with self._errors():
@@ -135,14 +117,6 @@ class PostgresTokenRepository(Repository):
         return list(map(_token, found))
 
     async def consume(self, secret: str, *, kind: TokenKind) -> Token:
-        """Use up a single-use token of ``kind`` in one atomic statement: of any number
-        of concurrent callers exactly one gets the token back.
-
-        Raises:
-            TokenInvalid: unknown, expired, revoked, used, or of another kind.
-            InvalidInput: ``kind`` is not a single-use kind (a ``TokenKind`` or its
-                value).
-        """
         wanted = check_single_use_kind(kind)
         digest = _digest_of(secret)
         now = self._now()
@@ -153,15 +127,6 @@ class PostgresTokenRepository(Repository):
         return _token(row)
 
     async def purge_expired(self, *, batch_size: int = 1000, max_batches: int = 100) -> int:
-        """Delete tokens that have expired, ``batch_size`` rows per statement and at
-        most ``max_batches`` statements; return how many were deleted.
-
-        On a pool every batch commits on its own, keeping locks short; inside a unit of
-        work they all commit together.
-
-        Raises:
-            InvalidInput: a limit is outside 1..10000.
-        """
         check_limit(batch_size, field="batch_size", maximum=MAX_BATCH)
         check_limit(max_batches, field="max_batches", maximum=MAX_BATCH)
         cutoff = self._now()

@@ -45,11 +45,6 @@ class PostgresUserRepository(Repository):
     __slots__ = ()
 
     async def register(self, new: NewUser) -> User:
-        """Store a new active user at version 1 and return it.
-
-        Raises:
-            EmailAlreadyRegistered: the address is taken, whatever its case.
-        """
         check_instance(new, NewUser, "new")
         now = self._now()
         with self._errors(email=new.email):
@@ -65,16 +60,12 @@ class PostgresUserRepository(Repository):
         return _user(row)
 
     async def get(self, user_id: UUID) -> User | None:
-        """Return the user with this id, or None."""
         check_uuid(user_id, "user_id")
         with self._errors():
             row = await queries.get_user_by_id(self._db, id=user_id)
         return None if row is None else _user(row)
 
     async def get_by_email(self, email: str) -> User | None:
-        """Return the user whose address has the same :func:`email_key` (the same
-        address regardless of ASCII case), or None. Never another account: characters
-        outside ASCII are compared as they are, whatever the server's locale."""
         if not _storable(email):
             # No stored address can equal text PostgreSQL could not have stored.
             return None
@@ -83,14 +74,6 @@ class PostgresUserRepository(Repository):
         return None if row is None else _user(row)
 
     async def update(self, user_id: UUID, changes: UserUpdate, *, expected_version: int) -> User:
-        """Apply ``changes`` if the user is still at ``expected_version``; return the
-        user at the next version.
-
-        Raises:
-            UserNotFound: no such user.
-            ConcurrencyConflict: the stored version differs.
-            EmailAlreadyRegistered: the new address belongs to another user.
-        """
         check_uuid(user_id, "user_id")
         check_instance(changes, UserUpdate, "changes")
         check_limit(expected_version, field="expected_version", maximum=MAX_VERSION)
@@ -114,12 +97,6 @@ class PostgresUserRepository(Repository):
         raise ConcurrencyConflict(user_id, expected=expected_version, actual=current.version)
 
     async def disable(self, user_id: UUID) -> User:
-        """Disable the user (a change: the version goes up) and return it. Disabling a
-        disabled user returns it unchanged.
-
-        Raises:
-            UserNotFound: no such user.
-        """
         check_uuid(user_id, "user_id")
         now = self._now()
         with self._errors():
@@ -131,22 +108,13 @@ class PostgresUserRepository(Repository):
         return _user(row)
 
     async def delete(self, user_id: UUID) -> bool:
-        """Delete the user and its tokens; its events stay with no user. Return whether
-        a user was deleted."""
         check_uuid(user_id, "user_id")
         with self._errors():
             deleted = await queries.delete_user(self._db, id=user_id)
         return deleted > 0
 
     async def list_page(self, *, limit: int = 50, cursor: str | None = None) -> UserPage:
-        """Return up to ``limit`` users in ``(created_at, id)`` order, after ``cursor``.
-
-        Keyset pagination: each page is one index range scan, however deep, and a
-        user appears once across pages even while others are being inserted.
-
-        Raises:
-            InvalidInput: ``limit`` is outside 1..1000 or ``cursor`` is not one of ours.
-        """
+        # Keyset pagination on (created_at, id): one index range scan per page, however deep.
         check_limit(limit)
         after_created_at, after_id = (
             _BEFORE_EVERY_USER if cursor is None else decode_user_cursor(cursor)
