@@ -9,7 +9,6 @@ from collections.abc import Iterable, Sequence
 from uuid import UUID
 
 from identity_store._generated import events as queries
-from identity_store._generated import models as rows
 from identity_store.domain.arguments import (
     MAX_APPEND_MANY,
     check_event_id,
@@ -26,15 +25,18 @@ from identity_store.domain.pagination import (
     encode_stream_cursor,
 )
 from identity_store.infrastructure.persistence._base import Repository, check_limit
-from identity_store.infrastructure.persistence._rows import event_from_row as _event
+from identity_store.infrastructure.persistence._records import Reader, fetch
 
 __all__ = ["MAX_APPEND_MANY", "PostgresEventRepository"]
 
 
-def _same_event(row: rows.Event, new: NewEvent) -> bool:
+_EVENTS = Reader(Event)
+
+
+def _same_event(event: Event, new: NewEvent) -> bool:
     # A deleted user leaves user_id NULL on its events; a retry may still name it.
-    same_user = row.user_id is None or row.user_id == new.user_id
-    return same_user and row.type == new.type and row.payload == new.payload
+    same_user = event.user_id is None or event.user_id == new.user_id
+    return same_user and event.type == new.type and event.payload == new.payload
 
 
 class PostgresEventRepository(Repository):
@@ -46,7 +48,8 @@ class PostgresEventRepository(Repository):
         check_instance(new, NewEvent, "new")
         now = self._now()
         with self._errors(user_id=new.user_id):
-            row = await queries.append_event(
+            found = await fetch(
+                queries.append_event,
                 self._db,
                 event_key=new.event_key,
                 user_id=new.user_id,
@@ -55,17 +58,19 @@ class PostgresEventRepository(Repository):
                 occurred_at=new.occurred_at or now,
                 recorded_at=now,
             )
-            if row is not None:
-                return _event(row)
+            appended = _EVENTS.one(found)
+            if appended is not None:
+                return appended
             # ON CONFLICT waited for the other writer to commit, so its row is visible
             # to this next statement.
-            existing = await queries.get_event_by_key(self._db, event_key=new.event_key)
+            found = await fetch(queries.get_event_by_key, self._db, event_key=new.event_key)
+        existing = _EVENTS.one(found)
         if existing is None:
             # Nothing conflicted and nothing was written: a trigger or rule dropped the row.
             raise DatabaseError("the insert returned no row and no event has its key")
         if not _same_event(existing, new):
             raise EventKeyConflict(new.event_key)
-        return _event(existing)
+        return existing
 
     async def append_many(self, events: Iterable[NewEvent]) -> int:
         batch = check_new_events(events)
@@ -89,8 +94,8 @@ class PostgresEventRepository(Repository):
     async def get(self, event_id: int) -> Event | None:
         check_event_id(event_id)
         with self._errors():
-            row = await queries.get_event_by_id(self._db, id=event_id)
-        return None if row is None else _event(row)
+            found = await fetch(queries.get_event_by_id, self._db, id=event_id)
+        return _EVENTS.one(found)
 
     async def list_for_user(
         self, user_id: UUID, *, after_id: int = 0, limit: int = 100
@@ -99,10 +104,14 @@ class PostgresEventRepository(Repository):
         check_event_id(after_id, field="after_id")
         check_limit(limit)
         with self._errors():
-            found = await queries.list_events_for_user(
-                self._db, user_id=user_id, after_id=after_id, max_rows=limit
+            found = await fetch(
+                queries.list_events_for_user,
+                self._db,
+                user_id=user_id,
+                after_id=after_id,
+                max_rows=limit,
             )
-        return list(map(_event, found))
+        return _EVENTS.all(found)
 
     async def read_stream(self, *, after: str | None = None, limit: int = 100) -> EventPage:
         # Ordered by (tx_id, id) below the oldest running transaction: every transaction
@@ -110,13 +119,17 @@ class PostgresEventRepository(Repository):
         after_tx_id, after_id = STREAM_START if after is None else decode_stream_cursor(after)
         check_limit(limit)
         with self._errors():
-            found = await queries.read_event_stream(
-                self._db, after_tx_id=after_tx_id, after_id=after_id, max_rows=limit
+            found = await fetch(
+                queries.read_event_stream,
+                self._db,
+                after_tx_id=after_tx_id,
+                after_id=after_id,
+                max_rows=limit,
             )
         if found:
-            after_tx_id, after_id = found[-1].tx_id, found[-1].id
+            after_tx_id, after_id = found[-1]["tx_id"], found[-1]["id"]
         return EventPage(
-            events=tuple(map(_event, found)),
+            events=tuple(_EVENTS.all(found)),
             next_cursor=encode_stream_cursor(after_tx_id, after_id),
         )
 
