@@ -142,11 +142,11 @@ class Contender:
 
 # ---------------------------------------------------------------------------- baseline
 
-_USER_COLUMNS = "id, email, display_name, password_hash, status, version, created_at, updated_at"
-_TOKEN_COLUMNS = (
-    "id, user_id, kind, token_hash, scopes, created_at, expires_at, last_used_at, revoked_at"
-)
-_EVENT_COLUMNS = "id, event_key, user_id, type, payload, occurred_at, recorded_at, tx_id"
+# What the domain models read, plus what the contenders need besides (a token's hash to
+# compare, an event's transaction id for the stream's position).
+_USER_COLUMNS = ", ".join(User.model_fields)
+_TOKEN_COLUMNS = ", ".join([*Token.model_fields, "token_hash"])
+_EVENT_COLUMNS = ", ".join([*Event.model_fields, "tx_id"])
 
 SQL_USER_BY_ID = f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1"
 SQL_USER_BY_EMAIL = f"SELECT {_USER_COLUMNS} FROM users WHERE email_key = $1"
@@ -495,7 +495,7 @@ class SqlaOrmContender(_Sqla):
             "version": UserRow.version + 1,
             "updated_at": func.greatest(UserRow.updated_at, self.clock()),
         }
-        for field in ("email", "display_name", "password_hash", "status"):
+        for field in UserUpdate.model_fields:
             value = getattr(changes, field)
             if value is not None:
                 values[field] = reveal(value) if field == "password_hash" else value
@@ -675,7 +675,7 @@ class SqlaCoreContender(_Sqla):
             "version": users.c.version + 1,
             "updated_at": func.greatest(users.c.updated_at, self.clock()),
         }
-        for field in ("email", "display_name", "password_hash", "status"):
+        for field in UserUpdate.model_fields:
             value = getattr(changes, field)
             if value is not None:
                 values[field] = reveal(value) if field == "password_hash" else value

@@ -166,10 +166,8 @@ class FakeUserRepository(_Fake):
         if self._owner_of(new.email) is not None:
             raise self._refused(EmailAlreadyRegistered(new.email))
         user = User(
+            **dict(new),
             id=uuid.uuid4(),
-            email=new.email,
-            display_name=new.display_name,
-            password_hash=new.password_hash,
             status=UserStatus.ACTIVE,
             version=1,
             created_at=now,
@@ -206,11 +204,7 @@ class FakeUserRepository(_Fake):
             owner = self._owner_of(changes.email)
             if owner is not None and owner.id != user_id:
                 raise self._refused(EmailAlreadyRegistered(changes.email))
-        values: dict[str, Any] = {
-            name: getattr(changes, name)
-            for name in ("email", "display_name", "password_hash", "status")
-            if getattr(changes, name) is not None
-        }
+        values: dict[str, Any] = {name: value for name, value in changes if value is not None}
         return self._change(user, values, now)
 
     def _change(self, user: User, values: dict[str, Any], now: datetime) -> User:
