@@ -118,12 +118,6 @@ class _Transaction:
         self.failed = False
 
 
-_ABORTED = (
-    "an earlier statement of this unit of work failed, which aborted its transaction: "
-    "leave the block (it rolls back) and retry the whole unit of work"
-)
-
-
 class _Fake:
     __slots__ = ("_clock", "_store", "_transaction")
 
@@ -139,7 +133,7 @@ class _Fake:
 
     def _open(self) -> None:
         if self._transaction is not None and self._transaction.failed:
-            raise UnitOfWorkError(_ABORTED)
+            raise UnitOfWorkError.aborted()
 
     def _refused(self, error: Exception) -> Exception:
         """Return ``error``, which PostgreSQL raises by refusing a statement: inside a
