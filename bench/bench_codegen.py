@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import GenericAlias
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from pydantic import BaseModel, TypeAdapter
+
+from identity_store.infrastructure.settings import parse_database_url
 
 SCHEMA = """
 CREATE TYPE user_status AS ENUM ('active', 'disabled');
@@ -251,7 +252,7 @@ async def main() -> None:
     try:
         compile_project(workdir)
         sys.path.insert(0, str(workdir))
-        await run(urlunsplit(urlsplit(admin)._replace(path="/" + name)), "benchgen")
+        await run(parse_database_url(admin).with_database(name).render(), "benchgen")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         conn = await asyncpg.connect(admin)

@@ -89,6 +89,16 @@ def reveal(secret: Any) -> str | None:
     return None if secret is None else secret.get_secret_value()
 
 
+def columns_of(model: NewUser | UserUpdate, mapped: Any = None) -> dict[str, Any]:
+    """A new user's or an update's fields as column values (the hash revealed); with
+    ``mapped`` (an SQLAlchemy table), only the columns it maps."""
+    return {
+        name: reveal(value) if name == "password_hash" else value
+        for name, value in model
+        if mapped is None or name in mapped.c
+    }
+
+
 def digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
 
@@ -142,11 +152,11 @@ class Contender:
 
 # ---------------------------------------------------------------------------- baseline
 
-_USER_COLUMNS = "id, email, display_name, password_hash, status, version, created_at, updated_at"
-_TOKEN_COLUMNS = (
-    "id, user_id, kind, token_hash, scopes, created_at, expires_at, last_used_at, revoked_at"
-)
-_EVENT_COLUMNS = "id, event_key, user_id, type, payload, occurred_at, recorded_at, tx_id"
+# What the domain models read, plus what the contenders need besides (a token's hash to
+# compare, an event's transaction id for the stream's position).
+_USER_COLUMNS = ", ".join(User.model_fields)
+_TOKEN_COLUMNS = ", ".join([*Token.model_fields, "token_hash"])
+_EVENT_COLUMNS = ", ".join([*Event.model_fields, "tx_id"])
 
 SQL_USER_BY_ID = f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1"
 SQL_USER_BY_EMAIL = f"SELECT {_USER_COLUMNS} FROM users WHERE email_key = $1"
@@ -297,21 +307,14 @@ class GeneratedContender(Contender):
         return await gen_users.get_user_by_email(self.db, email_key=email_key(email))
 
     async def register(self, new: NewUser) -> Any:
-        return await gen_users.create_user(
-            self.db,
-            email=new.email,
-            display_name=new.display_name,
-            password_hash=reveal(new.password_hash),
-            now=self.clock(),
-        )
+        return await gen_users.create_user(self.db, **columns_of(new), now=self.clock())
 
     async def update_user(self, user_id: UUID, changes: UserUpdate, expected_version: int) -> Any:
+        values = columns_of(changes)
+        values["new_status"] = values.pop("status")
         row = await gen_users.update_user(
             self.db,
-            email=changes.email,
-            display_name=changes.display_name,
-            password_hash=reveal(changes.password_hash),
-            new_status=changes.status,
+            **values,
             now=self.clock(),
             id=user_id,
             expected_version=expected_version,
@@ -473,9 +476,7 @@ class SqlaOrmContender(_Sqla):
 
         now = self.clock()
         row = UserRow(
-            email=new.email,
-            display_name=new.display_name,
-            password_hash=reveal(new.password_hash),
+            **columns_of(new, UserRow.__table__),
             status="active",
             version=1,
             created_at=now,
@@ -495,10 +496,11 @@ class SqlaOrmContender(_Sqla):
             "version": UserRow.version + 1,
             "updated_at": func.greatest(UserRow.updated_at, self.clock()),
         }
-        for field in ("email", "display_name", "password_hash", "status"):
-            value = getattr(changes, field)
-            if value is not None:
-                values[field] = reveal(value) if field == "password_hash" else value
+        values.update(
+            (name, value)
+            for name, value in columns_of(changes, UserRow.__table__).items()
+            if value is not None
+        )
         query = (
             update(UserRow)
             .where(UserRow.id == user_id, UserRow.version == expected_version)
@@ -653,9 +655,7 @@ class SqlaCoreContender(_Sqla):
         query = (
             insert(users)
             .values(
-                email=new.email,
-                display_name=new.display_name,
-                password_hash=new.password_hash,
+                **columns_of(new, users),
                 status="active",
                 version=1,
                 created_at=now,
@@ -675,10 +675,11 @@ class SqlaCoreContender(_Sqla):
             "version": users.c.version + 1,
             "updated_at": func.greatest(users.c.updated_at, self.clock()),
         }
-        for field in ("email", "display_name", "password_hash", "status"):
-            value = getattr(changes, field)
-            if value is not None:
-                values[field] = reveal(value) if field == "password_hash" else value
+        values.update(
+            (name, value)
+            for name, value in columns_of(changes, UserRow.__table__).items()
+            if value is not None
+        )
         query = (
             update(users)
             .where(users.c.id == user_id, users.c.version == expected_version)

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -46,9 +45,18 @@ from bench.contenders import (
     event_records,
     repository_stream_page,
 )
-from identity_store import Event, NewEvent, NewUser, PostgresEventRepository, UserUpdate
+from identity_store import (
+    Event,
+    NewEvent,
+    NewUser,
+    PostgresEventRepository,
+    Token,
+    User,
+    UserUpdate,
+)
 from identity_store.domain.clock import utc_now
 from identity_store.domain.pagination import decode_stream_cursor
+from identity_store.infrastructure.settings import parse_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 SINGLE = ("baseline", "generated", "repository", "sqla_orm", "sqla_core")
@@ -108,7 +116,7 @@ QUICK = Scale(
 def admin_url() -> str:
     configured = os.environ.get("DATABASE_URL") or os.environ.get("DB_URL")
     if configured:
-        return urlunsplit(urlsplit(configured)._replace(path="/postgres"))
+        return with_database(configured, "postgres")
     from identity_store.devdb import start
 
     url: str = start().url("postgres")
@@ -116,7 +124,7 @@ def admin_url() -> str:
 
 
 def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+    return parse_database_url(url).with_database(name).render()
 
 
 async def create_database(admin: str, prefix: str) -> str:
@@ -764,18 +772,10 @@ def norm(value: Any) -> Any:
     return {name: norm(getattr(value, name)) for name in fields}
 
 
-USER_FIELDS = ("id", "email", "display_name", "status", "version", "created_at", "updated_at")
-TOKEN_FIELDS = (
-    "id",
-    "user_id",
-    "kind",
-    "scopes",
-    "created_at",
-    "expires_at",
-    "last_used_at",
-    "revoked_at",
-)
-EVENT_FIELDS = ("id", "event_key", "user_id", "type", "payload", "occurred_at", "recorded_at")
+# What the equivalence checks compare: the models' fields (a user's secret hash aside).
+USER_FIELDS = tuple(name for name, info in User.model_fields.items() if not info.exclude)
+TOKEN_FIELDS = tuple(Token.model_fields)
+EVENT_FIELDS = tuple(Event.model_fields)
 
 
 def without(value: Any, *names: str) -> Any:

@@ -19,7 +19,6 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from identity_store import devdb
 from identity_store.infrastructure.settings import database_url, parse_database_url
@@ -42,7 +41,8 @@ class Standby:
         self.primary_url = primary_url
 
     def start(self) -> None:
-        primary = urlsplit(self.primary_url)
+        primary = parse_database_url(self.primary_url)
+        host, port = primary.hosts[0] if primary.hosts else ("127.0.0.1", None)
         self._pg(
             [
                 "pg_basebackup",
@@ -52,11 +52,11 @@ class Standby:
                 "--wal-method=stream",
                 "--checkpoint=fast",
                 "--host",
-                primary.hostname or "127.0.0.1",
+                host,
                 "--port",
-                str(primary.port or 5432),
+                str(port or 5432),
                 "--username",
-                primary.username or "postgres",
+                primary.user or "postgres",
             ],
             password=primary.password or "",
         )

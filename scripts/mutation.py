@@ -37,7 +37,7 @@ PACKAGE = "src/identity_store"
 DOTTED = "identity_store."
 MODULES = {
     "validation": "domain/validation.py",
-    "_errors": "infrastructure/persistence/_errors.py",
+    "_errors": "infrastructure/_errors.py",
     "token_repo": "infrastructure/persistence/token_repo.py",
     "event_repo": "infrastructure/persistence/event_repo.py",
     "user_repo": "infrastructure/persistence/user_repo.py",

@@ -35,7 +35,6 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -63,10 +62,8 @@ def with_database(url: str, database: str) -> str:
 
 def with_credentials(url: str, user: str, password: str) -> str:
     """Return ``url`` logging in as ``user`` with ``password`` instead."""
-    parts = urlsplit(url)
-    hosts = parts.netloc.rpartition("@")[2]
-    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{hosts}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    parsed = parse_database_url(url)
+    return parsed.with_database(parsed.database or "", user=user, password=password).render()
 
 
 @dataclass(frozen=True)
@@ -349,7 +346,7 @@ def database_url(deployment: Deployment, pgbouncer: PgBouncer | None) -> str:
     if pgbouncer is None:
         return deployment.app_url
     routed = pgbouncer.route(deployment.app_url)
-    assert urlsplit(routed).port == pgbouncer.port
+    assert parse_database_url(routed).hosts == (("127.0.0.1", pgbouncer.port),)
     return routed
 
 

@@ -14,11 +14,11 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from identity_store import devdb
+from identity_store.infrastructure.settings import parse_database_url
 
 __all__ = ["PgBouncer", "PgBouncerUnavailable", "find_pgbouncer"]
 
@@ -73,7 +73,7 @@ class PgBouncer:
                 "pgbouncer is not installed (Debian: apt-get install pgbouncer, "
                 "or `make setup-pgbouncer`)"
             )
-        server = urlsplit(server_url)
+        host, server_port = parse_database_url(server_url).hosts[0]
         port = _free_port()
         folder.mkdir(parents=True, exist_ok=True)
         userlist = folder / "userlist.txt"
@@ -83,7 +83,7 @@ class PgBouncer:
         config = folder / "pgbouncer.ini"
         config.write_text(
             "[databases]\n"
-            f"* = host={server.hostname} port={server.port or 5432}\n"
+            f"* = host={host} port={server_port or 5432}\n"
             "[pgbouncer]\n"
             "listen_addr = 127.0.0.1\n"
             f"listen_port = {port}\n"
@@ -133,10 +133,7 @@ class PgBouncer:
 
     def route(self, url: str) -> str:
         """Return ``url`` with its host and port replaced by this PgBouncer's."""
-        parts = urlsplit(url)
-        credentials = parts.netloc.rpartition("@")[0]
-        netloc = f"{credentials}@127.0.0.1:{self.port}" if credentials else f"127.0.0.1:{self.port}"
-        return urlunsplit(parts._replace(netloc=netloc))
+        return replace(parse_database_url(url), hosts=(("127.0.0.1", self.port),)).render()
 
     def log_tail(self, lines: int = 3) -> str:
         try:

@@ -53,13 +53,13 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 import pytest_asyncio
 
 from identity_store.infrastructure.db import Settings, create_pool
+from identity_store.infrastructure.settings import parse_database_url
 from identity_store.migrate import apply_migrations
 from identity_store.testing import FakeUnitOfWork, Store
 
@@ -76,7 +76,7 @@ T = TypeVar("T")
 
 
 def _with_database(url: str, database: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + database))
+    return parse_database_url(url).with_database(database).render()
 
 
 def _ident(name: str) -> str:

@@ -118,12 +118,6 @@ class _Transaction:
         self.failed = False
 
 
-_ABORTED = (
-    "an earlier statement of this unit of work failed, which aborted its transaction: "
-    "leave the block (it rolls back) and retry the whole unit of work"
-)
-
-
 class _Fake:
     __slots__ = ("_clock", "_store", "_transaction")
 
@@ -139,7 +133,7 @@ class _Fake:
 
     def _open(self) -> None:
         if self._transaction is not None and self._transaction.failed:
-            raise UnitOfWorkError(_ABORTED)
+            raise UnitOfWorkError.aborted()
 
     def _refused(self, error: Exception) -> Exception:
         """Return ``error``, which PostgreSQL raises by refusing a statement: inside a
@@ -166,10 +160,8 @@ class FakeUserRepository(_Fake):
         if self._owner_of(new.email) is not None:
             raise self._refused(EmailAlreadyRegistered(new.email))
         user = User(
+            **dict(new),
             id=uuid.uuid4(),
-            email=new.email,
-            display_name=new.display_name,
-            password_hash=new.password_hash,
             status=UserStatus.ACTIVE,
             version=1,
             created_at=now,
@@ -206,11 +198,7 @@ class FakeUserRepository(_Fake):
             owner = self._owner_of(changes.email)
             if owner is not None and owner.id != user_id:
                 raise self._refused(EmailAlreadyRegistered(changes.email))
-        values: dict[str, Any] = {
-            name: getattr(changes, name)
-            for name in ("email", "display_name", "password_hash", "status")
-            if getattr(changes, name) is not None
-        }
+        values: dict[str, Any] = {name: value for name, value in changes if value is not None}
         return self._change(user, values, now)
 
     def _change(self, user: User, values: dict[str, Any], now: datetime) -> User:
@@ -521,19 +509,16 @@ class FakeUnitOfWork:
 
     @property
     def users(self) -> FakeUserRepository:
-        """The users, in this unit of work."""
         self._require_active()
         return FakeUserRepository(self.store, self.clock, transaction=self._transaction)
 
     @property
     def tokens(self) -> FakeTokenRepository:
-        """The tokens, in this unit of work."""
         self._require_active()
         return FakeTokenRepository(self.store, self.clock, transaction=self._transaction)
 
     @property
     def events(self) -> FakeEventRepository:
-        """The event log, in this unit of work."""
         self._require_active()
         return FakeEventRepository(self.store, self.clock, transaction=self._transaction)
 

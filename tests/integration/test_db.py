@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit, urlunsplit
+from dataclasses import replace
 
 import asyncpg
 import pytest
 
 from identity_store.domain.errors import DatabaseConfigError, DatabaseUnavailable
 from identity_store.infrastructure.db import Settings, check_health, create_pool, get_db
+from identity_store.infrastructure.settings import parse_database_url
 from tests.conftest import Deployment
 
 pytestmark = pytest.mark.integration
@@ -19,9 +20,12 @@ MakeDatabase = Callable[[str], Awaitable[str]]
 
 
 def _replace(url: str, **parts: object) -> str:
-    split = urlsplit(url)
-    netloc = parts.pop("netloc", split.netloc)
-    return urlunsplit(split._replace(netloc=str(netloc), **parts))  # type: ignore[arg-type]
+    """Return ``url`` with the DatabaseURL fields ``parts`` replaced."""
+    return replace(parse_database_url(url), **parts).render()  # type: ignore[arg-type]
+
+
+def _host(url: str) -> str:
+    return parse_database_url(url).hosts[0][0]
 
 
 def _closed_port() -> int:
@@ -103,26 +107,11 @@ async def test_bad_url_from_the_environment_is_one_line_without_the_password(
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda u: _replace(u, path="/no_such_database_here"), "the database does not exist"),
+        (lambda u: _replace(u, database="no_such_database_here"), "the database does not exist"),
+        (lambda u: _replace(u, password="wrong-password"), "password authentication failed"),
+        (lambda u: _replace(u, hosts=((_host(u), _closed_port()),)), "cannot connect"),
         (
-            lambda u: _replace(
-                u, netloc=urlsplit(u).netloc.replace(urlsplit(u).password or "", "wrong-password")
-            ),
-            "password authentication failed",
-        ),
-        (
-            lambda u: _replace(
-                u, netloc=urlsplit(u).netloc.replace(f":{urlsplit(u).port}", f":{_closed_port()}")
-            ),
-            "cannot connect",
-        ),
-        (
-            lambda u: _replace(
-                u,
-                netloc=urlsplit(u).netloc.replace(
-                    urlsplit(u).hostname or "", "no-such-host.invalid"
-                ),
-            ),
+            lambda u: _replace(u, hosts=(("no-such-host.invalid", None),)),
             "unknown host|cannot connect",
         ),
     ],
@@ -134,7 +123,7 @@ async def test_unreachable_databases_give_one_line_naming_the_problem(
     # The server's own answers, even with --pgbouncer: PgBouncer reports a missing
     # database and a wrong password alike, as a protocol error (08P01).
     bad = mutate(deployment.app_url)
-    secret = urlsplit(bad).password or ""
+    secret = parse_database_url(bad).password or ""
     with pytest.raises(DatabaseUnavailable, match=expected) as caught:
         await create_pool(Settings(database_url=bad, connect_timeout=5))
     message = str(caught.value)

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import uuid
 from datetime import timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -25,6 +24,7 @@ from identity_store import (
 )
 from identity_store.infrastructure import _observe
 from identity_store.infrastructure._observe import PoolObserver, query_name
+from identity_store.infrastructure.settings import parse_database_url
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +83,7 @@ async def test_a_whole_life_cycle_logs_no_secret_and_no_personal_data(
     for private in (email, email.lower(), "Grace Hopper", "G. Hopper", PASSWORD_HASH, secret):
         assert private not in text
     assert settings.database_url.get_secret_value() not in text
-    assert str(urlsplit(settings.database_url.get_secret_value()).password) not in text
+    assert str(settings.parsed_url.password) not in text
 
     messages = [r.getMessage() for r in ours]
     assert messages[0].startswith("database pool created: ")
@@ -107,7 +107,7 @@ async def test_nothing_is_slow_below_the_threshold(
 
 
 def _maintenance(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    return parse_database_url(url).with_database("postgres").render()
 
 
 async def test_a_lost_connection_is_logged_once_then_its_recovery(
@@ -145,7 +145,7 @@ async def test_a_lost_connection_is_logged_once_then_its_recovery(
     recovered = [m for m in messages if m.startswith("database connection recovered")]
     assert len(lost) == 1 and len(recovered) == 1, messages
     assert messages.index(lost[0]) < messages.index(recovered[0])
-    assert all(str(urlsplit(url).password) not in m for m in messages)
+    assert all(str(parse_database_url(url).password) not in m for m in messages)
 
 
 @pytest.mark.parametrize(
@@ -179,7 +179,9 @@ async def test_a_zero_threshold_turns_statement_timing_off(
 
 
 def test_only_failures_a_pool_of_ours_reported_are_dropped_from_asyncpgs_log() -> None:
-    PoolObserver("postgresql://h:5432/d", slow_statement_seconds=0).created(min_size=1, max_size=1)
+    PoolObserver(parse_database_url("postgresql://h:5432/d"), slow_statement_seconds=0).created(
+        min_size=1, max_size=1
+    )
     pool_log = logging.getLogger("asyncpg.pool")
     ours, theirs = ConnectionRefusedError(111, "refused"), ConnectionRefusedError(111, "refused")
     _observe._reported(ours)

@@ -23,8 +23,8 @@ from identity_store.domain.models import NewEvent, NewToken, NewUser, TokenKind,
 from identity_store.domain.models import UserUpdate as Update
 from identity_store.domain.pagination import encode_user_cursor
 from identity_store.domain.validation import email_key
+from identity_store.infrastructure._errors import translate_errors
 from identity_store.infrastructure.db import create_pool
-from identity_store.infrastructure.persistence._errors import translate_errors
 from identity_store.infrastructure.persistence.event_repo import PostgresEventRepository
 from identity_store.infrastructure.persistence.token_repo import PostgresTokenRepository
 from identity_store.infrastructure.persistence.user_repo import PostgresUserRepository

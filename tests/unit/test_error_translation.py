@@ -25,12 +25,12 @@ from identity_store.domain.errors import (
     UnitOfWorkError,
     UserNotFound,
 )
-from identity_store.infrastructure._pool import AcquireTimeoutError
-from identity_store.infrastructure.persistence._errors import (
+from identity_store.infrastructure._errors import (
     translate_commit_error,
     translate_error,
     translate_errors,
 )
+from identity_store.infrastructure._pool import AcquireTimeoutError
 from identity_store.infrastructure.persistence.unit_of_work import PostgresUnitOfWork
 
 pytestmark = pytest.mark.unit

@@ -39,7 +39,7 @@ from identity_store.domain.validation import (
     stored_to_utc,
     to_utc,
 )
-from identity_store.infrastructure.persistence._errors import (
+from identity_store.infrastructure._errors import (
     translate_commit_error,
     translate_error,
     translate_errors,

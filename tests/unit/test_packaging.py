@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import enum
 import json
 import subprocess
@@ -72,3 +73,18 @@ def test_each_enum_has_one_definition_the_generated_rows_use() -> None:
     assert all(value.__module__ == "identity_store.domain.models" for value in generated_enums)
     assert rows.User.model_fields["status"].annotation is models.UserStatus
     assert rows.Token.model_fields["kind"].annotation is models.TokenKind
+
+
+def test_the_pool_module_does_not_reach_up_into_the_repositories() -> None:
+    infrastructure = ROOT / "src" / "identity_store" / "infrastructure"
+    for module in ("db.py", "_pool.py", "_errors.py", "_observe.py", "settings.py"):
+        tree = ast.parse((infrastructure / module).read_text())
+        imported = {
+            node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+        } | {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        assert not {m for m in imported if ".persistence" in m}, module

@@ -139,6 +139,39 @@ def test_multi_host_urls_keep_every_host_and_port() -> None:
     assert describe_url(parsed.render()) == "postgres://app@db1:5432,db2:5433/identity"
 
 
+AWKWARD_PASSWORD = "p/?#@:w" + SECRET
+
+
+def test_another_database_and_role_keep_every_host_and_encode_the_password() -> None:
+    parsed = parse_database_url(
+        "postgresql://app:old@db1:5432,[::1]:5433/identity?target_session_attrs=read-write"
+    )
+    moved = parsed.with_database("other db", user="owner@x", password=AWKWARD_PASSWORD)
+    rendered = moved.render()
+    assert parse_database_url(rendered) == moved
+    assert _asyncpg_reads(rendered)[:3] == (
+        (("db1", 5432), ("::1", 5433)),
+        "owner@x",
+        AWKWARD_PASSWORD,
+    )
+    assert (moved.database, moved.query) == ("other db", parsed.query)
+    assert parsed.with_database("x").password == "old"
+
+
+@pytest.mark.parametrize(
+    ("url", "location"),
+    [
+        (f"postgresql://app:{SECRET}@db1:5432,db2/identity", "db1:5432,db2/identity"),
+        (f"postgresql://app:{SECRET}@[::1]:5432/identity", "[::1]:5432/identity"),
+        ("postgresql:///identity?host=/run/pg&port=5433", "/run/pg:5433/identity"),
+        ("postgresql:///identity?host=a,b&port=1,2", "a:1,b:2/identity"),
+        ("postgresql://app@/identity", "localhost/identity"),
+    ],
+)
+def test_the_location_names_every_host_and_never_the_credentials(url: str, location: str) -> None:
+    assert parse_database_url(url).location() == location
+
+
 def test_a_bare_at_sign_in_the_password_is_read_as_libpq_means_it() -> None:
     parsed = parse_database_url(f"postgresql://app:{SECRET}@x@db:5432/identity")
     assert (parsed.user, parsed.password, parsed.hosts) == ("app", f"{SECRET}@x", (("db", 5432),))

@@ -96,15 +96,8 @@ class UserOut(BaseModel):
 
     @classmethod
     def of(cls, user: User) -> UserOut:
-        return cls(
-            id=user.id,
-            email=user.email,
-            display_name=user.display_name,
-            status=user.status,
-            version=user.version,
-            created_at=user.created_at,
-            updated_at=user.updated_at,
-        )
+        # By field name: model_dump leaves the password hash out (User excludes it).
+        return cls.model_validate(user.model_dump())
 
 
 class SessionOut(BaseModel):

@@ -8,13 +8,13 @@ import logging
 import uuid
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 from httpx import AsyncClient, Response
 
 from identity_store import NewToken, PostgresUnitOfWork, Settings, TokenKind
+from identity_store.infrastructure.settings import parse_database_url
 
 pytestmark = pytest.mark.integration
 
@@ -433,7 +433,7 @@ async def test_event_stream_with_a_garbage_cursor_answers_422(
 
 
 def _maintenance_url(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    return parse_database_url(url).with_database("postgres").render()
 
 
 async def test_an_unavailable_database_answers_503_with_retry_after(
@@ -444,7 +444,7 @@ async def test_an_unavailable_database_answers_503_with_retry_after(
     assert (await client.get("/health")).status_code == 200
     conn = await asyncpg.connect(_maintenance_url(url))
     try:
-        name = urlsplit(url).path.lstrip("/")
+        name = identity_store_settings.parsed_url.database
         await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     finally:
         await conn.close()
@@ -461,7 +461,7 @@ async def test_a_lock_wait_past_lock_timeout_answers_503_with_retry_after(
     identity_store_settings: Settings, serve: Any
 ) -> None:
     url = identity_store_settings.database_url.get_secret_value()
-    name = urlsplit(url).path.lstrip("/")
+    name = identity_store_settings.parsed_url.database
     admin = await asyncpg.connect(_maintenance_url(url))
     try:
         await admin.execute(f"ALTER DATABASE \"{name}\" SET lock_timeout = '200ms'")
@@ -529,7 +529,7 @@ async def test_no_log_record_of_a_whole_session_holds_a_secret_or_personal_data(
     url = settings.database_url.get_secret_value()
     for private in (email, PASSWORD, "another passphrase", token, reset, stored, "Ada L."):
         assert private not in everything
-    assert str(urlsplit(url).password) not in everything
+    assert str(parse_database_url(url).password) not in everything
 
 
 @pytest.mark.parametrize(

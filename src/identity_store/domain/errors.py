@@ -146,4 +146,13 @@ class EventKeyConflict(IdentityStoreError):
 
 
 class UnitOfWorkError(IdentityStoreError):
-    """A unit of work was used wrongly: entered twice, or used outside ``async with``."""
+    """A unit of work was used wrongly: entered twice, used outside ``async with``, or
+    used after one of its statements failed (:meth:`aborted`)."""
+
+    @classmethod
+    def aborted(cls) -> UnitOfWorkError:
+        """The error for a statement after a failed one: its transaction is aborted."""
+        return cls(
+            "an earlier statement of this unit of work failed, which aborted its "
+            "transaction: leave the block (it rolls back) and retry the whole unit of work"
+        )

@@ -139,7 +139,12 @@ class TokenRepository(Protocol):
 
     async def purge_expired(self, *, batch_size: int = 1000, max_batches: int = 100) -> int:
         """Delete tokens that have expired, ``batch_size`` rows per statement and at
-        most ``max_batches`` statements; return how many were deleted."""
+        most ``max_batches`` statements; return how many were deleted. On a pool every
+        statement commits on its own (short locks); in a unit of work, all together.
+
+        Raises:
+            InvalidInput: a limit is outside 1..10000.
+        """
         ...
 
 
@@ -163,7 +168,8 @@ class EventRepository(Protocol):
 
         Raises:
             EventKeyConflict: one of the keys is already recorded.
-            InvalidInput: not an iterable of ``NewEvent``, or a key repeats within it.
+            InvalidInput: not an iterable of ``NewEvent``, a key repeats within it, or
+                there are more than ``MAX_APPEND_MANY``.
             UserNotFound: a ``user_id`` names no user.
         """
         ...
@@ -204,9 +210,7 @@ class UnitOfWork(Protocol):
     """One transaction: ``async with uow:`` commits on success, rolls back on error.
 
     Leaving the block raises :class:`~identity_store.domain.errors.CommitOutcomeUnknown`
-    when the connection broke during COMMIT: the outcome is unknown (it may have
-    committed). Retry with the same ``NewEvent.event_key`` values: an append of a
-    recorded key writes nothing and returns the recorded event.
+    when COMMIT got no answer (how to retry: its docstring).
     """
 
     @property

@@ -18,10 +18,11 @@ message                                       level      extra attributes
 ``applied migration <file>``                  INFO       (:mod:`identity_store.migrate`)
 ============================================  =========  ==================================
 
-``<where>`` is host, port and database name only: no role, no password. A statement
-is named by its sqlc query name (``-- name: CreateUser``) or, for other SQL, by its
-first keyword (``BEGIN``, ``SELECT``); never by its text, and never with its
-parameters, which carry e-mail addresses, password hashes and token digests.
+``<where>`` is every host and port and the database name (``DatabaseURL.location``):
+no role, no password. A statement is named by its sqlc query name (``-- name:
+CreateUser``) or, for other SQL, by its first keyword (``BEGIN``, ``SELECT``); never
+by its text, and never with its parameters, which carry e-mail addresses, password
+hashes and token digests.
 
 An outage is told in state changes: lost, still unavailable (at most once every
 :data:`STILL_UNAVAILABLE_EVERY_SECONDS`, when an attempt to connect failed again), and
@@ -37,10 +38,12 @@ import contextlib
 import logging
 import re
 import time
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
+
+if TYPE_CHECKING:
+    from identity_store.infrastructure.settings import DatabaseURL
 
 __all__ = [
     "DEFAULT_SLOW_STATEMENT_SECONDS",
@@ -49,7 +52,6 @@ __all__ = [
     "PoolObserver",
     "logger",
     "query_name",
-    "where",
 ]
 
 logger = logging.getLogger("identity_store")
@@ -80,16 +82,6 @@ def query_name(sql: object) -> str:
             keyword = _KEYWORD.match(code)
             return keyword.group(0).upper() if keyword else "statement"
     return "statement"
-
-
-def where(url: str) -> str:
-    """Return ``host:port/database`` of ``url``, without role or password."""
-    try:
-        parts = urlsplit(url)
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.hostname or 'localhost'}{port}{parts.path or '/'}"
-    except ValueError:
-        return "<unparseable DATABASE_URL>"
 
 
 def _is_connection_loss(exc: BaseException) -> bool:
@@ -147,8 +139,8 @@ class PoolObserver:
 
     __slots__ = ("_lost_at", "_open", "_said_at", "_slow", "where")
 
-    def __init__(self, url: str, *, slow_statement_seconds: float) -> None:
-        self.where = where(url)
+    def __init__(self, url: DatabaseURL, *, slow_statement_seconds: float) -> None:
+        self.where = url.location()
         self._slow = slow_statement_seconds
         self._lost_at: float | None = None
         self._said_at = 0.0  # when the outage was last logged

@@ -11,6 +11,7 @@ raises :class:`AcquireTimeoutError`, so that it is told apart from a statement's
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
@@ -95,28 +96,28 @@ def acquire_timeout_of(pool: object) -> float:
     return float(timeout) if isinstance(timeout, int | float) else DEFAULT_ACQUIRE_TIMEOUT
 
 
+def _create_pool_defaults() -> dict[str, Any]:
+    """``asyncpg.create_pool``'s keyword defaults (``max_queries``, ``loop``, ...), which
+    ``asyncpg.Pool`` itself requires: read from asyncpg, so they follow its releases."""
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(asyncpg.create_pool).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        and parameter.default is not inspect.Parameter.empty
+    }
+
+
 async def open_pool(
     dsn: str,
     *,
     acquire_timeout: float,
-    min_size: int,
-    max_size: int,
     on_close: Callable[[], None] | None = None,
-    **connect_kwargs: Any,
+    **pool_kwargs: Any,
 ) -> BoundedPool:
-    """Open a :class:`BoundedPool`, as ``asyncpg.create_pool(dsn, ...)`` opens a pool;
-    ``on_close`` is called once when it is closed or terminated."""
-    pool = BoundedPool(
-        dsn,
-        min_size=min_size,
-        max_size=max_size,
-        max_queries=50000,
-        max_inactive_connection_lifetime=300.0,
-        loop=None,
-        connection_class=asyncpg.Connection,
-        record_class=asyncpg.Record,
-        **connect_kwargs,
-    )
+    """Open a :class:`BoundedPool` as ``asyncpg.create_pool(dsn, **pool_kwargs)`` opens
+    a pool (same arguments, same defaults); ``on_close`` is called once when it is
+    closed or terminated."""
+    pool = BoundedPool(dsn, **{**_create_pool_defaults(), **pool_kwargs})
     pool.acquire_timeout = acquire_timeout
     pool.on_close = on_close
     await pool

@@ -26,9 +26,9 @@ from asyncpg.pool import PoolConnectionProxy
 
 from identity_store._generated.db import init_connection
 from identity_store.domain.errors import DatabaseConfigError, DatabaseUnavailable
+from identity_store.infrastructure._errors import translate_errors
 from identity_store.infrastructure._observe import PoolObserver
 from identity_store.infrastructure._pool import acquire_timeout_of, open_pool
-from identity_store.infrastructure.persistence._errors import translate_errors
 from identity_store.infrastructure.settings import Settings, describe_url, load_settings
 
 __all__ = ["Settings", "check_health", "create_pool", "describe_url", "get_db"]
@@ -48,7 +48,9 @@ async def create_pool(settings: Settings | None = None) -> asyncpg.Pool:
     settings = settings or load_settings()
     url = settings.database_url.get_secret_value()
     where = describe_url(url)
-    observer = PoolObserver(url, slow_statement_seconds=settings.slow_statement_seconds)
+    observer = PoolObserver(
+        settings.parsed_url, slow_statement_seconds=settings.slow_statement_seconds
+    )
     try:
         pool = await open_pool(
             url,

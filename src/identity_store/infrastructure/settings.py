@@ -162,16 +162,43 @@ class DatabaseURL:
         user = ""
         if self.user:
             user = quote(self.user, safe="") + (":***" if self.password else "") + "@"
-        hosts = ",".join(
+        path = "/" + quote(self.database, safe="") if self.database is not None else ""
+        return f"{self.scheme}://{user}{self._hosts()}{path}"
+
+    def with_database(
+        self, name: str, *, user: str | None = None, password: str | None = None
+    ) -> DatabaseURL:
+        """Return the same hosts and options for database ``name``, logging in as
+        ``user`` with ``password`` when given (else with the same credentials);
+        ``render()`` it for a URL."""
+        return replace(
+            self,
+            database=name,
+            user=self.user if user is None else user,
+            password=self.password if password is None else password,
+        )
+
+    def location(self) -> str:
+        """Return ``host:port,...`` and ``/database``, without role, password or
+        options: safe for logs. Hosts given as ``?host=`` options (Unix sockets) count;
+        with none, ``localhost``, as libpq."""
+        hosts = self._hosts()
+        if not hosts:
+            options = dict(self.query)
+            names = [h for h in options.get("host", "").split(",") if h] or ["localhost"]
+            ports = options.get("port", "").split(",")
+            ports = ports * len(names) if len(ports) == 1 else ports
+            hosts = ",".join(
+                name + (f":{port}" if port else "")
+                for name, port in zip(names, ports, strict=False)
+            )
+        return f"{hosts}/{self.database or ''}"
+
+    def _hosts(self) -> str:
+        return ",".join(
             (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
             for host, port in self.hosts
         )
-        path = "/" + quote(self.database, safe="") if self.database is not None else ""
-        return f"{self.scheme}://{user}{hosts}{path}"
-
-    def with_database(self, name: str) -> DatabaseURL:
-        """Return the same server and credentials with database ``name``."""
-        return replace(self, database=name)
 
     def __str__(self) -> str:
         return self.redacted()

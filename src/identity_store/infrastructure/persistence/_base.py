@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 from identity_store._generated.db import Executor
 from identity_store.domain.arguments import MAX_PAGE_SIZE, check_limit, read_clock
 from identity_store.domain.clock import Clock, utc_now
-from identity_store.infrastructure.persistence._errors import translate_errors
+from identity_store.infrastructure._errors import translate_errors
 
 __all__ = ["MAX_PAGE_SIZE", "Repository", "check_limit"]
 
@@ -22,7 +22,7 @@ class Repository:
     a pool (each statement then runs and commits on its own).
     """
 
-    __slots__ = ("_clock", "_db", "_on_server_error", "_translate")
+    __slots__ = ("_clock", "_db", "_on_server_error")
 
     def __init__(
         self,
@@ -34,16 +34,11 @@ class Repository:
         self._db = db
         self._clock = clock
         self._on_server_error = on_server_error
-        # A translator keeps nothing between uses, so one serves every call that has
-        # no e-mail or user id to report (most of them): no object per call.
-        self._translate = translate_errors(executor=db, on_server_error=on_server_error)
 
     def _errors(
         self, *, email: str | None = None, user_id: UUID | None = None
     ) -> AbstractContextManager[None]:
         """Translate driver errors raised inside the block into domain errors."""
-        if email is None and user_id is None:
-            return self._translate
         return translate_errors(
             email=email,
             user_id=user_id,
@@ -52,8 +47,4 @@ class Repository:
         )
 
     def _now(self) -> datetime:
-        if self._clock is utc_now:
-            # The default clock's answer is aware, in UTC and in range: skip the checks
-            # (on a write, as costly as the rest of the repository's Python together).
-            return datetime.now(UTC)
         return read_clock(self._clock)

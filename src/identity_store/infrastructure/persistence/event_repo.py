@@ -9,7 +9,6 @@ from collections.abc import Iterable, Sequence
 from uuid import UUID
 
 from identity_store._generated import events as queries
-from identity_store._generated import models as rows
 from identity_store.domain.arguments import (
     MAX_APPEND_MANY,
     check_event_id,
@@ -26,15 +25,18 @@ from identity_store.domain.pagination import (
     encode_stream_cursor,
 )
 from identity_store.infrastructure.persistence._base import Repository, check_limit
-from identity_store.infrastructure.persistence._rows import event_from_row as _event
+from identity_store.infrastructure.persistence._records import Reader, fetch
 
 __all__ = ["MAX_APPEND_MANY", "PostgresEventRepository"]
 
 
-def _same_event(row: rows.Event, new: NewEvent) -> bool:
+_EVENTS = Reader(Event)
+
+
+def _same_event(event: Event, new: NewEvent) -> bool:
     # A deleted user leaves user_id NULL on its events; a retry may still name it.
-    same_user = row.user_id is None or row.user_id == new.user_id
-    return same_user and row.type == new.type and row.payload == new.payload
+    same_user = event.user_id is None or event.user_id == new.user_id
+    return same_user and event.type == new.type and event.payload == new.payload
 
 
 class PostgresEventRepository(Repository):
@@ -43,18 +45,11 @@ class PostgresEventRepository(Repository):
     __slots__ = ()
 
     async def append(self, new: NewEvent) -> Event:
-        """Record the event and return it. Appending an ``event_key`` that is already
-        recorded writes nothing and returns the recorded event.
-
-        Raises:
-            EventKeyConflict: the key is recorded for an event of another type, user
-                or payload.
-            UserNotFound: ``user_id`` names no user.
-        """
         check_instance(new, NewEvent, "new")
         now = self._now()
         with self._errors(user_id=new.user_id):
-            row = await queries.append_event(
+            found = await fetch(
+                queries.append_event,
                 self._db,
                 event_key=new.event_key,
                 user_id=new.user_id,
@@ -63,31 +58,21 @@ class PostgresEventRepository(Repository):
                 occurred_at=new.occurred_at or now,
                 recorded_at=now,
             )
-            if row is not None:
-                return _event(row)
+            appended = _EVENTS.one(found)
+            if appended is not None:
+                return appended
             # ON CONFLICT waited for the other writer to commit, so its row is visible
             # to this next statement.
-            existing = await queries.get_event_by_key(self._db, event_key=new.event_key)
+            found = await fetch(queries.get_event_by_key, self._db, event_key=new.event_key)
+        existing = _EVENTS.one(found)
         if existing is None:
             # Nothing conflicted and nothing was written: a trigger or rule dropped the row.
             raise DatabaseError("the insert returned no row and no event has its key")
         if not _same_event(existing, new):
             raise EventKeyConflict(new.event_key)
-        return _event(existing)
+        return existing
 
     async def append_many(self, events: Iterable[NewEvent]) -> int:
-        """Record all events (any iterable, a generator too) with one ``COPY`` (all or
-        nothing); return how many.
-
-        Unlike :meth:`append` this is not idempotent: a key already recorded fails the
-        whole batch.
-
-        Raises:
-            EventKeyConflict: a key is already recorded.
-            InvalidInput: not an iterable of ``NewEvent``, a key repeats within it, or
-                there are more than ``MAX_APPEND_MANY``.
-            UserNotFound: a ``user_id`` names no user.
-        """
         batch = check_new_events(events)
         if not batch:
             return 0
@@ -107,60 +92,48 @@ class PostgresEventRepository(Repository):
             return await queries.append_events(self._db, params=params)
 
     async def get(self, event_id: int) -> Event | None:
-        """Return the event with this id, or None."""
         check_event_id(event_id)
         with self._errors():
-            row = await queries.get_event_by_id(self._db, id=event_id)
-        return None if row is None else _event(row)
+            found = await fetch(queries.get_event_by_id, self._db, id=event_id)
+        return _EVENTS.one(found)
 
     async def list_for_user(
         self, user_id: UUID, *, after_id: int = 0, limit: int = 100
     ) -> list[Event]:
-        """Return up to ``limit`` of the user's events with ids above ``after_id``.
-
-        A listing, not a feed: an event whose transaction commits after a page was read
-        may have a smaller id than that page's last one. To follow new events, use
-        ``read_stream``."""
         check_uuid(user_id, "user_id")
         check_event_id(after_id, field="after_id")
         check_limit(limit)
         with self._errors():
-            found = await queries.list_events_for_user(
-                self._db, user_id=user_id, after_id=after_id, max_rows=limit
+            found = await fetch(
+                queries.list_events_for_user,
+                self._db,
+                user_id=user_id,
+                after_id=after_id,
+                max_rows=limit,
             )
-        return list(map(_event, found))
+        return _EVENTS.all(found)
 
     async def read_stream(self, *, after: str | None = None, limit: int = 100) -> EventPage:
-        """Return up to ``limit`` events after the cursor ``after`` (from the start of
-        the stream when None), and the cursor to read on from.
-
-        Every committed event is delivered exactly once, in one stable order, to a
-        reader that keeps passing ``next_cursor`` back: events are ordered by their
-        transaction, then by id, and only events of transactions older than every
-        transaction still running are returned. Every transaction below that horizon
-        has ended, so nothing can later appear before a position already read; an
-        event still being written holds back those of younger transactions until it
-        commits or rolls back.
-
-        Raises:
-            InvalidInput: ``after`` is not a cursor this method returned, or ``limit``
-                is outside 1..1000.
-        """
+        # Ordered by (tx_id, id) below the oldest running transaction: every transaction
+        # below that horizon has ended, so nothing later appears before a read position.
         after_tx_id, after_id = STREAM_START if after is None else decode_stream_cursor(after)
         check_limit(limit)
         with self._errors():
-            found = await queries.read_event_stream(
-                self._db, after_tx_id=after_tx_id, after_id=after_id, max_rows=limit
+            found = await fetch(
+                queries.read_event_stream,
+                self._db,
+                after_tx_id=after_tx_id,
+                after_id=after_id,
+                max_rows=limit,
             )
         if found:
-            after_tx_id, after_id = found[-1].tx_id, found[-1].id
+            after_tx_id, after_id = found[-1]["tx_id"], found[-1]["id"]
         return EventPage(
-            events=tuple(map(_event, found)),
+            events=tuple(_EVENTS.all(found)),
             next_cursor=encode_stream_cursor(after_tx_id, after_id),
         )
 
     async def count_by_type(self, types: Sequence[str] | None = None) -> dict[str, int]:
-        """Return how many events there are of each type (of ``types`` if given)."""
         names = check_event_types(types)
         # A name PostgreSQL could not store matches no stored event.
         wanted = None if names is None else [name for name in names if "\x00" not in name]

@@ -8,11 +8,12 @@ unknown, expired or revoked, and the answer in each of those cases is the same.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from uuid import UUID
 
+import asyncpg
 from pydantic import SecretStr
 
-from identity_store._generated import models as rows
 from identity_store._generated import tokens as queries
 from identity_store.domain.arguments import (
     MAX_BATCH,
@@ -31,7 +32,7 @@ from identity_store.domain.models import (
 from identity_store.domain.token_secrets import hash_secret, new_secret
 from identity_store.domain.validation import TIMESTAMP_MAX
 from identity_store.infrastructure.persistence._base import Repository, check_limit
-from identity_store.infrastructure.persistence._rows import token_from_row as _token
+from identity_store.infrastructure.persistence._records import Reader, fetch
 
 __all__ = ["PostgresTokenRepository"]
 
@@ -42,8 +43,11 @@ def _digest_of(secret: object) -> bytes:
     return hash_secret(secret if isinstance(secret, str) else "")
 
 
-def _matches(row: rows.Token, digest: bytes) -> bool:
-    return hmac.compare_digest(bytes(row.token_hash), digest)
+_TOKENS = Reader(Token)
+
+
+def _matches(found: Sequence[asyncpg.Record], digest: bytes) -> bool:
+    return bool(found) and hmac.compare_digest(bytes(found[0]["token_hash"]), digest)
 
 
 class PostgresTokenRepository(Repository):
@@ -52,18 +56,14 @@ class PostgresTokenRepository(Repository):
     __slots__ = ()
 
     async def issue(self, new: NewToken) -> IssuedToken:
-        """Create a token and return it with its secret, which is not stored anywhere.
-
-        Raises:
-            UserNotFound: the user does not exist.
-        """
         check_instance(new, NewToken, "new")
         secret = new_secret()
         now = self._now()
         if now > TIMESTAMP_MAX - new.ttl:
             raise InvalidInput("ttl", "the token would expire after 9999-12-30T23:59:59.999999Z")
         with self._errors(user_id=new.user_id):
-            row = await queries.create_token(
+            found = await fetch(
+                queries.create_token,
                 self._db,
                 user_id=new.user_id,
                 kind=new.kind,
@@ -72,40 +72,31 @@ class PostgresTokenRepository(Repository):
                 now=now,
                 expires_at=now + new.ttl,
             )
-        if row is None:
+        token = _TOKENS.one(found)
+        if token is None:
             raise DatabaseError("the insert returned no row")
-        return IssuedToken(token=_token(row), secret=SecretStr(secret))
+        return IssuedToken(token=token, secret=SecretStr(secret))
 
     async def get(self, token_id: UUID) -> Token | None:
-        """Return the token with this id, live or not, or None."""
         check_uuid(token_id, "token_id")
         with self._errors():
-            row = await queries.get_token_by_id(self._db, id=token_id)
-        return None if row is None else _token(row)
+            found = await fetch(queries.get_token_by_id, self._db, id=token_id)
+        return _TOKENS.one(found)
 
     async def verify(self, secret: str, *, kind: TokenKind | None = None) -> Token | None:
-        """Return the live token this secret belongs to, or None when it is unknown,
-        expired, revoked or (with ``kind``) of another kind. The same work is done in
-        every case; nothing is written (see :meth:`touch`).
-
-        Raises:
-            InvalidInput: ``kind`` is neither None, a ``TokenKind`` nor one's value, or
-                ``secret`` holds a lone surrogate.
-        """
         wanted = None if kind is None else check_token_kind(kind)
         digest = _digest_of(secret)
         now = self._now()
         with self._errors():
-            row = await queries.get_live_token_by_hash(self._db, token_hash=digest, now=now)
-        if row is None or not _matches(row, digest):
+            found = await fetch(
+                queries.get_live_token_by_hash, self._db, token_hash=digest, now=now
+            )
+        token = _TOKENS.one(found) if _matches(found, digest) else None
+        if token is None or (wanted is not None and token.kind is not wanted):
             return None
-        if wanted is not None and row.kind is not wanted:
-            return None
-        return _token(row)
+        return token
 
     async def touch(self, token_id: UUID) -> bool:
-        """Set ``last_used_at`` to now (never backwards); return whether the token
-        exists."""
         check_uuid(token_id, "token_id")
         now = self._now()
         with self._errors():
@@ -113,7 +104,6 @@ class PostgresTokenRepository(Repository):
         return touched > 0
 
     async def revoke(self, token_id: UUID) -> bool:
-        """Revoke the token; return whether it was not revoked until now."""
         check_uuid(token_id, "token_id")
         now = self._now()
         with self._errors():
@@ -121,48 +111,34 @@ class PostgresTokenRepository(Repository):
         return revoked > 0
 
     async def revoke_all_for_user(self, user_id: UUID) -> int:
-        """Revoke every live token of the user; return how many."""
         check_uuid(user_id, "user_id")
         now = self._now()
         with self._errors():
             return await queries.revoke_live_tokens_for_user(self._db, now=now, user_id=user_id)
 
     async def list_live_for_user(self, user_id: UUID) -> list[Token]:
-        """Return the user's live tokens, oldest first."""
         check_uuid(user_id, "user_id")
         now = self._now()
         with self._errors():
-            found = await queries.list_live_tokens_for_user(self._db, user_id=user_id, now=now)
-        return list(map(_token, found))
+            found = await fetch(
+                queries.list_live_tokens_for_user, self._db, user_id=user_id, now=now
+            )
+        return _TOKENS.all(found)
 
     async def consume(self, secret: str, *, kind: TokenKind) -> Token:
-        """Use up a single-use token of ``kind`` in one atomic statement: of any number
-        of concurrent callers exactly one gets the token back.
-
-        Raises:
-            TokenInvalid: unknown, expired, revoked, used, or of another kind.
-            InvalidInput: ``kind`` is not a single-use kind (a ``TokenKind`` or its
-                value), or ``secret`` holds a lone surrogate.
-        """
         wanted = check_single_use_kind(kind)
         digest = _digest_of(secret)
         now = self._now()
         with self._errors():
-            row = await queries.consume_token(self._db, now=now, token_hash=digest, kind=wanted)
-        if row is None or not _matches(row, digest):
+            found = await fetch(
+                queries.consume_token, self._db, now=now, token_hash=digest, kind=wanted
+            )
+        token = _TOKENS.one(found) if _matches(found, digest) else None
+        if token is None:
             raise TokenInvalid()
-        return _token(row)
+        return token
 
     async def purge_expired(self, *, batch_size: int = 1000, max_batches: int = 100) -> int:
-        """Delete tokens that have expired, ``batch_size`` rows per statement and at
-        most ``max_batches`` statements; return how many were deleted.
-
-        On a pool every batch commits on its own, keeping locks short; inside a unit of
-        work they all commit together.
-
-        Raises:
-            InvalidInput: a limit is outside 1..10000.
-        """
         check_limit(batch_size, field="batch_size", maximum=MAX_BATCH)
         check_limit(max_batches, field="max_batches", maximum=MAX_BATCH)
         cutoff = self._now()

@@ -9,11 +9,8 @@
 Both rows commit together when the block ends normally; any exception rolls both
 back. For web frameworks, :func:`get_uow` is a dependency yielding a unit of work.
 
-When the connection breaks during COMMIT, nobody can know whether the transaction
-committed: leaving the block then raises :class:`CommitOutcomeUnknown`. Retry safely
-by keeping every ``NewEvent.event_key`` of the failed attempt: appending an event key
-that is already recorded writes nothing and returns the recorded event, so a retried
-unit of work either finds its first attempt's events (it had committed) or writes them.
+The contract (commit, roll back, :class:`CommitOutcomeUnknown`) is the
+:class:`~identity_store.domain.ports.UnitOfWork` port's.
 """
 
 from __future__ import annotations
@@ -29,13 +26,13 @@ from asyncpg.transaction import Transaction
 
 from identity_store.domain.clock import Clock, utc_now
 from identity_store.domain.errors import CommitOutcomeUnknown, UnitOfWorkError
-from identity_store.infrastructure._pool import acquire_timeout_of
-from identity_store.infrastructure.persistence._errors import (
+from identity_store.infrastructure._errors import (
     raise_clean,
     translate_commit_error,
     translate_error,
     translate_errors,
 )
+from identity_store.infrastructure._pool import acquire_timeout_of
 from identity_store.infrastructure.persistence.event_repo import PostgresEventRepository
 from identity_store.infrastructure.persistence.token_repo import PostgresTokenRepository
 from identity_store.infrastructure.persistence.user_repo import PostgresUserRepository
@@ -83,12 +80,6 @@ class PostgresUnitOfWork:
 
     Taking the connection waits at most ``acquire_timeout`` seconds (default: the
     pool's ``DB_ACQUIRE_TIMEOUT``, 10 s), then raises :class:`DatabaseTimeout`.
-
-    A failure while committing has an **unknown outcome** when the connection broke or
-    the server stopped answering (:class:`CommitOutcomeUnknown`): the transaction may
-    have committed. Retry only with the same ``event_key`` for every event (an append
-    of a recorded key returns the recorded event and writes nothing), or read back by
-    event key first; anything else the block did must likewise be safe to repeat.
     """
 
     __slots__ = ("_acquire_timeout", "_active", "_clock", "_isolation", "_pool")
@@ -121,17 +112,14 @@ class PostgresUnitOfWork:
 
     @property
     def users(self) -> PostgresUserRepository:
-        """The users, on this unit of work's transaction."""
         return self._require_active().users
 
     @property
     def tokens(self) -> PostgresTokenRepository:
-        """The tokens, on this unit of work's transaction."""
         return self._require_active().tokens
 
     @property
     def events(self) -> PostgresEventRepository:
-        """The event log, on this unit of work's transaction."""
         return self._require_active().events
 
     async def __aenter__(self) -> Self:
@@ -170,9 +158,7 @@ class PostgresUnitOfWork:
         Raises:
             TransactionConflict: the commit lost a serialization race (it did not
                 happen); retry the work.
-            CommitOutcomeUnknown: the connection broke or the server stopped answering
-                during COMMIT: it may or may not have committed. Retry only with the
-                same event keys (see the class docstring).
+            CommitOutcomeUnknown: COMMIT got no answer (see that class).
 
         When a statement failed inside the block and the block caught its domain error
         (say, to answer 409 to a duplicate address), the transaction is already

@@ -18,11 +18,12 @@ from identity_store.domain.models import NewUser, User, UserPage, UserUpdate
 from identity_store.domain.pagination import decode_user_cursor, encode_user_cursor
 from identity_store.domain.validation import email_key
 from identity_store.infrastructure.persistence._base import Repository, check_limit
-from identity_store.infrastructure.persistence._rows import user_from_row as _user
+from identity_store.infrastructure.persistence._records import Reader, fetch
 
 __all__ = ["PostgresUserRepository"]
 
 _BEFORE_EVERY_USER = (datetime(1, 1, 1, tzinfo=UTC), UUID(int=0))
+_USERS = Reader(User)
 
 
 def _storable(text: object) -> bool:
@@ -45,58 +46,44 @@ class PostgresUserRepository(Repository):
     __slots__ = ()
 
     async def register(self, new: NewUser) -> User:
-        """Store a new active user at version 1 and return it.
-
-        Raises:
-            EmailAlreadyRegistered: the address is taken, whatever its case.
-        """
         check_instance(new, NewUser, "new")
         now = self._now()
         with self._errors(email=new.email):
-            row = await queries.create_user(
+            found = await fetch(
+                queries.create_user,
                 self._db,
                 email=new.email,
                 display_name=new.display_name,
                 password_hash=_reveal(new.password_hash),
                 now=now,
             )
-        if row is None:
+        user = _USERS.one(found)
+        if user is None:
             raise DatabaseError("the insert returned no row")
-        return _user(row)
+        return user
 
     async def get(self, user_id: UUID) -> User | None:
-        """Return the user with this id, or None."""
         check_uuid(user_id, "user_id")
         with self._errors():
-            row = await queries.get_user_by_id(self._db, id=user_id)
-        return None if row is None else _user(row)
+            found = await fetch(queries.get_user_by_id, self._db, id=user_id)
+        return _USERS.one(found)
 
     async def get_by_email(self, email: str) -> User | None:
-        """Return the user whose address has the same :func:`email_key` (the same
-        address regardless of ASCII case), or None. Never another account: characters
-        outside ASCII are compared as they are, whatever the server's locale."""
         if not _storable(email):
             # No stored address can equal text PostgreSQL could not have stored.
             return None
         with self._errors():
-            row = await queries.get_user_by_email(self._db, email_key=email_key(email))
-        return None if row is None else _user(row)
+            found = await fetch(queries.get_user_by_email, self._db, email_key=email_key(email))
+        return _USERS.one(found)
 
     async def update(self, user_id: UUID, changes: UserUpdate, *, expected_version: int) -> User:
-        """Apply ``changes`` if the user is still at ``expected_version``; return the
-        user at the next version.
-
-        Raises:
-            UserNotFound: no such user.
-            ConcurrencyConflict: the stored version differs.
-            EmailAlreadyRegistered: the new address belongs to another user.
-        """
         check_uuid(user_id, "user_id")
         check_instance(changes, UserUpdate, "changes")
         check_limit(expected_version, field="expected_version", maximum=MAX_VERSION)
         now = self._now()
         with self._errors(email=changes.email):
-            row = await queries.update_user(
+            found = await fetch(
+                queries.update_user,
                 self._db,
                 email=changes.email,
                 display_name=changes.display_name,
@@ -106,59 +93,47 @@ class PostgresUserRepository(Repository):
                 id=user_id,
                 expected_version=expected_version,
             )
-            if row is not None:
-                return _user(row)
-            current = await queries.get_user_by_id(self._db, id=user_id)
-        if current is None:
+            updated = _USERS.one(found)
+            if updated is not None:
+                return updated
+            current = await fetch(queries.get_user_by_id, self._db, id=user_id)
+        if not current:
             raise UserNotFound(user_id)
-        raise ConcurrencyConflict(user_id, expected=expected_version, actual=current.version)
+        raise ConcurrencyConflict(user_id, expected=expected_version, actual=current[0]["version"])
 
     async def disable(self, user_id: UUID) -> User:
-        """Disable the user (a change: the version goes up) and return it. Disabling a
-        disabled user returns it unchanged.
-
-        Raises:
-            UserNotFound: no such user.
-        """
         check_uuid(user_id, "user_id")
         now = self._now()
         with self._errors():
-            row = await queries.disable_user(self._db, now=now, id=user_id)
-            if row is None:
-                row = await queries.get_user_by_id(self._db, id=user_id)
-        if row is None:
+            found = await fetch(queries.disable_user, self._db, now=now, id=user_id)
+            if not found:
+                found = await fetch(queries.get_user_by_id, self._db, id=user_id)
+        user = _USERS.one(found)
+        if user is None:
             raise UserNotFound(user_id)
-        return _user(row)
+        return user
 
     async def delete(self, user_id: UUID) -> bool:
-        """Delete the user and its tokens; its events stay with no user. Return whether
-        a user was deleted."""
         check_uuid(user_id, "user_id")
         with self._errors():
             deleted = await queries.delete_user(self._db, id=user_id)
         return deleted > 0
 
     async def list_page(self, *, limit: int = 50, cursor: str | None = None) -> UserPage:
-        """Return up to ``limit`` users in ``(created_at, id)`` order, after ``cursor``.
-
-        Keyset pagination: each page is one index range scan, however deep, and a
-        user appears once across pages even while others are being inserted.
-
-        Raises:
-            InvalidInput: ``limit`` is outside 1..1000 or ``cursor`` is not one of ours.
-        """
+        # Keyset pagination on (created_at, id): one index range scan per page, however deep.
         check_limit(limit)
         after_created_at, after_id = (
             _BEFORE_EVERY_USER if cursor is None else decode_user_cursor(cursor)
         )
         with self._errors():
-            found = await queries.list_users(
+            found = await fetch(
+                queries.list_users,
                 self._db,
                 after_created_at=after_created_at,
                 after_id=after_id,
                 max_rows=limit + 1,
             )
-        items = tuple(map(_user, found[:limit]))
+        items = tuple(_USERS.all(found[:limit]))
         next_cursor = (
             encode_user_cursor(items[-1].created_at, items[-1].id) if len(found) > limit else None
         )

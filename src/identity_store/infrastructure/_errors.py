@@ -36,17 +36,11 @@ from identity_store.domain.errors import (
 from identity_store.infrastructure._pool import AcquireTimeoutError
 
 __all__ = [
-    "ABORTED_MESSAGE",
     "raise_clean",
     "translate_commit_error",
     "translate_error",
     "translate_errors",
 ]
-
-ABORTED_MESSAGE = (
-    "an earlier statement of this unit of work failed, which aborted its transaction: "
-    "leave the block (it rolls back) and retry the whole unit of work"
-)
 
 _EMAIL_UNIQUE = frozenset({"users_email_key_key"})
 _EVENT_KEY_UNIQUE = "events_event_key_key"
@@ -155,7 +149,7 @@ def _from_sqlstate(
     if sqlstate in _RETRYABLE_SQLSTATES:
         return TransactionConflict(sqlstate)
     if sqlstate == "25P02":
-        return UnitOfWorkError(ABORTED_MESSAGE)
+        return UnitOfWorkError.aborted()
     if sqlstate in _TIMEOUT_SQLSTATES:
         reason = _TIMEOUT_SQLSTATES[sqlstate]
         return DatabaseTimeout(
