@@ -7,11 +7,15 @@ these tests show what that role may *not* do, and that the script keeps it so.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 
+from identity_store.domain.models import NewEvent
+from identity_store.infrastructure.persistence.event_repo import PostgresEventRepository
 from tests.conftest import (
     Deploy,
     Deployment,
@@ -20,6 +24,7 @@ from tests.conftest import (
     atlas,
     create_roles,
     with_credentials,
+    with_database,
 )
 
 pytestmark = pytest.mark.integration
@@ -61,11 +66,14 @@ async def table_privileges(admin_url: str, role: str) -> dict[str, set[str]]:
         )
         held: dict[str, set[str]] = {}
         for row in tables:
+            # A privilege held on some columns only (INSERT: not on events.tx_id) counts.
             held[row["relname"]] = {
                 privilege
                 for privilege in ALL_TABLE_PRIVILEGES
                 if await conn.fetchval(
-                    "SELECT has_table_privilege($1, $2, $3)",
+                    "SELECT has_table_privilege($1, $2, $3) OR ($3 IN "
+                    "('SELECT', 'INSERT', 'UPDATE', 'REFERENCES') "
+                    "AND has_any_column_privilege($1, $2, $3))",
                     role,
                     f"public.{row['relname']}",
                     privilege,
@@ -202,3 +210,92 @@ async def test_a_database_migrated_before_the_roles_existed_is_handed_to_the_own
         assert user_id is not None
     finally:
         await app.close()
+
+
+# Issue 20 item 3: an event inserted with a hand-written tx_id below a reader's cursor
+# would never be delivered. Only the column's DEFAULT may fill it (and the identity
+# sequence the id).
+WRITES_OF_THE_STREAM_ORDER = [
+    "INSERT INTO events (event_key, type, occurred_at, recorded_at, tx_id) "
+    "VALUES (gen_random_uuid(), 'user.tampered', now(), now(), 1)",
+    "INSERT INTO events (id, event_key, type, occurred_at, recorded_at) OVERRIDING SYSTEM VALUE "
+    "VALUES (1, gen_random_uuid(), 'user.tampered', now(), now())",
+]
+
+
+@pytest.mark.parametrize("statement", WRITES_OF_THE_STREAM_ORDER)
+async def test_the_application_role_cannot_write_the_stream_order(
+    deployment: Deployment, statement: str
+) -> None:
+    conn = await asyncpg.connect(deployment.app_url)
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(statement)
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.copy_records_to_table(
+                "events",
+                records=[(uuid.uuid4(), "user.tampered", datetime.now(UTC), datetime.now(UTC), 1)],
+                columns=["event_key", "type", "occurred_at", "recorded_at", "tx_id"],
+            )
+    finally:
+        await conn.close()
+
+
+async def test_the_application_role_appends_one_event_and_many_through_copy(
+    pool: asyncpg.Pool,
+) -> None:
+    # The session's pool connects as the application role (tests/conftest.py).
+    events = PostgresEventRepository(pool)
+    kind = f"privilege.checked_{secrets.token_hex(4)}"
+    one = await events.append(NewEvent(type=kind))
+    assert await events.append_many([NewEvent(type=kind) for _ in range(3)]) == 3
+    written = await pool.fetch("SELECT id, tx_id FROM events WHERE type = $1", kind)
+    assert one.id in {row["id"] for row in written}
+    assert len(written) == 4
+    assert all(row["tx_id"] > 1 for row in written)  # filled by the column's default
+
+
+async def test_a_column_a_later_migration_adds_is_insertable_after_the_script_runs_again(
+    deploy: Deploy, roles: Roles
+) -> None:
+    deployment = await deploy("roles_new_column")
+    owner = await asyncpg.connect(deployment.owner_url)
+    try:
+        await owner.execute("ALTER TABLE events ADD COLUMN origin text")
+    finally:
+        await owner.close()
+    assert create_roles(deployment.admin_url, roles).returncode == 0
+    app = await asyncpg.connect(deployment.app_url)
+    try:
+        await app.execute(
+            "INSERT INTO events (event_key, type, occurred_at, recorded_at, origin) "
+            "VALUES (gen_random_uuid(), 'user.migrated', now(), now(), 'later')"
+        )
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await app.execute(WRITES_OF_THE_STREAM_ORDER[0])
+    finally:
+        await app.close()
+
+
+async def test_apply_creates_the_database_the_admin_url_names_when_missing(
+    admin_url: str, roles: Roles
+) -> None:
+    # Issue 20 item 7: it connected to that database first and failed with 3D000.
+    name = f"roles_missing_{secrets.token_hex(6)}"
+    try:
+        result = create_roles(with_database(admin_url, name), roles)
+        assert result.returncode == 0, result.stderr
+        conn = await asyncpg.connect(admin_url)
+        try:
+            owner = await conn.fetchval(
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", name
+            )
+        finally:
+            await conn.close()
+        assert owner == roles.owner
+    finally:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
