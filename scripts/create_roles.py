@@ -17,9 +17,10 @@
   insertable until then). Identity columns need no grant on their sequence; ``serial``
   ones do.
 
-Run it as a superuser (or a role with CREATEROLE that is a member of the owner
-role), against the database to set up; it is idempotent and safe to run again, also
-concurrently (an advisory lock serialises runs)::
+Run it as a superuser or as the admin role of a managed service (``CREATEDB`` and
+``CREATEROLE``, no superuser: the script makes it a member of the owner role), against
+the database to set up; it is idempotent and safe to run again, also concurrently (an
+advisory lock serialises runs)::
 
     DATABASE_URL=postgresql://postgres:...@db:5432/identity python scripts/create_roles.py apply
     DATABASE_URL=... python scripts/create_roles.py exec --as owner -- \
@@ -152,14 +153,49 @@ def password_for(kind: str, name: str, folder: Path, *, create: bool) -> str:
     return password
 
 
+# What each role must not hold, as pg_roles names it and as ALTER ROLE takes it back.
+_WITHHELD = {
+    "rolsuper": "NOSUPERUSER",
+    "rolcreatedb": "NOCREATEDB",
+    "rolcreaterole": "NOCREATEROLE",
+    "rolreplication": "NOREPLICATION",
+    "rolbypassrls": "NOBYPASSRLS",
+}
+
+
 async def _ensure_role(conn: asyncpg.Connection, role: Role) -> None:
-    exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role.name)
-    verb = "ALTER" if exists else "CREATE"
     # The verifier is our own output (base64 and '$:'), safe between quotes.
-    await conn.execute(
-        f"{verb} ROLE {ident(role.name)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
-        f"NOREPLICATION NOBYPASSRLS INHERIT PASSWORD '{scram_verifier(role.password)}'"
+    password = f"LOGIN INHERIT PASSWORD '{scram_verifier(role.password)}'"
+    held = await conn.fetchrow(
+        "SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls "
+        "FROM pg_roles WHERE rolname = $1",
+        role.name,
     )
+    if held is None:
+        attributes = " ".join(_WITHHELD.values())
+        await conn.execute(f"CREATE ROLE {ident(role.name)} {attributes} {password}")
+        return
+    # Only what the role holds is taken back: naming SUPERUSER, REPLICATION or BYPASSRLS
+    # at all needs a superuser, which a managed service's admin role is not.
+    attributes = " ".join(word for column, word in _WITHHELD.items() if held[column])
+    await conn.execute(f"ALTER ROLE {ident(role.name)} {attributes} {password}")
+
+
+async def _act_as_owner(conn: asyncpg.Connection, owner: Role) -> None:
+    """Make the connected admin a member of the owner role unless it is a superuser or
+    one already: creating the database for the owner, setting its default privileges and
+    handing it objects need that. A role with CREATEROLE may grant it to itself (on
+    PostgreSQL 16+ it holds ADMIN on the roles it created; on 15 CREATEROLE suffices)."""
+    if await conn.fetchval(
+        "SELECT rolsuper OR pg_has_role(current_user, $1, 'USAGE') FROM pg_roles "
+        "WHERE rolname = current_user",
+        owner.name,
+    ):
+        return
+    grant = f"GRANT {ident(owner.name)} TO CURRENT_USER"
+    if await conn.fetchval("SELECT current_setting('server_version_num')::int >= 160000"):
+        grant += " WITH INHERIT TRUE, SET TRUE"
+    await conn.execute(grant)
 
 
 async def _connect_to_server(admin_url: str) -> asyncpg.Connection:
@@ -179,6 +215,7 @@ async def _prepare_server(admin_url: str, database: str, owner: Role, app: Role)
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
             await _ensure_role(conn, owner)
             await _ensure_role(conn, app)
+            await _act_as_owner(conn, owner)
             # The application must never act as the owner, even if someone granted it.
             if await conn.fetchval("SELECT pg_has_role($1, $2, 'MEMBER')", app.name, owner.name):
                 await conn.execute(f"REVOKE {ident(owner.name)} FROM {ident(app.name)}")
@@ -328,7 +365,10 @@ def _admin_url() -> str:
     try:
         return load_settings().database_url.get_secret_value()
     except DatabaseConfigError as exc:
-        raise RolesError(f"{exc} (DATABASE_URL must be a superuser's postgresql:// URL)") from None
+        raise RolesError(
+            f"{exc} (DATABASE_URL must be an admin's postgresql:// URL: a superuser, "
+            "or a role with CREATEDB and CREATEROLE)"
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,23 +9,29 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import pytest
 
-from identity_store.domain.models import NewEvent
+from identity_store.domain.models import NewEvent, NewUser
+from identity_store.infrastructure.db import create_pool
 from identity_store.infrastructure.persistence.event_repo import PostgresEventRepository
+from identity_store.infrastructure.persistence.user_repo import PostgresUserRepository
 from tests.conftest import (
     Deploy,
     Deployment,
     MakeDatabase,
     Roles,
+    app_settings,
     atlas,
     create_roles,
     with_credentials,
     with_database,
 )
+from tests.durable_server import DurableServer
 
 pytestmark = pytest.mark.integration
 
@@ -297,5 +303,88 @@ async def test_apply_creates_the_database_the_admin_url_names_when_missing(
         conn = await asyncpg.connect(admin_url)
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+DEBIAN_15 = Path("/usr/lib/postgresql/15/bin")
+
+
+@pytest.fixture(params=["session server", "PostgreSQL 15"])
+def superuser_url(
+    request: pytest.FixtureRequest, admin_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A superuser's URL of the maintenance database: the session's server, or a
+    PostgreSQL 15 of its own (Debian's binaries) when installed."""
+    if request.param == "session server":
+        yield admin_url
+        return
+    if not (DEBIAN_15 / "postgres").exists():
+        pytest.skip(f"no PostgreSQL 15 binaries in {DEBIAN_15}")
+    monkeypatch.setenv("IDENTITY_STORE_PG_BIN", str(DEBIAN_15))
+    server = DurableServer.create()
+    try:
+        server.start()
+        yield server.url()
+    finally:
+        server.destroy()
+
+
+async def test_an_admin_with_createdb_and_createrole_but_no_superuser_deploys(
+    superuser_url: str,
+) -> None:
+    # Issue 20 item 8: the admin role of RDS, Cloud SQL or Azure is no superuser; apply
+    # stopped with 42501 "must be able to SET ROLE" / "must be member of role".
+    suffix = secrets.token_hex(4)
+    admin, admin_password = f"managed_admin_{suffix}", secrets.token_urlsafe(18)
+    roles = Roles(
+        f"managed_owner_{suffix}",
+        secrets.token_urlsafe(18),
+        f"managed_app_{suffix}",
+        secrets.token_urlsafe(18),
+    )
+    database = f"managed_{suffix}"
+    conn = await asyncpg.connect(superuser_url)
+    try:
+        await conn.execute(
+            f"CREATE ROLE {admin} LOGIN CREATEDB CREATEROLE PASSWORD '{admin_password}'"
+        )
+    finally:
+        await conn.close()
+    admin_database = with_credentials(with_database(superuser_url, database), admin, admin_password)
+    try:
+        for step in ("roles and the database", "grants again"):
+            result = create_roles(admin_database, roles)
+            assert result.returncode == 0, f"{step}: {result.stderr}"
+            if step == "roles and the database":
+                owner = with_credentials(admin_database, roles.owner, roles.owner_password)
+                migrated = atlas("migrate", "apply", "--dir", "file://migrations", "--url", owner)
+                assert migrated.returncode == 0, migrated.stderr
+        assert await table_privileges(admin_database, roles.app) == EXPECTED
+        app_url = with_credentials(admin_database, roles.app, roles.app_password)
+        pool = await create_pool(app_settings(app_url, through_pgbouncer=False))
+        try:
+            user = await PostgresUserRepository(pool).register(
+                NewUser(email=f"{suffix}@managed.example.com", display_name="Managed")
+            )
+            events = PostgresEventRepository(pool)
+            assert await events.append_many([NewEvent(type="user.seen", user_id=user.id)]) == 1
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await pool.execute(WRITES_OF_THE_STREAM_ORDER[0])
+        finally:
+            await pool.close()
+        conn = await asyncpg.connect(superuser_url)
+        try:
+            assert await conn.fetchval(
+                "SELECT NOT rolsuper FROM pg_roles WHERE rolname = $1", admin
+            )
+        finally:
+            await conn.close()
+    finally:
+        conn = await asyncpg.connect(superuser_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            for role in (roles.app, roles.owner, admin):
+                await conn.execute(f'DROP ROLE IF EXISTS "{role}"')
         finally:
             await conn.close()
