@@ -295,7 +295,9 @@ async def _grant(db_url: str, database: str, owner: Role, app: Role) -> list[str
             await conn.execute(f"GRANT USAGE ON SCHEMA public TO {a}")
 
             adopted = await _owned_by_others(conn, owner.name)
-            for kind, name in adopted:
+            # Schemas first: a table's new owner needs CREATE on its schema (a superuser
+            # is not asked; a managed service's admin is).
+            for kind, name in sorted(adopted, key=lambda found: found[0] != "SCHEMA"):
                 await conn.execute(f"ALTER {kind} {name} OWNER TO {o}")
             if adopted:
                 report.append(f"handed {len(adopted)} existing objects to {owner.name}")

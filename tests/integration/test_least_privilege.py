@@ -313,11 +313,12 @@ DEBIAN_15 = Path("/usr/lib/postgresql/15/bin")
 
 
 @pytest.fixture(params=["session server", "PostgreSQL 15"])
-def superuser_url(
+def server_admin_url(
     request: pytest.FixtureRequest, admin_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[str]:
-    """A superuser's URL of the maintenance database: the session's server, or a
-    PostgreSQL 15 of its own (Debian's binaries) when installed."""
+    """A URL of the maintenance database as the server's administrator: the session's
+    (a superuser, or the admin of a managed service), or the superuser of a PostgreSQL
+    15 of its own (Debian's binaries) when installed."""
     if request.param == "session server":
         yield admin_url
         return
@@ -332,11 +333,14 @@ def superuser_url(
         server.destroy()
 
 
+@pytest.mark.parametrize("history", ["new database", "migrated by the admin first"])
 async def test_an_admin_with_createdb_and_createrole_but_no_superuser_deploys(
-    superuser_url: str,
+    server_admin_url: str, history: str
 ) -> None:
     # Issue 20 item 8: the admin role of RDS, Cloud SQL or Azure is no superuser; apply
-    # stopped with 42501 "must be able to SET ROLE" / "must be member of role".
+    # stopped with 42501 "must be able to SET ROLE" / "must be member of role", and on a
+    # database the admin had migrated, "permission denied for schema
+    # atlas_schema_revisions" (its table was handed over before the schema).
     suffix = secrets.token_hex(4)
     admin, admin_password = f"managed_admin_{suffix}", secrets.token_urlsafe(18)
     roles = Roles(
@@ -346,19 +350,31 @@ async def test_an_admin_with_createdb_and_createrole_but_no_superuser_deploys(
         secrets.token_urlsafe(18),
     )
     database = f"managed_{suffix}"
-    conn = await asyncpg.connect(superuser_url)
+    conn = await asyncpg.connect(server_admin_url)
     try:
         await conn.execute(
             f"CREATE ROLE {admin} LOGIN CREATEDB CREATEROLE PASSWORD '{admin_password}'"
         )
     finally:
         await conn.close()
-    admin_database = with_credentials(with_database(superuser_url, database), admin, admin_password)
+    admin_database = with_credentials(
+        with_database(server_admin_url, database), admin, admin_password
+    )
     try:
+        if history != "new database":
+            conn = await asyncpg.connect(with_database(admin_database, "postgres"))
+            try:
+                await conn.execute(f'CREATE DATABASE "{database}"')
+            finally:
+                await conn.close()
+            migrated = atlas(
+                "migrate", "apply", "--dir", "file://migrations", "--url", admin_database
+            )
+            assert migrated.returncode == 0, migrated.stderr
         for step in ("roles and the database", "grants again"):
             result = create_roles(admin_database, roles)
             assert result.returncode == 0, f"{step}: {result.stderr}"
-            if step == "roles and the database":
+            if step == "roles and the database" and history == "new database":
                 owner = with_credentials(admin_database, roles.owner, roles.owner_password)
                 migrated = atlas("migrate", "apply", "--dir", "file://migrations", "--url", owner)
                 assert migrated.returncode == 0, migrated.stderr
@@ -375,7 +391,7 @@ async def test_an_admin_with_createdb_and_createrole_but_no_superuser_deploys(
                 await pool.execute(WRITES_OF_THE_STREAM_ORDER[0])
         finally:
             await pool.close()
-        conn = await asyncpg.connect(superuser_url)
+        conn = await asyncpg.connect(server_admin_url)
         try:
             assert await conn.fetchval(
                 "SELECT NOT rolsuper FROM pg_roles WHERE rolname = $1", admin
@@ -383,10 +399,17 @@ async def test_an_admin_with_createdb_and_createrole_but_no_superuser_deploys(
         finally:
             await conn.close()
     finally:
-        conn = await asyncpg.connect(superuser_url)
+        # Each role is dropped by the one that created it: the session's own may be an
+        # admin that holds no rights on the roles created by another (PostgreSQL 16+).
+        conn = await asyncpg.connect(with_database(admin_database, "postgres"))
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            for role in (roles.app, roles.owner, admin):
+            for role in (roles.app, roles.owner):
                 await conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+        finally:
+            await conn.close()
+        conn = await asyncpg.connect(server_admin_url)
+        try:
+            await conn.execute(f'DROP ROLE IF EXISTS "{admin}"')
         finally:
             await conn.close()
