@@ -200,6 +200,24 @@ def test_copies_of_binaries_whose_source_is_gone_are_pruned_and_counted(
     assert not (home / "pg-kept").exists()
 
 
+def test_make_clean_says_what_it_freed(
+    scratch_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("IDENTITY_STORE_PG_HOME", str(home))
+    (home / "pg-gone" / "bin").mkdir(parents=True)
+    (home / "pg-gone" / "bin" / "postgres").write_bytes(b"x" * 3_000_000)
+    (home / "pg-gone" / "source").write_text(f"{tmp_path / 'deleted'}\n")
+
+    assert devdb.main(["clean", "--root", str(scratch_root)]) == 0  # what `make clean` runs
+
+    assert "1 copies of server binaries removed, 3 MB freed" in capsys.readouterr().out
+    assert not (home / "pg-gone").exists()
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
 async def test_go_tests_standby_also_runs_from_binaries_in_a_private_folder(
     scratch_root: Path, private_binaries: Path
