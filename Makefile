@@ -209,5 +209,5 @@ mutation-plugin: setup ##! mutation testing of the plugin's build.py and types.p
 	cd sqlc-gen-asyncpg && $(abspath $(PY)) -m identity_store.devdb --root $(CURDIR)/.devdb exec -- $(MUTATION_NICE) $(abspath $(PY)) ../scripts/mutation.py run --plugin $(if $(SAMPLE),--sample $(SAMPLE)) $(if $(AGAIN),--again)
 
 clean: ## stop the server, delete its data (wherever it lives), .tools, .venv and build output
-	@if [ -x $(PY) ]; then $(PY) -m identity_store.devdb destroy; fi
+	@if [ -x $(PY) ]; then $(PY) -m identity_store.devdb clean; fi
 	rm -rf .devdb .tools $(VENV) build dist *.egg-info src/*.egg-info mutants sqlc-gen-asyncpg/mutants

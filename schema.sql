@@ -4,8 +4,9 @@
 -- 9999-12-30T23:59:59.999999Z (the domain's TIMESTAMP_MIN..TIMESTAMP_MAX, which every
 -- client reads back in any time zone) or +/-infinity, which versions before these
 -- *_range checks stored for Python's first and last instants and which the read
--- models give back as those instants. Anything else (years 10000+, BC) could not be
--- read by the application at all.
+-- models give back as those instants. Any writer may still store +/-infinity (the
+-- library never does); anything else (years 10000+, BC) could not be read by the
+-- application at all.
 --
 -- Edit this file, then run `make migration name=<what_changed>`: Atlas diffs it against
 -- migrations/ and writes the next versioned migration. Only objects Atlas Community

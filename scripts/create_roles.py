@@ -4,18 +4,23 @@
   schema's objects and Atlas's ``atlas_schema_revisions``: ``atlas migrate apply``
   runs as this role, and nothing else does.
 - The **application** role (default ``identity_app``) is what the service connects
-  as. It may read and write rows, and only that: ``SELECT, INSERT`` on every table,
-  ``UPDATE, DELETE`` only where a query needs them (``users``, ``tokens``; never
-  ``events``, which is append-only), ``USAGE, SELECT`` on sequences; no ``TRUNCATE``,
+  as. It may read and write rows, and only that: ``SELECT`` on every table, ``INSERT``
+  on every column but those only a default may fill (``events.tx_id``, the stream's
+  order, and identity ALWAYS columns), ``UPDATE, DELETE`` only where a query needs
+  them (``users``, ``tokens``; never ``events``, which is append-only), ``USAGE,
+  SELECT`` on sequences; no ``TRUNCATE``,
   no DDL (no ``CREATE`` on the database or a schema, no ``TEMPORARY``), no access to
   ``atlas_schema_revisions``. Default privileges give tables a later migration
   creates ``SELECT, INSERT`` (and their sequences ``USAGE, SELECT``) at once; run
   this script again after a migration so tables named in ``UPDATE_DELETE`` get the
-  rest. Identity columns need no grant on their sequence; ``serial`` ones do.
+  rest and INSERT is granted column by column again (a column added since is not
+  insertable until then). Identity columns need no grant on their sequence; ``serial``
+  ones do.
 
-Run it as a superuser (or a role with CREATEROLE that is a member of the owner
-role), against the database to set up; it is idempotent and safe to run again, also
-concurrently (an advisory lock serialises runs)::
+Run it as a superuser or as the admin role of a managed service (``CREATEDB`` and
+``CREATEROLE``, no superuser: the script makes it a member of the owner role), against
+the database to set up; it is idempotent and safe to run again, also concurrently (an
+advisory lock serialises runs)::
 
     DATABASE_URL=postgresql://postgres:...@db:5432/identity python scripts/create_roles.py apply
     DATABASE_URL=... python scripts/create_roles.py exec --as owner -- \
@@ -66,6 +71,11 @@ REVISIONS_SCHEMA = "atlas_schema_revisions"
 # DELETE FROM users, UPDATE tokens, DELETE FROM tokens ... FOR UPDATE SKIP LOCKED).
 # Every other table in public gets SELECT and INSERT only: append-only unless named here.
 UPDATE_DELETE = frozenset({"users", "tokens"})
+
+# Columns only their DEFAULT may fill: the event stream's order (a reader already past a
+# tx_id written by hand would never see that row). INSERT is granted column by column,
+# on the table's columns at the time of the run less these and identity ALWAYS ones.
+PROTECTED_COLUMNS = {"events": frozenset({"tx_id"})}
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _LOCK_KEY = 0x1D5_0C_5707  # pg_advisory_xact_lock key: one run at a time per server
@@ -143,24 +153,69 @@ def password_for(kind: str, name: str, folder: Path, *, create: bool) -> str:
     return password
 
 
+# What each role must not hold, as pg_roles names it and as ALTER ROLE takes it back.
+_WITHHELD = {
+    "rolsuper": "NOSUPERUSER",
+    "rolcreatedb": "NOCREATEDB",
+    "rolcreaterole": "NOCREATEROLE",
+    "rolreplication": "NOREPLICATION",
+    "rolbypassrls": "NOBYPASSRLS",
+}
+
+
 async def _ensure_role(conn: asyncpg.Connection, role: Role) -> None:
-    exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role.name)
-    verb = "ALTER" if exists else "CREATE"
     # The verifier is our own output (base64 and '$:'), safe between quotes.
-    await conn.execute(
-        f"{verb} ROLE {ident(role.name)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
-        f"NOREPLICATION NOBYPASSRLS INHERIT PASSWORD '{scram_verifier(role.password)}'"
+    password = f"LOGIN INHERIT PASSWORD '{scram_verifier(role.password)}'"
+    held = await conn.fetchrow(
+        "SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls "
+        "FROM pg_roles WHERE rolname = $1",
+        role.name,
     )
+    if held is None:
+        attributes = " ".join(_WITHHELD.values())
+        await conn.execute(f"CREATE ROLE {ident(role.name)} {attributes} {password}")
+        return
+    # Only what the role holds is taken back: naming SUPERUSER, REPLICATION or BYPASSRLS
+    # at all needs a superuser, which a managed service's admin role is not.
+    attributes = " ".join(word for column, word in _WITHHELD.items() if held[column])
+    await conn.execute(f"ALTER ROLE {ident(role.name)} {attributes} {password}")
+
+
+async def _act_as_owner(conn: asyncpg.Connection, owner: Role) -> None:
+    """Make the connected admin a member of the owner role unless it is a superuser or
+    one already: creating the database for the owner, setting its default privileges and
+    handing it objects need that. A role with CREATEROLE may grant it to itself (on
+    PostgreSQL 16+ it holds ADMIN on the roles it created; on 15 CREATEROLE suffices)."""
+    if await conn.fetchval(
+        "SELECT rolsuper OR pg_has_role(current_user, $1, 'USAGE') FROM pg_roles "
+        "WHERE rolname = current_user",
+        owner.name,
+    ):
+        return
+    grant = f"GRANT {ident(owner.name)} TO CURRENT_USER"
+    if await conn.fetchval("SELECT current_setting('server_version_num')::int >= 160000"):
+        grant += " WITH INHERIT TRUE, SET TRUE"
+    await conn.execute(grant)
+
+
+async def _connect_to_server(admin_url: str) -> asyncpg.Connection:
+    """A connection to the admin URL's database or, while that one does not exist yet
+    (``apply`` creates it), to the server's maintenance database ``postgres``."""
+    try:
+        return await asyncpg.connect(admin_url)
+    except asyncpg.InvalidCatalogNameError:
+        return await asyncpg.connect(with_database(admin_url, "postgres"))
 
 
 async def _prepare_server(admin_url: str, database: str, owner: Role, app: Role) -> None:
     """Roles and the database: things done from any database of the server."""
-    conn = await asyncpg.connect(admin_url)
+    conn = await _connect_to_server(admin_url)
     try:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
             await _ensure_role(conn, owner)
             await _ensure_role(conn, app)
+            await _act_as_owner(conn, owner)
             # The application must never act as the owner, even if someone granted it.
             if await conn.fetchval("SELECT pg_has_role($1, $2, 'MEMBER')", app.name, owner.name):
                 await conn.execute(f"REVOKE {ident(owner.name)} FROM {ident(app.name)}")
@@ -206,6 +261,19 @@ async def _owned_by_others(conn: asyncpg.Connection, owner: str) -> list[tuple[s
     return [(row["kind"], row["name"]) for row in rows]
 
 
+async def _insertable_columns(conn: asyncpg.Connection, table: str) -> list[str]:
+    """The columns of ``table`` the application may name in an INSERT: all but the
+    protected ones and identity ALWAYS columns (whose values only the sequence gives)."""
+    rows = await conn.fetch(
+        "SELECT attname FROM pg_attribute WHERE attrelid = format('public.%I', $1::text)::regclass"
+        " AND attnum > 0 AND NOT attisdropped AND attidentity <> 'a' AND attgenerated = ''"
+        " ORDER BY attnum",
+        table,
+    )
+    withheld = PROTECTED_COLUMNS.get(table, frozenset())
+    return [str(row["attname"]) for row in rows if row["attname"] not in withheld]
+
+
 async def _grant(db_url: str, database: str, owner: Role, app: Role) -> list[str]:
     """Privileges inside the database. Returns what it reports to the operator."""
     report: list[str] = []
@@ -227,7 +295,9 @@ async def _grant(db_url: str, database: str, owner: Role, app: Role) -> list[str
             await conn.execute(f"GRANT USAGE ON SCHEMA public TO {a}")
 
             adopted = await _owned_by_others(conn, owner.name)
-            for kind, name in adopted:
+            # Schemas first: a table's new owner needs CREATE on its schema (a superuser
+            # is not asked; a managed service's admin is).
+            for kind, name in sorted(adopted, key=lambda found: found[0] != "SCHEMA"):
                 await conn.execute(f"ALTER {kind} {name} OWNER TO {o}")
             if adopted:
                 report.append(f"handed {len(adopted)} existing objects to {owner.name}")
@@ -251,12 +321,18 @@ async def _grant(db_url: str, database: str, owner: Role, app: Role) -> list[str
                 )
             ]
             for table in tables:
-                privileges = "SELECT, INSERT"
-                if table in UPDATE_DELETE:
-                    privileges += ", UPDATE, DELETE"
+                privileges = "SELECT, UPDATE, DELETE" if table in UPDATE_DELETE else "SELECT"
                 await conn.execute(f"REVOKE ALL ON TABLE public.{ident(table)} FROM {a}")
                 await conn.execute(f"GRANT {privileges} ON TABLE public.{ident(table)} TO {a}")
-                report.append(f"{app.name}: {privileges} on {table}")
+                insertable = await _insertable_columns(conn, table)
+                if insertable:
+                    columns = ", ".join(ident(column) for column in insertable)
+                    await conn.execute(
+                        f"GRANT INSERT ({columns}) ON TABLE public.{ident(table)} TO {a}"
+                    )
+                withheld = PROTECTED_COLUMNS.get(table, frozenset())
+                note = f" (not {', '.join(sorted(withheld))})" if withheld else ""
+                report.append(f"{app.name}: {privileges}, INSERT{note} on {table}")
             await conn.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {a}")
             await conn.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {a}")
 
@@ -291,7 +367,10 @@ def _admin_url() -> str:
     try:
         return load_settings().database_url.get_secret_value()
     except DatabaseConfigError as exc:
-        raise RolesError(f"{exc} (DATABASE_URL must be a superuser's postgresql:// URL)") from None
+        raise RolesError(
+            f"{exc} (DATABASE_URL must be an admin's postgresql:// URL: a superuser, "
+            "or a role with CREATEDB and CREATEROLE)"
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

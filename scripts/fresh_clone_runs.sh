@@ -8,8 +8,9 @@
 #                  this runs as root (IDENTITY_STORE_CI_USER, default identity-store-ci), with
 #                  its own pip and Go caches (filled from the package registries).
 #   database-url   with DATABASE_URL naming a second server: Debian's PostgreSQL 15
-#                  (PG15_BIN), started here on 127.0.0.1 with a superuser role whose
-#                  password needs percent-encoding; asserts that no embedded server
+#                  (PG15_BIN), started here on 127.0.0.1, as a managed service's admin
+#                  role is (CREATEDB, CREATEROLE, pg_monitor, pg_signal_backend, no superuser)
+#                  whose password needs percent-encoding; asserts that no embedded server
 #                  started (no cluster in the clone, no postgres process from its .venv).
 #
 # Usage: scripts/fresh_clone_runs.sh [PLACE...]        (default: all three)
@@ -185,12 +186,20 @@ start_pg15() {
   PG15_PASSWORD="ci/$(openssl rand -hex 6 2>/dev/null || echo 5f3a9c1e7b2d)?#@:x"
   printf '%s\n' "$PG15_PASSWORD" >"$folder/pw"
   [ -n "$PG15_OWNER" ] && chown "$PG15_OWNER" "$folder/pw"
-  as_pg15_owner "$PG15_BIN/initdb" --pgdata "$PG15_DATA" --username ci_admin \
+  # The superuser stays the server's; the clone gets only an admin role, as on RDS,
+  # Cloud SQL or Azure (same password: the encoding is what is tested).
+  as_pg15_owner "$PG15_BIN/initdb" --pgdata "$PG15_DATA" --username ci_super \
     --pwfile "$folder/pw" --auth scram-sha-256 --encoding UTF8 --locale C.UTF-8 >/dev/null
   rm -f "$folder/pw"
   PG15_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
   as_pg15_owner "$PG15_BIN/pg_ctl" start --wait --pgdata "$PG15_DATA" --log "$folder/server.log" \
     -o "-p $PG15_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=200" >/dev/null
+  PGPASSWORD="$PG15_PASSWORD" "$PG15_BIN/psql" --host 127.0.0.1 --port "$PG15_PORT" \
+    --username ci_super --dbname postgres --quiet --set ON_ERROR_STOP=1 \
+    --set pw="$PG15_PASSWORD" >/dev/null <<'SQL'
+CREATE ROLE ci_admin LOGIN CREATEDB CREATEROLE PASSWORD :'pw';
+GRANT pg_monitor, pg_signal_backend TO ci_admin;
+SQL
   # The application's database, made empty by its administrator as before a first deploy.
   PGPASSWORD="$PG15_PASSWORD" "$PG15_BIN/createdb" --host 127.0.0.1 --port "$PG15_PORT" \
     --username ci_admin identity

@@ -31,7 +31,9 @@ class Standby:
 
     def __init__(self, primary_url: str) -> None:
         self.owner = devdb._run_as()
-        self.bin = devdb.bin_dir()
+        # As root the server user runs these: from a private folder (a clone's .venv in a
+        # 0700 folder), only devdb's copy is reachable.
+        self.bin = devdb.server_bin_dir(self.owner)
         self.root = Path(tempfile.mkdtemp(prefix="atlas-standby-"))
         if self.owner is not None:
             os.chown(self.root, self.owner.pw_uid, self.owner.pw_gid)

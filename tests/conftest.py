@@ -4,7 +4,7 @@ Without ``DATABASE_URL`` (read as the library reads it: environment, ``.env``,
 ``.env.local``, ``DB_URL``) the session starts the embedded server under ``.devdb`` (or
 reuses a running one) and, when it started it, stops it at the end. With
 ``DATABASE_URL`` set, tests create their databases on that server instead; its role
-needs CREATEDB.
+needs CREATEDB and CREATEROLE (no superuser; see README, "Which PostgreSQL").
 
 ``database_url`` is a fresh database per test session, set up as a deployment sets one
 up: ``scripts/create_roles.py`` creates an owner and an application role (named for the

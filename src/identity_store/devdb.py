@@ -33,7 +33,7 @@ library reads them: the environment, ``.env`` and ``.env.local``
 
 Command line (``make db-up`` / ``db-down`` / ``db-url`` / ``db-reset``)::
 
-    python -m identity_store.devdb up|down|status|url|reset|destroy [--database NAME]
+    python -m identity_store.devdb up|down|status|url|reset|destroy|clean [--database NAME]
     python -m identity_store.devdb exec -- COMMAND...   # with DATABASE_URL, ATLAS_DEV_URL
 """
 
@@ -76,6 +76,7 @@ __all__ = [
     "drop_database",
     "ensure_database",
     "main",
+    "prune_binary_copies",
     "recreate_database",
     "scratch_database",
     "server_bin_dir",
@@ -287,6 +288,56 @@ def server_bin_dir(owner: pwd.struct_passwd | None = None) -> Path:
     return target / _package_path(binaries)
 
 
+def _binary_copies() -> Iterator[tuple[Path, Path]]:
+    """The copies ``server_bin_dir`` made, each with the ``bin/`` folder it copies."""
+    home = Path(_setting("IDENTITY_STORE_PG_HOME") or SYSTEM_HOME)
+    with contextlib.suppress(OSError):
+        for copy in sorted(home.glob("pg-*")):
+            with contextlib.suppress(OSError):
+                yield copy, Path((copy / "source").read_text().strip())
+
+
+def _running_from(folders: Sequence[Path]) -> set[Path]:
+    """Those of ``folders`` that hold the executable of a running process."""
+    used: set[Path] = set()
+    for exe in Path("/proc").glob("[0-9]*/exe"):
+        with contextlib.suppress(OSError):
+            target = exe.readlink()
+            used.update(folder for folder in folders if target.is_relative_to(folder))
+    return used
+
+
+def _size(folder: Path) -> int:
+    total = 0
+    for path in folder.rglob("*"):
+        with contextlib.suppress(OSError):
+            if not path.is_symlink() and path.is_file():
+                total += path.stat().st_size
+    return total
+
+
+def prune_binary_copies(*, also: Path | None = None) -> tuple[int, int]:
+    """Delete the copies of server binaries whose source no longer exists (a clone or a
+    test's folder deleted since), and the copy of ``also`` (a ``bin/`` folder about to be
+    deleted), unless a running process uses them. Returns (copies deleted, bytes freed).
+
+    Runs at every :func:`start` as root and in ``make clean``."""
+    also = also.resolve() if also is not None else None
+    stale = [copy for copy, source in _binary_copies() if source == also or not source.exists()]
+    in_use = _running_from(stale)
+    freed = 0
+    deleted = 0
+    for copy in stale:
+        if copy in in_use:
+            continue
+        size = _size(copy)
+        shutil.rmtree(copy, ignore_errors=True)
+        if not copy.exists():
+            freed += size
+            deleted += 1
+    return deleted, freed
+
+
 def _package_path(binaries: Path) -> Path:
     """``bin/`` relative to the folder that holds the installation's package."""
     return Path(binaries.parent.parent.name, binaries.parent.name, binaries.name)
@@ -481,6 +532,8 @@ def start(root: Path | None = None, *, durable: bool | None = None) -> DevServer
                 )
             return running
         owner = _run_as()
+        if owner is not None:
+            prune_binary_copies()
         binaries = server_bin_dir(owner)
         if not (root / "data" / "PG_VERSION").exists():
             _initdb(root, binaries, owner)
@@ -733,7 +786,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "command",
-        choices=["up", "down", "status", "url", "reset", "destroy", "reset-dev", "exec"],
+        choices=["up", "down", "status", "url", "reset", "destroy", "clean", "reset-dev", "exec"],
     )
     parser.add_argument("--database", default=APP_DATABASE, help="database name for `url`")
     parser.add_argument("--root", type=Path, default=None, help="data folder (default .devdb)")
@@ -764,6 +817,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"embedded PostgreSQL reset: empty cluster on {server.host}:{server.port}")
         elif args.command == "destroy":
             print("removed" if destroy(root) else "nothing to remove")
+        elif args.command == "clean":
+            # `make clean`: the cluster, this checkout's copy of the binaries (its .venv
+            # goes next), and copies whose source is gone.
+            destroy(root)
+            own = None
+            if os.geteuid() == 0:
+                with contextlib.suppress(DevServerError):
+                    own = bin_dir()
+            deleted, freed = prune_binary_copies(also=own)
+            print(
+                f"devdb: cluster removed; {deleted} copies of server binaries removed, "
+                f"{freed / 1e6:.0f} MB freed"
+            )
         elif args.command == "reset-dev":
             recreate_database(start(root), DEV_DATABASE)
         else:

@@ -3,12 +3,14 @@ reachable from private folders, durable on request, reset without a trace."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import asyncpg
 import pytest
@@ -152,19 +154,93 @@ def _exists(path: Path) -> bool:
 
 
 @pytest.fixture
-def private_binaries(scratch_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def private_binaries(scratch_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A copy of the server's installation in a private folder, as IDENTITY_STORE_PG_BIN:
-    a clone in a 0700 folder has its .venv, so the wheel's binaries, there too. Returns
-    the copy's ``bin/``, resolved."""
+    a clone in a 0700 folder has its .venv, so the wheel's binaries, there too. Yields
+    the copy's ``bin/``, resolved; afterwards removes it and the copy devdb made of it."""
     installation = devdb.bin_dir().parent
     private = scratch_root.parent / "site"
     package = private / installation.parent.name
     shutil.copytree(installation, package / installation.name, symlinks=True)
     for libs in installation.parent.parent.glob(f"{installation.parent.name}*.libs"):
         shutil.copytree(libs, private / libs.name, symlinks=True)
-    binaries = package / installation.name / "bin"
+    binaries = (package / installation.name / "bin").resolve()
     monkeypatch.setenv("IDENTITY_STORE_PG_BIN", str(binaries))
-    return binaries.resolve()
+    yield binaries
+    devdb.destroy(scratch_root)
+    shutil.rmtree(private)
+    devdb.prune_binary_copies()
+    # Issue 20 item 10: each run left ~45 MB behind in the server user's folder.
+    assert str(binaries) not in _copy_sources()
+
+
+def _copy_sources() -> list[str]:
+    home = Path(os.environ.get("IDENTITY_STORE_PG_HOME") or devdb.SYSTEM_HOME)
+    return [(copy / "source").read_text().strip() for copy in home.glob("pg-*/")]
+
+
+def test_copies_of_binaries_whose_source_is_gone_are_pruned_and_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("IDENTITY_STORE_PG_HOME", str(home))
+    kept_source = tmp_path / "venv" / "pginstall" / "bin"
+    kept_source.mkdir(parents=True)
+    for name, source in (("pg-gone", tmp_path / "deleted" / "bin"), ("pg-kept", kept_source)):
+        (home / name / "pginstall" / "bin").mkdir(parents=True)
+        (home / name / "pginstall" / "bin" / "postgres").write_bytes(b"x" * 1000)
+        (home / name / "source").write_text(f"{source}\n")
+    (home / "0123456789abcdef").mkdir()  # a cluster's folder: never a copy
+
+    assert devdb.prune_binary_copies() == (1, 1000 + len(f"{tmp_path}/deleted/bin\n"))
+
+    assert sorted(path.name for path in home.iterdir()) == ["0123456789abcdef", "pg-kept"]
+    # make clean also removes the copy of its own checkout's binaries (its .venv goes next).
+    assert devdb.prune_binary_copies(also=kept_source)[0] == 1
+    assert not (home / "pg-kept").exists()
+
+
+def test_make_clean_says_what_it_freed(
+    scratch_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("IDENTITY_STORE_PG_HOME", str(home))
+    (home / "pg-gone" / "bin").mkdir(parents=True)
+    (home / "pg-gone" / "bin" / "postgres").write_bytes(b"x" * 3_000_000)
+    (home / "pg-gone" / "source").write_text(f"{tmp_path / 'deleted'}\n")
+
+    assert devdb.main(["clean", "--root", str(scratch_root)]) == 0  # what `make clean` runs
+
+    assert "1 copies of server binaries removed, 3 MB freed" in capsys.readouterr().out
+    assert not (home / "pg-gone").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
+async def test_go_tests_standby_also_runs_from_binaries_in_a_private_folder(
+    scratch_root: Path, private_binaries: Path
+) -> None:
+    # Issue 20 item 9: scripts/go_test_atlas.py ran pg_basebackup from the wheel's folder,
+    # which the server user cannot reach, and skipped the primary+standby Go test.
+    server = devdb.start(scratch_root)
+    standby = _go_test_atlas().Standby(server.url("postgres"))
+    try:
+        standby.start()
+        url = server.url("postgres").replace(f":{server.port}/", f":{standby.port}/")
+        assert await _setting(url, "transaction_read_only") == "on"
+    finally:
+        standby.stop()
+
+
+def _go_test_atlas() -> ModuleType:
+    path = Path(__file__).resolve().parents[2] / "scripts" / "go_test_atlas.py"
+    spec = importlib.util.spec_from_file_location("go_test_atlas", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")

@@ -3,8 +3,9 @@
 An ``occurred_at`` of 0001-01-01T00:00Z or 9999-12-31T23:59:59.999999Z used to be
 stored as -infinity / infinity and read back without a zone, failing every later read
 of the stream, the event and the user's events. The domain now refuses instants
-outside TIMESTAMP_MIN..TIMESTAMP_MAX before the database, the schema refuses them from
-any other writer, and rows stored as infinity by older versions still read.
+outside TIMESTAMP_MIN..TIMESTAMP_MAX before the database, the schema refuses finite ones
+from any other writer (it admits -infinity and infinity, which older versions stored),
+and rows stored as infinity by older versions still read.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
+from pydantic import ValidationError
 
 from identity_store.domain.errors import InvalidInput
 from identity_store.domain.models import NewEvent, NewToken, NewUser, TokenKind
@@ -168,3 +170,41 @@ async def test_a_token_that_would_expire_beyond_the_range_is_refused(pool: Pool)
         NewToken(user_id=user.id, kind=TokenKind.SESSION, ttl=timedelta(hours=1))
     )
     assert issued.token.expires_at == TIMESTAMP_MAX
+
+
+@pytest.mark.parametrize("now", [FIRST_INSTANT, LAST_INSTANT])
+async def test_the_library_never_writes_infinity_which_the_schema_still_admits(
+    pool: Pool, now: datetime
+) -> None:
+    """What the README says of infinity (issue 20 item 4): the schema's range checks
+    admit it from any writer, for rows older versions stored; the library refuses the
+    instants asyncpg would store as infinity, on every path that writes a timestamp."""
+    user = await PostgresUserRepository(pool).register(a_new_user())
+    writes = {
+        "register": PostgresUserRepository(pool, clock=lambda: now).register(a_new_user()),
+        "append": PostgresEventRepository(pool, clock=lambda: now).append(
+            NewEvent(type="test.infinite", user_id=user.id)
+        ),
+        "issue": PostgresTokenRepository(pool, clock=lambda: now).issue(
+            NewToken(user_id=user.id, kind=TokenKind.SESSION, ttl=timedelta(hours=1))
+        ),
+    }
+    for name, write in writes.items():
+        with pytest.raises(InvalidInput) as caught:
+            await write
+        assert caught.value.field == "clock", name
+    with pytest.raises(ValidationError):
+        NewEvent(type="test.infinite", occurred_at=now)
+
+    infinity = "-infinity" if now == FIRST_INSTANT else "infinity"
+    await pool.execute(
+        "INSERT INTO events (event_key, user_id, type, occurred_at, recorded_at)"
+        " VALUES ($1, $2, 'test.infinite', $3::text::timestamptz, $3::text::timestamptz)",
+        uuid.uuid4(),
+        user.id,
+        infinity,
+    )
+    stored = await pool.fetch(
+        "SELECT occurred_at::text, recorded_at::text FROM events WHERE user_id = $1", user.id
+    )
+    assert [tuple(row.values()) for row in stored] == [(infinity, infinity)]

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -53,6 +54,7 @@ func rememberSecret(raw string) {
 			}
 		}
 	}
+	found = append(found, secretOptions(raw)...)
 	secretsMu.Lock()
 	defer secretsMu.Unlock()
 	for _, p := range found {
@@ -62,12 +64,58 @@ func rememberSecret(raw string) {
 	}
 }
 
+// credentialOptions are the connection options that carry a credential (libpq's names):
+// a password, the key file's password, and the password file (its path and the
+// passwords in it).
+var credentialOptions = []string{"password", "sslpassword", "passfile"}
+
+// secretOptions returns the values of the credential options of a URL's query, and the
+// passwords of the password file it names (the last field of each line), when readable.
+func secretOptions(raw string) []string {
+	_, query, _ := strings.Cut(raw, "?")
+	query, _, _ = strings.Cut(query, "#")
+	values, _ := url.ParseQuery(query) // keeps what parses even when a pair does not
+	var found []string
+	for _, name := range credentialOptions {
+		for _, v := range values[name] {
+			found = append(found, v)
+			if name == "passfile" {
+				found = append(found, passfilePasswords(v)...)
+			}
+		}
+	}
+	return found
+}
+
+func passfilePasswords(path string) []string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var found []string
+	for _, line := range strings.Split(string(data), "\n") {
+		// hostname:port:database:username:password, with "\:" an escaped colon.
+		fields := strings.Split(strings.ReplaceAll(line, `\:`, "\x00"), ":")
+		if len(fields) == 5 && !strings.HasPrefix(line, "#") {
+			found = append(found, strings.ReplaceAll(strings.TrimSpace(fields[4]), "\x00", ":"))
+		}
+	}
+	return found
+}
+
 // urlPassword matches the password of any URL in a text: up to the last "@" before white space.
 var urlPassword = regexp.MustCompile(`(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)\S*@`)
 
-// redact removes passwords from s: known ones, and any user:pass@ in URLs.
+// credentialOption matches a credential option's value in a URL's query or a
+// key=value connection string, up to the next "&" or white space (a ":" ending it is
+// taken for the message's own, as in "connecting to <url>: <why>").
+var credentialOption = regexp.MustCompile(`(?i)\b((?:ssl)?password|passfile)=(?:[^&\s]*[^&\s:])?`)
+
+// redact removes credentials from s: known ones, any user:pass@ in URLs and the values
+// of credential options (password=, sslpassword=, passfile=).
 func redact(s string) string {
 	s = urlPassword.ReplaceAllString(s, "${1}xxxxx@")
+	s = credentialOption.ReplaceAllString(s, "${1}=xxxxx")
 	secretsMu.Lock()
 	defer secretsMu.Unlock()
 	for _, p := range secrets {

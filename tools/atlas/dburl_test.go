@@ -7,9 +7,12 @@ import (
 	"math/rand"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"ariga.io/atlas/sql/migrate"
 )
 
 // pieces are the parts of a password an error could quote (Go's URL parser quotes the
@@ -255,5 +258,49 @@ func TestIntegrationMultiHostPrimaryAndStandby(t *testing.T) {
 	if _, err := run(t, "migrate", "status", "--dir", "file://"+dir, "--url", multi("primary", standby)); err == nil ||
 		!strings.Contains(err.Error(), standby+": server is a standby") {
 		t.Fatalf("primary with only the standby listed: got %v", err)
+	}
+}
+
+// Issue 20 item 6: a password given as a query option (password=, sslpassword=) or read
+// from a password file (passfile=) was printed in every error naming the URL.
+func TestCredentialOptionsNeverReachTheOutput(t *testing.T) {
+	dir := writeDir(t, map[string]string{"20240101000000_init.sql": "CREATE TABLE t (id int);\n"})
+	sum, err := mustLocalDir(t, dir).Checksum()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate.WriteSumFile(mustLocalDir(t, dir), sum); err != nil {
+		t.Fatal(err)
+	}
+	passfile := filepath.Join(t.TempDir(), "pgpass")
+	if err := os.WriteFile(passfile, []byte("127.0.0.1:1:*:app:Pa55FromFile\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{"S3cretOpt", "K3yPassword", passfile, "Pa55FromFile", "U5erInfoPw"}
+	base := "postgres://app:U5erInfoPw@127.0.0.1:1/db?sslmode=disable"
+	urls := []string{
+		"postgres://app@127.0.0.1:1/db?sslmode=disable&password=S3cretOpt",
+		base + "&sslpassword=K3yPassword",
+		"postgres://app@127.0.0.1:1/db?passfile=" + passfile + "&sslmode=disable",
+		"postgres://app@127.0.0.1:1/db?PASSWORD=S3cretOpt&sslmode=disable",
+	}
+	for _, u := range urls {
+		for _, cmd := range [][]string{
+			{"migrate", "status", "--dir", "file://" + dir, "--url", u},
+			{"migrate", "apply", "--dir", "file://" + dir, "--url", u},
+			{"migrate", "diff", "--dir", "file://" + dir, "--to", "file://" + filepath.Join(dir, "20240101000000_init.sql"), "--dev-url", u},
+			{"migrate", "lint", "--dir", "file://" + dir, "--latest", "1", "--dev-url", u},
+			{"schema", "diff", "--from", u, "--to", u, "--dev-url", u},
+		} {
+			stdout, stderr, code := runStreams(t, cmd...)
+			if code == 0 {
+				t.Fatalf("%v: exit 0 against a closed port", cmd[:2])
+			}
+			for _, secret := range secrets {
+				if strings.Contains(stdout+stderr, secret) {
+					t.Fatalf("%v printed %q:\n%s%s", cmd[:2], secret, stdout, stderr)
+				}
+			}
+		}
 	}
 }

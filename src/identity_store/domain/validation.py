@@ -63,7 +63,8 @@ The range is Python's (years 1 to 9999) less a day at each end. asyncpg writes
 Python's very first and last instants as PostgreSQL's -infinity and infinity, which
 read back as naive datetimes; an instant within a day of either end overflows when
 shown in some time zone. Every instant of this range is stored exactly and reads back
-as itself in any zone. The schema's ``*_range`` checks hold the columns to it too."""
+as itself in any zone. The schema's ``*_range`` checks hold the columns to it too,
+but admit -infinity and infinity, which older versions stored."""
 
 _TIMESTAMP_RANGE = "must be between 0001-01-02T00:00:00Z and 9999-12-30T23:59:59.999999Z"
 
