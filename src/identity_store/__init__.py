@@ -43,14 +43,25 @@ from identity_store.domain.models import (
     UserUpdate,
 )
 from identity_store.domain.ports import (
+    EventReader,
     EventRepository,
+    ReadUnitOfWork,
+    TokenReader,
     TokenRepository,
     UnitOfWork,
+    UserReader,
     UserRepository,
 )
-from identity_store.infrastructure.db import Settings, check_health, create_pool, get_db
+from identity_store.infrastructure.db import (
+    Settings,
+    check_health,
+    create_pool,
+    get_db,
+    replica_lag,
+)
 from identity_store.infrastructure.persistence import (
     PostgresEventRepository,
+    PostgresReadUnitOfWork,
     PostgresTokenRepository,
     PostgresUnitOfWork,
     PostgresUserRepository,
@@ -71,6 +82,7 @@ __all__ = [
     "Event",
     "EventKeyConflict",
     "EventPage",
+    "EventReader",
     "EventRepository",
     "IdentityStoreError",
     "InvalidInput",
@@ -79,13 +91,16 @@ __all__ = [
     "NewToken",
     "NewUser",
     "PostgresEventRepository",
+    "PostgresReadUnitOfWork",
     "PostgresTokenRepository",
     "PostgresUnitOfWork",
     "PostgresUserRepository",
+    "ReadUnitOfWork",
     "Settings",
     "Token",
     "TokenInvalid",
     "TokenKind",
+    "TokenReader",
     "TokenRepository",
     "TransactionConflict",
     "UnitOfWork",
@@ -93,6 +108,7 @@ __all__ = [
     "User",
     "UserNotFound",
     "UserPage",
+    "UserReader",
     "UserRepository",
     "UserStatus",
     "UserUpdate",
@@ -100,5 +116,6 @@ __all__ = [
     "create_pool",
     "get_db",
     "get_uow",
+    "replica_lag",
     "utc_now",
 ]

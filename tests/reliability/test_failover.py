@@ -36,9 +36,13 @@ import pytest
 from identity_store import (
     CommitOutcomeUnknown,
     IdentityStoreError,
+    NewUser,
+    PostgresReadUnitOfWork,
     PostgresUnitOfWork,
     Settings,
+    check_health,
     create_pool,
+    replica_lag,
 )
 from tests.conftest import Roles, set_up_database, with_credentials
 from tests.reliability.conftest import FIGURES
@@ -138,12 +142,42 @@ def _longest_gap(times: list[float], start: float, end: float) -> float:
     return max(b - a for a, b in itertools.pairwise(window))
 
 
-async def test_failovers_under_load_lose_nothing_and_answer_only_domain_errors(
-    cluster: ha_cluster.State, roles: Roles
-) -> None:
+@pytest.fixture(scope="module")
+def app_url(cluster: ha_cluster.State, roles: Roles) -> str:
+    """The application role's multi-host URL on the cluster, deployed through it."""
     admin = cluster.url()
-    await asyncio.to_thread(set_up_database, admin, roles)
-    app_url = with_credentials(admin, roles.app, roles.app_password)
+    set_up_database(admin, roles)
+    return with_credentials(admin, roles.app, roles.app_password)
+
+
+async def test_a_read_pool_reads_from_a_standby_and_reports_its_lag(app_url: str) -> None:
+    settings = Settings(database_url=app_url, connect_timeout=3)
+    pool = await create_pool(settings)
+    read_pool = await create_pool(settings.for_reads())
+    try:
+        lag = await replica_lag(read_pool)
+        assert lag is not None, "prefer-standby reached the primary"
+        assert lag >= 0
+        assert await check_health(read_pool)
+        async with PostgresUnitOfWork(pool) as uow:
+            user = await uow.users.register(
+                NewUser(email=f"replica-{uuid.uuid4().hex[:8]}@example.test", display_name="R")
+            )
+        deadline = time.monotonic() + _WAIT_S
+        seen = None
+        while seen is None and time.monotonic() < deadline:
+            async with PostgresReadUnitOfWork(read_pool) as ro:
+                seen = await ro.users.get(user.id)
+            await asyncio.sleep(0.05)
+        assert seen == user
+    finally:
+        await read_pool.close()
+        await pool.close()
+
+
+async def test_failovers_under_load_lose_nothing_and_answer_only_domain_errors(
+    cluster: ha_cluster.State, app_url: str
+) -> None:
     pool = await create_pool(
         Settings(
             database_url=app_url,

@@ -26,20 +26,23 @@ from identity_store.domain.models import (
     UserUpdate,
 )
 
-__all__ = ["EventRepository", "TokenRepository", "UnitOfWork", "UserRepository"]
+__all__ = [
+    "EventReader",
+    "EventRepository",
+    "ReadUnitOfWork",
+    "TokenReader",
+    "TokenRepository",
+    "UnitOfWork",
+    "UserReader",
+    "UserRepository",
+]
 
 
-class UserRepository(Protocol):
-    """Users, unique by e-mail address regardless of ASCII case
-    (:func:`~identity_store.domain.validation.email_key`)."""
-
-    async def register(self, new: NewUser) -> User:
-        """Store a new active user at version 1 and return it.
-
-        Raises:
-            EmailAlreadyRegistered: the address is taken, whatever its case.
-        """
-        ...
+class UserReader(Protocol):
+    """The reads of users: all a :class:`ReadUnitOfWork` offers. On a replica they
+    see the primary's writes after the replica's lag: a read that must see what this
+    caller just wrote (the version after ``update`` for an ``If-Match``, the account
+    just registered) reads through a :class:`UnitOfWork` on the primary."""
 
     async def get(self, user_id: UUID) -> User | None:
         """Return the user with this id, or None."""
@@ -49,6 +52,27 @@ class UserRepository(Protocol):
         """Return the user whose address has the same ``email_key`` (the same address
         regardless of ASCII case), or None; never another account, whatever the
         server's locale."""
+        ...
+
+    async def list_page(self, *, limit: int = 50, cursor: str | None = None) -> UserPage:
+        """Return up to ``limit`` users in creation order, after ``cursor``.
+
+        Raises:
+            InvalidInput: ``limit`` is outside 1..1000 or ``cursor`` is not one of ours.
+        """
+        ...
+
+
+class UserRepository(UserReader, Protocol):
+    """Users, unique by e-mail address regardless of ASCII case
+    (:func:`~identity_store.domain.validation.email_key`)."""
+
+    async def register(self, new: NewUser) -> User:
+        """Store a new active user at version 1 and return it.
+
+        Raises:
+            EmailAlreadyRegistered: the address is taken, whatever its case.
+        """
         ...
 
     async def update(self, user_id: UUID, changes: UserUpdate, *, expected_version: int) -> User:
@@ -76,25 +100,11 @@ class UserRepository(Protocol):
         a user was deleted."""
         ...
 
-    async def list_page(self, *, limit: int = 50, cursor: str | None = None) -> UserPage:
-        """Return up to ``limit`` users in creation order, after ``cursor``.
 
-        Raises:
-            InvalidInput: ``limit`` is outside 1..1000 or ``cursor`` is not one of ours.
-        """
-        ...
-
-
-class TokenRepository(Protocol):
-    """Tokens, stored as SHA-256 digests of their secrets."""
-
-    async def issue(self, new: NewToken) -> IssuedToken:
-        """Create a token and return it with its secret, which is not stored anywhere.
-
-        Raises:
-            UserNotFound: the user does not exist.
-        """
-        ...
+class TokenReader(Protocol):
+    """The reads of tokens. On a replica a token issued moments ago may not be there
+    yet: ``verify`` right after ``issue`` (a sign-in, then its first request) belongs on
+    the primary, or the caller must accept a refusal while the replica catches up."""
 
     async def get(self, token_id: UUID) -> Token | None:
         """Return the token with this id, live or not, or None."""
@@ -110,6 +120,22 @@ class TokenRepository(Protocol):
         """
         ...
 
+    async def list_live_for_user(self, user_id: UUID) -> list[Token]:
+        """Return the user's live tokens, oldest first."""
+        ...
+
+
+class TokenRepository(TokenReader, Protocol):
+    """Tokens, stored as SHA-256 digests of their secrets."""
+
+    async def issue(self, new: NewToken) -> IssuedToken:
+        """Create a token and return it with its secret, which is not stored anywhere.
+
+        Raises:
+            UserNotFound: the user does not exist.
+        """
+        ...
+
     async def touch(self, token_id: UUID) -> bool:
         """Set ``last_used_at`` to now; return whether the token exists."""
         ...
@@ -120,10 +146,6 @@ class TokenRepository(Protocol):
 
     async def revoke_all_for_user(self, user_id: UUID) -> int:
         """Revoke every live token of the user; return how many."""
-        ...
-
-    async def list_live_for_user(self, user_id: UUID) -> list[Token]:
-        """Return the user's live tokens, oldest first."""
         ...
 
     async def consume(self, secret: str, *, kind: TokenKind) -> Token:
@@ -148,31 +170,9 @@ class TokenRepository(Protocol):
         ...
 
 
-class EventRepository(Protocol):
-    """The append-only event log. There is no way to change or delete an event."""
-
-    async def append(self, new: NewEvent) -> Event:
-        """Record the event and return it. Appending an ``event_key`` that is already
-        recorded writes nothing and returns the recorded event.
-
-        Raises:
-            EventKeyConflict: the key is recorded for an event of another type, user
-                or payload.
-            UserNotFound: ``user_id`` names no user.
-        """
-        ...
-
-    async def append_many(self, events: Iterable[NewEvent]) -> int:
-        """Record all events (any iterable) in one bulk write (all or nothing); return
-        how many. Not idempotent: a recorded key fails the whole batch.
-
-        Raises:
-            EventKeyConflict: one of the keys is already recorded.
-            InvalidInput: not an iterable of ``NewEvent``, a key repeats within it, or
-                there are more than ``MAX_APPEND_MANY``.
-            UserNotFound: a ``user_id`` names no user.
-        """
-        ...
+class EventReader(Protocol):
+    """The reads of the event log. ``read_stream`` works on a replica too: its horizon
+    is the replica's snapshot, so a reader there delivers every event once, later."""
 
     async def get(self, event_id: int) -> Event | None:
         """Return the event with this id, or None."""
@@ -204,6 +204,62 @@ class EventRepository(Protocol):
     async def count_by_type(self, types: Sequence[str] | None = None) -> dict[str, int]:
         """Return how many events there are of each type (of ``types`` if given)."""
         ...
+
+
+class EventRepository(EventReader, Protocol):
+    """The append-only event log. There is no way to change or delete an event."""
+
+    async def append(self, new: NewEvent) -> Event:
+        """Record the event and return it. Appending an ``event_key`` that is already
+        recorded writes nothing and returns the recorded event.
+
+        Raises:
+            EventKeyConflict: the key is recorded for an event of another type, user
+                or payload.
+            UserNotFound: ``user_id`` names no user.
+        """
+        ...
+
+    async def append_many(self, events: Iterable[NewEvent]) -> int:
+        """Record all events (any iterable) in one bulk write (all or nothing); return
+        how many. Not idempotent: a recorded key fails the whole batch.
+
+        Raises:
+            EventKeyConflict: one of the keys is already recorded.
+            InvalidInput: not an iterable of ``NewEvent``, a key repeats within it, or
+                there are more than ``MAX_APPEND_MANY``.
+            UserNotFound: a ``user_id`` names no user.
+        """
+        ...
+
+
+class ReadUnitOfWork(Protocol):
+    """One read-only transaction (on a replica, or on the primary): the readers only.
+    A write through it raises :class:`~identity_store.domain.errors.UnitOfWorkError`."""
+
+    @property
+    def users(self) -> UserReader:
+        """The users' reads, on this unit of work's transaction."""
+        ...
+
+    @property
+    def tokens(self) -> TokenReader:
+        """The tokens' reads, on this unit of work's transaction."""
+        ...
+
+    @property
+    def events(self) -> EventReader:
+        """The event log's reads, on this unit of work's transaction."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
 
 class UnitOfWork(Protocol):

@@ -63,7 +63,7 @@ class _Acquire(_AcquireContext):
 class BoundedPool(asyncpg.Pool):
     """An ``asyncpg.Pool`` whose ``acquire()`` defaults to ``acquire_timeout``."""
 
-    __slots__ = ("acquire_timeout", "on_close")
+    __slots__ = ("__weakref__", "acquire_timeout", "on_close")
 
     acquire_timeout: float
     on_close: Callable[[], None] | None

@@ -11,6 +11,7 @@ Settings (:mod:`identity_store.infrastructure.settings`) come from the environme
     DB_CONNECT_TIMEOUT=10
     DB_ACQUIRE_TIMEOUT=10          # seconds to wait for a free pooled connection
     DB_SLOW_STATEMENT_SECONDS=1    # log statements at least this slow (0: off)
+    DATABASE_READ_URL=...          # replicas, for create_pool(settings.for_reads())
 
 Nothing connects at import time: the application calls :func:`create_pool` at start-up
 and closes the pool at shutdown.
@@ -24,14 +25,18 @@ from collections.abc import AsyncIterator
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from identity_store._generated import health as health_queries
 from identity_store._generated.db import init_connection
 from identity_store.domain.errors import DatabaseConfigError, DatabaseUnavailable
 from identity_store.infrastructure._errors import translate_errors
-from identity_store.infrastructure._observe import PoolObserver
+from identity_store.infrastructure._observe import PoolObserver, logger
 from identity_store.infrastructure._pool import acquire_timeout_of, open_pool
 from identity_store.infrastructure.settings import Settings, describe_url, load_settings
 
-__all__ = ["Settings", "check_health", "create_pool", "describe_url", "get_db"]
+__all__ = ["Settings", "check_health", "create_pool", "describe_url", "get_db", "replica_lag"]
+
+REPLICA_LAG_WARNING_SECONDS = 30.0
+"""A replica further behind than this makes :func:`check_health` log a warning."""
 
 
 async def create_pool(settings: Settings | None = None) -> asyncpg.Pool:
@@ -117,11 +122,36 @@ async def get_db(pool: asyncpg.Pool) -> AsyncIterator[PoolConnectionProxy]:
         await pool.release(conn)
 
 
-async def check_health(pool: asyncpg.Pool, *, timeout: float = 5.0) -> bool:  # noqa: ASYNC109
-    """Return True when the database answers ``SELECT 1`` within ``timeout`` seconds."""
+async def check_health(
+    pool: asyncpg.Pool,
+    *,
+    timeout: float = 5.0,  # noqa: ASYNC109
+    max_replica_lag: float = REPLICA_LAG_WARNING_SECONDS,
+) -> bool:
+    """Return True when the database answers within ``timeout`` seconds. On a replica
+    further behind its primary than ``max_replica_lag`` seconds it still answers True
+    and logs a warning with the lag (:func:`replica_lag` gives the figure)."""
     try:
         async with pool.acquire(timeout=timeout) as conn:
-            answer: object = await conn.fetchval("SELECT 1", timeout=timeout)
-            return answer == 1
+            lag = await health_queries.replica_lag(conn)
     except (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.PostgresError):
         return False
+    if lag is not None and lag > max_replica_lag:
+        logger.warning(
+            "replica lag %.1f s (threshold %.1f s): reads there miss recent writes",
+            lag,
+            max_replica_lag,
+        )
+    return True
+
+
+async def replica_lag(pool: asyncpg.Pool) -> float | None:
+    """Return how many seconds the server behind ``pool`` is behind its primary in
+    replaying (0 when it has replayed all it received), or None when it is a primary.
+
+    Raises:
+        DatabaseTimeout, DatabaseUnavailable: as any statement on the pool.
+    """
+    timeout = acquire_timeout_of(pool)
+    with translate_errors(acquire_timeout=timeout):
+        return await health_queries.replica_lag(pool)

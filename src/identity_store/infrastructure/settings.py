@@ -178,6 +178,11 @@ class DatabaseURL:
             password=self.password if password is None else password,
         )
 
+    def with_option(self, name: str, value: str) -> DatabaseURL:
+        """Return the same URL with the query option ``name`` set to ``value``."""
+        kept = tuple((key, v) for key, v in self.query if key != name)
+        return replace(self, query=(*kept, (name, value)))
+
     def location(self) -> str:
         """Return ``host:port,...`` and ``/database``, without role, password or
         options: safe for logs. Hosts given as ``?host=`` options (Unix sockets) count;
@@ -372,6 +377,12 @@ class Settings(BaseSettings):
         SecretStr,
         Field(validation_alias=AliasChoices("DATABASE_URL", "DB_URL", "database_url")),
     ]
+    read_database_url: Annotated[
+        SecretStr | None,
+        Field(
+            validation_alias=AliasChoices("DATABASE_READ_URL", "DB_READ_URL", "read_database_url")
+        ),
+    ] = None
     pool_min_size: Annotated[
         int, Field(ge=0, validation_alias=AliasChoices("DB_POOL_MIN_SIZE", "pool_min_size"))
     ] = 1
@@ -412,11 +423,13 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, _LayeredSource(settings_cls))
 
-    @field_validator("database_url")
+    @field_validator("database_url", "read_database_url")
     @classmethod
-    def _check_url(cls, value: SecretStr) -> SecretStr:
+    def _check_url(cls, value: SecretStr | None) -> SecretStr | None:
         # Stored in the canonical spelling asyncpg reads the same way (a bare '@' in
         # the password is encoded), so what was checked here is what connects.
+        if value is None:
+            return None
         return SecretStr(parse_database_url(value.get_secret_value()).render())
 
     @model_validator(mode="after")
@@ -432,6 +445,16 @@ class Settings(BaseSettings):
     def parsed_url(self) -> DatabaseURL:
         """The database URL, parsed (never fails: it was checked when read)."""
         return parse_database_url(self.database_url.get_secret_value())
+
+    def for_reads(self) -> Settings:
+        """The same settings for a read pool (``create_pool(settings.for_reads())``, for
+        :class:`~identity_store.PostgresReadUnitOfWork`): ``DATABASE_READ_URL`` when set,
+        else the database URL's hosts with ``target_session_attrs=prefer-standby``."""
+        if self.read_database_url is not None:
+            url = self.read_database_url.get_secret_value()
+        else:
+            url = self.parsed_url.with_option("target_session_attrs", "prefer-standby").render()
+        return self.model_copy(update={"database_url": SecretStr(url)})
 
 
 def load_settings() -> Settings:

@@ -82,7 +82,7 @@ class PostgresUnitOfWork:
     pool's ``DB_ACQUIRE_TIMEOUT``, 10 s), then raises :class:`DatabaseTimeout`.
     """
 
-    __slots__ = ("_acquire_timeout", "_active", "_clock", "_isolation", "_pool")
+    __slots__ = ("_acquire_timeout", "_active", "_clock", "_isolation", "_pool", "_readonly")
 
     def __init__(
         self,
@@ -91,6 +91,7 @@ class PostgresUnitOfWork:
         clock: Clock = utc_now,
         isolation: IsolationLevel = "read_committed",
         acquire_timeout: float | None = None,
+        readonly: bool = False,
     ) -> None:
         self._pool = pool
         self._acquire_timeout = (
@@ -98,6 +99,7 @@ class PostgresUnitOfWork:
         )
         self._clock = clock
         self._isolation: IsolationLevel = isolation
+        self._readonly = readonly
         self._active: _Active | None = None
 
     @property
@@ -138,7 +140,7 @@ class PostgresUnitOfWork:
         with translate_errors(acquire_timeout=self._acquire_timeout):
             connection = await self._pool.acquire(timeout=self._acquire_timeout)
         try:
-            transaction = connection.transaction(isolation=self._isolation)
+            transaction = connection.transaction(isolation=self._isolation, readonly=self._readonly)
             with translate_errors(executor=connection):
                 await transaction.start()
         except BaseException:
