@@ -5,7 +5,8 @@
   runs as this role, and nothing else does.
 - The **application** role (default ``identity_app``) is what the service connects
   as. It may read and write rows, and only that: ``SELECT, INSERT`` on every table,
-  ``UPDATE, DELETE`` only where a query needs them (``users``, ``tokens``; never
+  ``UPDATE, DELETE`` only where a query needs them (``users``, ``tokens``,
+  ``subscriptions``; never
   ``events``, which is append-only), ``USAGE, SELECT`` on sequences; no ``TRUNCATE``,
   no DDL (no ``CREATE`` on the database or a schema, no ``TEMPORARY``), no access to
   ``atlas_schema_revisions``. Default privileges give tables a later migration
@@ -63,9 +64,11 @@ ROOT = Path(__file__).resolve().parent.parent
 REVISIONS_SCHEMA = "atlas_schema_revisions"
 
 # Tables whose rows the queries change or delete (queries/*.sql: UPDATE users,
-# DELETE FROM users, UPDATE tokens, DELETE FROM tokens ... FOR UPDATE SKIP LOCKED).
-# Every other table in public gets SELECT and INSERT only: append-only unless named here.
-UPDATE_DELETE = frozenset({"users", "tokens"})
+# DELETE FROM users, UPDATE tokens, DELETE FROM tokens ... FOR UPDATE SKIP LOCKED,
+# UPDATE subscriptions, DELETE FROM subscriptions, ... FOR UPDATE).
+# Every other table in public gets SELECT and INSERT only: append-only unless named here
+# (subscription_parked_events too: its rows go with their subscription's, by cascade).
+UPDATE_DELETE = frozenset({"users", "tokens", "subscriptions"})
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _LOCK_KEY = 0x1D5_0C_5707  # pg_advisory_xact_lock key: one run at a time per server

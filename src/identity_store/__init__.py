@@ -9,6 +9,7 @@
         user = await uow.users.register(NewUser(email="ada@example.com", display_name="Ada"))
 """
 
+from identity_store.consumer import BatchResult, Handler, consume, run_once
 from identity_store.domain.clock import Clock, utc_now
 from identity_store.domain.errors import (
     CommitOutcomeUnknown,
@@ -22,6 +23,9 @@ from identity_store.domain.errors import (
     EventKeyConflict,
     IdentityStoreError,
     InvalidInput,
+    SubscriptionExists,
+    SubscriptionNotFound,
+    SubscriptionStopped,
     TokenInvalid,
     TransactionConflict,
     UnitOfWorkError,
@@ -44,13 +48,22 @@ from identity_store.domain.models import (
 )
 from identity_store.domain.ports import (
     EventRepository,
+    SubscriptionRepository,
     TokenRepository,
     UnitOfWork,
     UserRepository,
 )
+from identity_store.domain.subscriptions import (
+    OnFailure,
+    ParkedEvent,
+    StreamLag,
+    Subscription,
+    SubscriptionLag,
+)
 from identity_store.infrastructure.db import Settings, check_health, create_pool, get_db
 from identity_store.infrastructure.persistence import (
     PostgresEventRepository,
+    PostgresSubscriptionRepository,
     PostgresTokenRepository,
     PostgresUnitOfWork,
     PostgresUserRepository,
@@ -59,6 +72,7 @@ from identity_store.infrastructure.persistence import (
 
 __all__ = [
     "SINGLE_USE_TOKEN_KINDS",
+    "BatchResult",
     "Clock",
     "CommitOutcomeUnknown",
     "ConcurrencyConflict",
@@ -72,17 +86,28 @@ __all__ = [
     "EventKeyConflict",
     "EventPage",
     "EventRepository",
+    "Handler",
     "IdentityStoreError",
     "InvalidInput",
     "IssuedToken",
     "NewEvent",
     "NewToken",
     "NewUser",
+    "OnFailure",
+    "ParkedEvent",
     "PostgresEventRepository",
+    "PostgresSubscriptionRepository",
     "PostgresTokenRepository",
     "PostgresUnitOfWork",
     "PostgresUserRepository",
     "Settings",
+    "StreamLag",
+    "Subscription",
+    "SubscriptionExists",
+    "SubscriptionLag",
+    "SubscriptionNotFound",
+    "SubscriptionRepository",
+    "SubscriptionStopped",
     "Token",
     "TokenInvalid",
     "TokenKind",
@@ -97,8 +122,10 @@ __all__ = [
     "UserStatus",
     "UserUpdate",
     "check_health",
+    "consume",
     "create_pool",
     "get_db",
     "get_uow",
+    "run_once",
     "utc_now",
 ]

@@ -146,3 +146,29 @@ class EventKeyConflict(IdentityStoreError):
 
 class UnitOfWorkError(IdentityStoreError):
     """A unit of work was used wrongly: entered twice, or used outside ``async with``."""
+
+
+class SubscriptionNotFound(IdentityStoreError):
+    """No subscription has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"subscription {name!r} does not exist")
+        self.name = name
+
+
+class SubscriptionExists(IdentityStoreError):
+    """A subscription with this name exists already."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"subscription {name!r} exists already")
+        self.name = name
+
+
+class SubscriptionStopped(IdentityStoreError):
+    """The subscription stopped on an event its handler failed on ``max_attempts``
+    times (its ``on_failure`` is ``"stop"``): fix the handler, then ``reset`` it (to
+    its position, to retry the event; or past the event)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"subscription {name!r} is stopped after repeated handler failures")
+        self.name = name

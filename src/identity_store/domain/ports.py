@@ -25,8 +25,15 @@ from identity_store.domain.models import (
     UserPage,
     UserUpdate,
 )
+from identity_store.domain.subscriptions import ParkedEvent, StreamLag, Subscription
 
-__all__ = ["EventRepository", "TokenRepository", "UnitOfWork", "UserRepository"]
+__all__ = [
+    "EventRepository",
+    "SubscriptionRepository",
+    "TokenRepository",
+    "UnitOfWork",
+    "UserRepository",
+]
 
 
 class UserRepository(Protocol):
@@ -192,6 +199,65 @@ class EventRepository(Protocol):
 
     async def count_by_type(self, types: Sequence[str] | None = None) -> dict[str, int]:
         """Return how many events there are of each type (of ``types`` if given)."""
+        ...
+
+
+class SubscriptionRepository(Protocol):
+    """Durable, named positions in the event stream (see :mod:`identity_store.consumer`).
+
+    Names are 1 to 63 characters of ``a-z 0-9 _ . -`` starting with a letter; every
+    method raises :class:`InvalidInput` (field ``name``) for another one.
+    """
+
+    async def create(
+        self,
+        name: str,
+        *,
+        types: Sequence[str] | None = None,
+        user_id: UUID | None = None,
+        on_failure: str = "park",
+        max_attempts: int = 5,
+        start: str = "beginning",
+    ) -> Subscription:
+        """Create the subscription and return it. ``types``: event types and prefixes
+        such as ``"user.*"`` (None: every type); ``user_id``: only that user's events;
+        ``on_failure``: ``"park"`` or ``"stop"`` once an event failed ``max_attempts``
+        (1..1000) deliveries on its own; ``start``: ``"beginning"`` (every event in the
+        log) or ``"now"`` (events of transactions not yet ended).
+
+        Raises:
+            SubscriptionExists: the name is taken.
+            InvalidInput: an argument is malformed (the error names it).
+        """
+        ...
+
+    async def get(self, name: str) -> Subscription | None:
+        """Return the subscription with this name, or None."""
+        ...
+
+    async def delete(self, name: str) -> bool:
+        """Delete the subscription and its parked events; return whether it existed."""
+        ...
+
+    async def reset(self, name: str, *, to: str = "beginning") -> Subscription:
+        """Move the subscription to ``"beginning"``, ``"now"`` or a stream cursor
+        (``read_stream``'s ``next_cursor``, a ``Subscription.position``), clear its
+        failures and restart it if it stopped; return it. Waits for a batch in
+        progress to end.
+
+        Raises:
+            SubscriptionNotFound: no subscription has the name.
+            InvalidInput: ``to`` is none of these, or a cursor past this database's
+                stream.
+        """
+        ...
+
+    async def list_parked(self, name: str, *, limit: int = 100) -> list[ParkedEvent]:
+        """Return up to ``limit`` of the events the subscription parked, by event id."""
+        ...
+
+    async def lag(self) -> StreamLag:
+        """Return how far each subscription is behind and what holds the stream back."""
         ...
 
 

@@ -1,6 +1,9 @@
 """PostgreSQL adapters of the domain ports, over the sqlc-generated queries."""
 
 from identity_store.infrastructure.persistence.event_repo import PostgresEventRepository
+from identity_store.infrastructure.persistence.subscription_repo import (
+    PostgresSubscriptionRepository,
+)
 from identity_store.infrastructure.persistence.token_repo import PostgresTokenRepository
 from identity_store.infrastructure.persistence.unit_of_work import (
     IsolationLevel,
@@ -12,6 +15,7 @@ from identity_store.infrastructure.persistence.user_repo import PostgresUserRepo
 __all__ = [
     "IsolationLevel",
     "PostgresEventRepository",
+    "PostgresSubscriptionRepository",
     "PostgresTokenRepository",
     "PostgresUnitOfWork",
     "PostgresUserRepository",

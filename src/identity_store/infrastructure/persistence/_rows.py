@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, SecretStr
 
 from identity_store._generated import models as rows
+from identity_store._generated.events import AppendEventRow
 from identity_store.domain.models import Event, Token, User
 
 __all__ = ["event_from_row", "token_from_row", "user_from_row"]
@@ -82,6 +83,7 @@ def token_from_row(row: rows.Token) -> Token:
     return _trusted(Token, values)
 
 
-def event_from_row(row: rows.Event) -> Event:
-    """Return the domain ``Event`` of a validated row (without its transaction id)."""
+def event_from_row(row: rows.Event | AppendEventRow) -> Event:
+    """Return the domain ``Event`` of a validated row (without its transaction id).
+    ``AppendEventRow`` has the table's columns in the table's order (a test holds it)."""
     return _trusted(Event, _values(row, _EVENT_FIELDS, _EVENT_EXTRA))
