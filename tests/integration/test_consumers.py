@@ -1,0 +1,480 @@
+"""Durable subscriptions and their consumers (identity_store.consumer) on a real server.
+
+Handlers write their effects as events of a type their subscription does not match,
+each with a fresh event key (so a second delivery would be a second row, not an
+idempotent no-op), and the tests count those rows with plain SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from identity_store import (
+    BatchResult,
+    Event,
+    InvalidInput,
+    NewEvent,
+    NewUser,
+    PostgresUnitOfWork,
+    SubscriptionExists,
+    SubscriptionNotFound,
+    SubscriptionStopped,
+    consume,
+    run_once,
+)
+from identity_store._generated import models as rows
+from identity_store._generated.events import AppendEventRow
+from identity_store.domain.pagination import encode_stream_cursor
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    Pool = asyncpg.Pool[Any]
+
+pytestmark = pytest.mark.integration
+
+# Bounds, not expectations: a test fails on reaching one rather than waiting on.
+PATIENCE_SECONDS = 60.0
+MAX_RUNS = 10_000
+
+
+def unique(prefix: str = "c") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+async def create(pool: Pool, name: str, **options: Any) -> None:
+    async with PostgresUnitOfWork(pool) as uow:
+        await uow.subscriptions.create(name, **options)
+
+
+async def append(pool: Pool, event_type: str, count: int, **fields: Any) -> list[int]:
+    ids = []
+    async with PostgresUnitOfWork(pool) as uow:
+        for number in range(count):
+            event = await uow.events.append(
+                NewEvent(type=event_type, payload={"n": number}, **fields)
+            )
+            ids.append(event.id)
+    return ids
+
+
+def recorder(handled_type: str) -> Any:
+    """A handler whose database effect is one ``handled_type`` event per event."""
+
+    async def handle(events: Sequence[Event], uow: PostgresUnitOfWork) -> None:
+        for event in events:
+            await uow.events.append(NewEvent(type=handled_type, payload={"source": event.id}))
+
+    return handle
+
+
+async def handled_counts(pool: Pool, handled_type: str) -> dict[int, int]:
+    found = await pool.fetch(
+        "SELECT (payload->>'source')::bigint AS source, count(*) AS n FROM events "
+        "WHERE type = $1 GROUP BY 1",
+        handled_type,
+    )
+    return {row["source"]: row["n"] for row in found}
+
+
+async def position_of(pool: Pool, name: str) -> tuple[int, int]:
+    row = await pool.fetchrow(
+        "SELECT after_tx_id, after_id FROM subscriptions WHERE name = $1", name
+    )
+    assert row is not None
+    return row["after_tx_id"], row["after_id"]
+
+
+async def drain(pool: Pool, name: str, handler: Any, **options: Any) -> list[BatchResult]:
+    results = []
+    for _ in range(MAX_RUNS):
+        result = await run_once(pool, name, handler, **options)
+        results.append(result)
+        if not (result.more or result.failed or result.retry_in):
+            return results
+        if result.retry_in:
+            await asyncio.sleep(result.retry_in)
+    raise AssertionError("the subscription did not drain")
+
+
+def test_the_append_row_has_the_event_tables_columns_in_order() -> None:
+    # event_from_row copies an AppendEventRow's values as if it were a table row.
+    assert tuple(AppendEventRow.model_fields) == tuple(rows.Event.model_fields)
+
+
+async def test_handler_writes_and_the_position_commit_together_exactly_once(pool: Pool) -> None:
+    topic, name = unique(), unique("s")
+    ids = await append(pool, f"{topic}.created", 25)
+    await create(pool, name, types=[f"{topic}.created"])
+
+    results = await drain(pool, name, recorder(f"{topic}.handled"), batch_size=10)
+
+    assert [result.handled for result in results] == [10, 10, 5]
+    assert await handled_counts(pool, f"{topic}.handled") == dict.fromkeys(ids, 1)
+    # Nothing new: another run hands the handler nothing and writes nothing.
+    assert await run_once(pool, name, recorder(f"{topic}.handled")) == BatchResult()
+    assert await handled_counts(pool, f"{topic}.handled") == dict.fromkeys(ids, 1)
+
+
+async def test_a_handler_that_raises_after_writing_leaves_no_write_and_the_position_put(
+    pool: Pool,
+) -> None:
+    topic, name = unique(), unique("s")
+    await append(pool, f"{topic}.created", 3)
+    await create(pool, name, types=[f"{topic}.created"], max_attempts=3)
+    before = await position_of(pool, name)
+    write = recorder(f"{topic}.handled")
+
+    async def crash_before_commit(events: Sequence[Event], uow: PostgresUnitOfWork) -> None:
+        await write(events, uow)
+        raise RuntimeError("the process died here")
+
+    result = await run_once(pool, name, crash_before_commit, backoff=0.05)
+
+    assert result.failed and result.handled == 0 and result.retry_in == pytest.approx(0.05)
+    assert await handled_counts(pool, f"{topic}.handled") == {}
+    assert await position_of(pool, name) == before
+    async with PostgresUnitOfWork(pool) as uow:
+        subscription = await uow.subscriptions.get(name)
+    assert subscription is not None and subscription.failures == 1
+    # Before the backoff ends nothing is delivered; after it, a working handler gets
+    # the events one at a time until it is past the failed batch.
+    assert (await run_once(pool, name, write)).retry_in is not None
+    await asyncio.sleep(0.06)
+    results = await drain(pool, name, write)
+    assert [result.handled for result in results] == [1, 1, 1, 0]
+    assert sorted((await handled_counts(pool, f"{topic}.handled")).values()) == [1, 1, 1]
+
+
+async def test_a_poison_event_is_parked_after_max_attempts_and_the_others_are_handled(
+    pool: Pool,
+) -> None:
+    topic, name = unique(), unique("s")
+    ids = await append(pool, f"{topic}.created", 5)
+    poison = ids[2]
+    await create(pool, name, types=[f"{topic}.created"], max_attempts=2)
+    write = recorder(f"{topic}.handled")
+
+    async def fails_on_the_poison(events: Sequence[Event], uow: PostgresUnitOfWork) -> None:
+        if any(event.id == poison for event in events):
+            raise ValueError("cannot handle the event")
+        await write(events, uow)
+
+    results = await drain(pool, name, fails_on_the_poison, backoff=0.01)
+
+    assert [result.parked for result in results if result.parked] == [poison]
+    assert await handled_counts(pool, f"{topic}.handled") == {
+        event_id: 1 for event_id in ids if event_id != poison
+    }
+    async with PostgresUnitOfWork(pool) as uow:
+        parked = await uow.subscriptions.list_parked(name)
+    assert [(p.event_id, p.error_class, p.error_message, p.attempts) for p in parked] == [
+        (poison, "ValueError", "cannot handle the event", 2)
+    ]
+    assert parked[0].model_dump().keys().isdisjoint({"payload"})
+
+
+async def test_the_stop_policy_stops_on_a_poison_event_until_reset(pool: Pool) -> None:
+    topic, name = unique(), unique("s")
+    ids = await append(pool, f"{topic}.created", 2)
+    await create(pool, name, types=[f"{topic}.created"], max_attempts=1, on_failure="stop")
+    write = recorder(f"{topic}.handled")
+
+    async def fails(events: Sequence[Event], uow: PostgresUnitOfWork) -> None:
+        raise KeyError("x")
+
+    with pytest.raises(SubscriptionStopped):
+        await drain(pool, name, fails, backoff=0.01)
+    with pytest.raises(SubscriptionStopped):
+        await consume(pool, name, write, listen=False)
+    async with PostgresUnitOfWork(pool) as uow:
+        lag = await uow.subscriptions.lag()
+        stopped = await uow.subscriptions.get(name)
+    assert stopped is not None and stopped.stopped_at is not None
+    mine = [entry for entry in lag.subscriptions if entry.name == name]
+    assert mine[0].stopped and mine[0].events_behind == 2
+
+    async with PostgresUnitOfWork(pool) as uow:
+        await uow.subscriptions.reset(name, to=stopped.position)
+    await drain(pool, name, write)
+    assert await handled_counts(pool, f"{topic}.handled") == dict.fromkeys(ids, 1)
+
+
+async def test_filters_by_type_prefix_and_by_user(pool: Pool) -> None:
+    topic = unique()
+    async with PostgresUnitOfWork(pool) as uow:
+        user = await uow.users.register(
+            NewUser(email=f"{unique()}@example.test", display_name="Filtered")
+        )
+    wanted = await append(pool, f"{topic}.user.created", 2, user_id=user.id)
+    await append(pool, f"{topic}.user.created", 2)  # another user's (none)
+    exact = await append(pool, f"{topic}.other", 1, user_id=user.id)
+    await append(pool, f"{topic}x.user.created", 1, user_id=user.id)  # not a word prefix
+    by_user, by_type = unique("s"), unique("s")
+    await create(pool, by_user, types=[f"{topic}.user.*", f"{topic}.other"], user_id=user.id)
+    await create(pool, by_type, types=[f"{topic}.other"])
+
+    await drain(pool, by_user, recorder(f"{topic}.handled.user"))
+    await drain(pool, by_type, recorder(f"{topic}.handled.type"))
+
+    assert set(await handled_counts(pool, f"{topic}.handled.user")) == {*wanted, *exact}
+    assert set(await handled_counts(pool, f"{topic}.handled.type")) == set(exact)
+
+
+async def test_several_consumers_share_one_subscription_and_handle_every_event_once(
+    pool: Pool,
+) -> None:
+    topic, name = unique(), unique("s")
+    await create(pool, name, types=[f"{topic}.created"])
+    writers, units, per_unit = 8, 25, 3
+    handled_type = f"{topic}.handled"
+    stop = asyncio.Event()
+    workers = [
+        asyncio.create_task(
+            consume(pool, name, recorder(handled_type), batch_size=20, poll_interval=0.2, stop=stop)
+        )
+        for _ in range(3)
+    ]
+
+    async def writer() -> list[int]:
+        written = []
+        for _ in range(units):
+            written += await append(pool, f"{topic}.created", per_unit)
+        return written
+
+    try:
+        written = [
+            i for ids in await asyncio.gather(*(writer() for _ in range(writers))) for i in ids
+        ]
+        deadline = time.monotonic() + PATIENCE_SECONDS
+        while time.monotonic() < deadline:
+            counts = await handled_counts(pool, handled_type)
+            if len(counts) >= len(written):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*workers), PATIENCE_SECONDS)
+
+    assert len(written) == writers * units * per_unit
+    assert await handled_counts(pool, handled_type) == dict.fromkeys(written, 1)
+
+
+@pytest.mark.parametrize("listen", [True, False], ids=["notifications", "polling"])
+async def test_consumers_wake_on_notifications_and_fall_back_to_polling(
+    pool: Pool, listen: bool
+) -> None:
+    topic, name = unique(), unique("s")
+    await create(pool, name, types=[f"{topic}.created"])
+    # With notifications the poll is far off: delivery in time proves the wake-up.
+    poll_interval = 60.0 if listen else 0.5
+    seen: list[float] = []
+    arrived = asyncio.Event()
+
+    async def note(events: Sequence[Event], uow: PostgresUnitOfWork) -> None:
+        seen.extend(time.monotonic() for _ in events)
+        arrived.set()
+
+    stop = asyncio.Event()
+    worker = asyncio.create_task(
+        consume(pool, name, note, listen=listen, poll_interval=poll_interval, stop=stop)
+    )
+    latencies = []
+    try:
+        await asyncio.sleep(0.3)  # LISTEN in place, first (empty) read done
+        for _ in range(5):
+            arrived.clear()
+            committed = time.monotonic()
+            await append(pool, f"{topic}.created", 1)
+            await asyncio.wait_for(arrived.wait(), 10.0)
+            latencies.append(seen[-1] - committed)
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 10.0)
+    print(
+        f"\nwake-up latency ({'notifications' if listen else f'polling every {poll_interval} s'}):"
+        f" {', '.join(f'{1000 * s:.1f}' for s in latencies)} ms"
+    )
+    assert len(seen) == 5
+
+
+async def test_reset_moves_to_the_beginning_now_or_a_cursor(pool: Pool) -> None:
+    topic, name = unique(), unique("s")
+    first = await append(pool, f"{topic}.created", 2)
+    await create(pool, name, types=[f"{topic}.created"], start="now")
+    later = await append(pool, f"{topic}.created", 1)
+    handled = f"{topic}.handled"
+
+    await drain(pool, name, recorder(handled))
+    assert set(await handled_counts(pool, handled)) == set(later)
+
+    async with PostgresUnitOfWork(pool) as uow:
+        await uow.subscriptions.reset(name, to="beginning")
+    await drain(pool, name, recorder(handled))
+    assert await handled_counts(pool, handled) == {first[0]: 1, first[1]: 1, later[0]: 2}
+
+    async with PostgresUnitOfWork(pool) as uow:
+        page = await uow.events.read_stream(limit=1)
+        assert page.events
+        moved = await uow.subscriptions.reset(name, to="now")
+        assert moved.position != page.next_cursor
+        await uow.subscriptions.reset(name, to=page.next_cursor)
+        assert (await uow.subscriptions.get(name)).position == page.next_cursor  # type: ignore[union-attr]
+
+
+async def test_lag_shows_events_behind_and_the_transaction_holding_the_stream(pool: Pool) -> None:
+    topic, name = unique(), unique("s")
+    await create(pool, name, types=[f"{topic}.created"])
+    async with pool.acquire() as holder:
+        # An unrelated open transaction with an xid holds back every subscription.
+        transaction = holder.transaction()
+        await transaction.start()
+        try:
+            await holder.fetchval("SELECT pg_current_xact_id()")
+            await asyncio.sleep(0.2)
+            await append(pool, f"{topic}.created", 3)
+            assert (await run_once(pool, name, recorder(f"{topic}.handled"))).handled == 0
+            async with PostgresUnitOfWork(pool) as uow:
+                lag = await uow.subscriptions.lag()
+        finally:
+            await transaction.rollback()
+    mine = [entry for entry in lag.subscriptions if entry.name == name]
+    assert mine[0].events_behind == 3 and mine[0].seconds_behind >= 0
+    assert lag.oldest_transaction_seconds >= 0.2 and lag.xids_held >= 1
+    assert (await run_once(pool, name, recorder(f"{topic}.handled"))).handled == 3
+
+
+BAD_CREATE = [
+    ({"name": ""}, "name"),
+    ({"name": "Upper"}, "name"),
+    ({"name": "a" * 64}, "name"),
+    ({"name": "x; drop table"}, "name"),
+    ({"name": 7}, "name"),
+    ({"types": "user.created"}, "types"),
+    ({"types": ["user"]}, "types"),
+    ({"types": ["User.*"]}, "types"),
+    ({"types": ["user.*.x"]}, "types"),
+    ({"types": ["*"]}, "types"),
+    ({"types": [None]}, "types"),
+    ({"types": ["a.b"] * 101}, "types"),
+    ({"user_id": "not-a-uuid"}, "user_id"),
+    ({"on_failure": "retry"}, "on_failure"),
+    ({"max_attempts": 0}, "max_attempts"),
+    ({"max_attempts": 10**9}, "max_attempts"),
+    ({"start": "yesterday"}, "start"),
+]
+
+
+@pytest.mark.parametrize(("arguments", "field"), BAD_CREATE)
+async def test_bad_subscription_arguments_name_the_argument_and_write_nothing(
+    pool: Pool, arguments: dict[str, Any], field: str
+) -> None:
+    options = {"name": unique("s"), **arguments}
+    before = await pool.fetchval("SELECT count(*) FROM subscriptions")
+    async with PostgresUnitOfWork(pool) as uow:
+        with pytest.raises(InvalidInput) as caught:
+            await uow.subscriptions.create(**options)
+    assert caught.value.field == field
+    assert await pool.fetchval("SELECT count(*) FROM subscriptions") == before
+
+
+async def test_bad_consumer_arguments_and_unknown_names_are_domain_errors(pool: Pool) -> None:
+    topic, name = unique(), unique("s")
+    await append(pool, f"{topic}.created", 1)
+    await create(pool, name, types=[f"{topic}.created"])
+    write = recorder(f"{topic}.handled")
+    before = await position_of(pool, name)
+    for options, field in [
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 10**9}, "batch_size"),
+        ({"batch_size": True}, "batch_size"),
+        ({"backoff": -1}, "backoff"),
+    ]:
+        with pytest.raises(InvalidInput) as caught:
+            await run_once(pool, name, write, **options)
+        assert caught.value.field == field
+    with pytest.raises(InvalidInput) as caught:
+        await consume(pool, name, write, poll_interval=0)
+    assert caught.value.field == "poll_interval"
+    with pytest.raises(InvalidInput) as caught:
+        await run_once(pool, "Bad Name", write)
+    assert caught.value.field == "name"
+    with pytest.raises(InvalidInput) as caught:
+        await run_once(pool, name, "not a handler")  # type: ignore[arg-type]
+    assert caught.value.field == "handler"
+
+    def synchronous(events: Sequence[Event], uow: PostgresUnitOfWork) -> None:
+        return None
+
+    async def returns_something(events: Sequence[Event], uow: PostgresUnitOfWork) -> Any:
+        await write(events, uow)
+        return 1
+
+    for wrong in (synchronous, returns_something):
+        with pytest.raises(InvalidInput) as caught:
+            await run_once(pool, name, wrong)  # type: ignore[arg-type]
+        assert caught.value.field == "handler"
+    assert await position_of(pool, name) == before
+    assert await handled_counts(pool, f"{topic}.handled") == {}
+
+    missing = unique("s")
+    with pytest.raises(SubscriptionNotFound):
+        await run_once(pool, missing, write)
+    with pytest.raises(SubscriptionNotFound):
+        await consume(pool, missing, write, listen=False)
+    async with PostgresUnitOfWork(pool) as uow:
+        with pytest.raises(SubscriptionNotFound):
+            await uow.subscriptions.reset(missing)
+        assert await uow.subscriptions.get(missing) is None
+        assert await uow.subscriptions.delete(missing) is False
+    with pytest.raises(SubscriptionExists):
+        await create(pool, name)
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["", "garbage", "x" * 23, encode_stream_cursor(2**62, 1)],
+    ids=["empty", "garbage", "not-base64-of-ours", "past-the-end"],
+)
+async def test_reset_to_a_garbage_cursor_names_the_argument_and_moves_nothing(
+    pool: Pool, cursor: str
+) -> None:
+    name = unique("s")
+    await create(pool, name)
+    before = await position_of(pool, name)
+    async with PostgresUnitOfWork(pool) as uow:
+        with pytest.raises(InvalidInput) as caught:
+            await uow.subscriptions.reset(name, to=cursor)
+    assert caught.value.field == "to"
+    assert await position_of(pool, name) == before
+
+
+async def test_deleting_a_subscription_deletes_its_parked_events(pool: Pool) -> None:
+    topic, name = unique(), unique("s")
+    await append(pool, f"{topic}.created", 1)
+    await create(pool, name, types=[f"{topic}.created"], max_attempts=1)
+
+    async def fails(events: Sequence[Event], uow: PostgresUnitOfWork) -> None:
+        raise RuntimeError("no")
+
+    await drain(pool, name, fails, backoff=0.01)
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM subscription_parked_events WHERE subscription = $1", name
+        )
+        == 1
+    )
+    async with PostgresUnitOfWork(pool) as uow:
+        assert await uow.subscriptions.delete(name) is True
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM subscription_parked_events WHERE subscription = $1", name
+        )
+        == 0
+    )
