@@ -9,7 +9,6 @@
         user = await uow.users.register(NewUser(email="ada@example.com", display_name="Ada"))
 """
 
-from identity_store.consumer import BatchResult, Handler, consume, run_once
 from identity_store.domain.clock import Clock, utc_now
 from identity_store.domain.errors import (
     CommitOutcomeUnknown,
@@ -60,6 +59,7 @@ from identity_store.domain.subscriptions import (
     Subscription,
     SubscriptionLag,
 )
+from identity_store.infrastructure.consumer import BatchResult, Handler, consume, run_once
 from identity_store.infrastructure.db import Settings, check_health, create_pool, get_db
 from identity_store.infrastructure.persistence import (
     PostgresEventRepository,

@@ -1,4 +1,5 @@
-"""Durable subscriptions and their consumers (identity_store.consumer) on a real server.
+"""Durable subscriptions and their consumers (identity_store.infrastructure.consumer)
+on a real server.
 
 Handlers write their effects as events of a type their subscription does not match,
 each with a fresh event key (so a second delivery would be a second row, not an
@@ -390,12 +391,13 @@ async def test_bad_consumer_arguments_and_unknown_names_are_domain_errors(pool: 
     await create(pool, name, types=[f"{topic}.created"])
     write = recorder(f"{topic}.handled")
     before = await position_of(pool, name)
-    for options, field in [
+    bad: list[tuple[dict[str, Any], str]] = [
         ({"batch_size": 0}, "batch_size"),
         ({"batch_size": 10**9}, "batch_size"),
         ({"batch_size": True}, "batch_size"),
         ({"backoff": -1}, "backoff"),
-    ]:
+    ]
+    for options, field in bad:
         with pytest.raises(InvalidInput) as caught:
             await run_once(pool, name, write, **options)
         assert caught.value.field == field

@@ -203,7 +203,8 @@ class EventRepository(Protocol):
 
 
 class SubscriptionRepository(Protocol):
-    """Durable, named positions in the event stream (see :mod:`identity_store.consumer`).
+    """Durable, named positions in the event stream, for
+    :mod:`identity_store.infrastructure.consumer`.
 
     Names are 1 to 63 characters of ``a-z 0-9 _ . -`` starting with a letter; every
     method raises :class:`InvalidInput` (field ``name``) for another one.

@@ -1,7 +1,7 @@
 """Subscriptions to the event stream on PostgreSQL, through ``queries/subscriptions.sql``.
 
 The methods below the port's (``claim``, ``read_batch``, ``save_progress``, ``park``)
-are the steps of :mod:`identity_store.consumer`, which calls them on one unit of
+are the steps of :mod:`identity_store.infrastructure.consumer`, which calls them on one unit of
 work's transaction.
 """
 
