@@ -1,6 +1,6 @@
 """Benchmark of the event consumers (identity_store.infrastructure.consumer).
 
-Run: ``python bench/bench_consumers.py`` (the embedded server, or ``DATABASE_URL``'s;
+Run: ``python -m bench.bench_consumers`` (the embedded server, or ``DATABASE_URL``'s;
 ``--quick`` for a smaller run). On a scratch database built from ``schema.sql`` it
 prints:
 
@@ -58,7 +58,7 @@ async def throughput(pool: Any, events: int) -> None:
 
     timings = {}
     for label, handler in (("no-op handler", nothing), ("one row per event", one_row_each)):
-        name = f"bench-{label[:5].strip()}-{uuid.uuid4().hex[:6]}"
+        name = f"bench-{len(timings)}-{uuid.uuid4().hex[:6]}"
         async with PostgresUnitOfWork(pool) as uow:
             await uow.subscriptions.create(name, types=[f"{topic}.created"])
         handled = 0
