@@ -12,6 +12,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -138,9 +139,14 @@ async def test_a_handler_that_raises_after_writing_leaves_no_write_and_the_posit
         await write(events, uow)
         raise RuntimeError("the process died here")
 
-    result = await run_once(pool, name, crash_before_commit, backoff=0.05)
+    instant = [datetime.now(UTC)]  # a clock the test moves: no race with the backoff
 
-    assert result.failed and result.handled == 0 and result.retry_in == pytest.approx(0.05)
+    def clock() -> datetime:
+        return instant[0]
+
+    result = await run_once(pool, name, crash_before_commit, backoff=30, clock=clock)
+
+    assert result.failed and result.handled == 0 and result.retry_in == 30
     assert await handled_counts(pool, f"{topic}.handled") == {}
     assert await position_of(pool, name) == before
     async with PostgresUnitOfWork(pool) as uow:
@@ -148,9 +154,10 @@ async def test_a_handler_that_raises_after_writing_leaves_no_write_and_the_posit
     assert subscription is not None and subscription.failures == 1
     # Before the backoff ends nothing is delivered; after it, a working handler gets
     # the events one at a time until it is past the failed batch.
-    assert (await run_once(pool, name, write)).retry_in is not None
-    await asyncio.sleep(0.06)
-    results = await drain(pool, name, write)
+    instant[0] += timedelta(seconds=29)
+    assert (await run_once(pool, name, write, clock=clock)).retry_in == pytest.approx(1)
+    instant[0] += timedelta(seconds=1)
+    results = await drain(pool, name, write, clock=clock)
     assert [result.handled for result in results] == [1, 1, 1, 0]
     assert sorted((await handled_counts(pool, f"{topic}.handled")).values()) == [1, 1, 1]
 
