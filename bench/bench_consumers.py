@@ -8,7 +8,8 @@ prints:
   handler with database effects (one row per event, appended with one COPY per batch
   in the consumer's transaction);
 - **delivery latency** from COMMIT to handler, p50 / p99, with 16 writers appending
-  at full speed, with notifications (LISTEN) and with polling only (every second).
+  at full speed (in a process of their own), with notifications (LISTEN) and with
+  polling only (every second).
 
 Wall-clock times on a shared machine: compare the lines of one run; nothing is
 asserted.
@@ -18,11 +19,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import json
+import os
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from bench.run import admin_url, create_database, drop_database, with_database
@@ -37,6 +41,7 @@ from identity_store import (
 )
 
 WRITERS = 16
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def throughput(pool: Any, events: int) -> None:
@@ -56,7 +61,7 @@ async def throughput(pool: Any, events: int) -> None:
             NewEvent(type=f"{topic}.handled", payload={"source": event.id}) for event in batch
         )
 
-    timings = {}
+    timings: dict[str, float] = {}
     for label, handler in (("no-op handler", nothing), ("one row per event", one_row_each)):
         name = f"bench-{len(timings)}-{uuid.uuid4().hex[:6]}"
         async with PostgresUnitOfWork(pool) as uow:
@@ -74,43 +79,60 @@ async def throughput(pool: Any, events: int) -> None:
     print(f"  database effects cost {extra * 1e6:.1f} us per event over the no-op handler")
 
 
-async def latency(pool: Any, seconds: float, *, listen: bool) -> None:
+async def write(url: str, topic: str, seconds: float) -> None:
+    """The writers of the latency run, in a process of their own: print each event's
+    key and the wall-clock time its COMMIT returned, as JSON."""
+    pool = await create_pool(Settings(database_url=url, pool_max_size=WRITERS))
+    committed: dict[str, float] = {}
+    deadline = time.monotonic() + seconds
+
+    async def writer() -> None:
+        while time.monotonic() < deadline:
+            event = NewEvent(type=f"{topic}.created", payload={"w": 1})
+            async with PostgresUnitOfWork(pool) as uow:
+                await uow.events.append(event)
+            committed[str(event.event_key)] = time.time()
+
+    try:
+        await asyncio.gather(*(writer() for _ in range(WRITERS)))
+    finally:
+        await pool.close()
+    print(json.dumps(committed))
+
+
+async def latency(pool: Any, url: str, seconds: float, *, listen: bool) -> None:
     topic = f"l{uuid.uuid4().hex[:8]}"
     name = f"bench-latency-{uuid.uuid4().hex[:6]}"
     async with PostgresUnitOfWork(pool) as uow:
         await uow.subscriptions.create(name, types=[f"{topic}.created"], start="now")
-    committed: dict[uuid.UUID, float] = {}
-    arrived: dict[uuid.UUID, float] = {}
-    expected: list[int] = []
-    all_in = asyncio.Event()
+    arrived: dict[str, float] = {}
 
     async def note(batch: Sequence[Event], uow: PostgresUnitOfWork) -> None:
-        now = time.perf_counter()
+        now = time.time()
         for event in batch:
-            arrived[event.event_key] = now
-        if expected and len(arrived) >= expected[0]:
-            all_in.set()
+            arrived[str(event.event_key)] = now
 
     stop = asyncio.Event()
     worker = asyncio.create_task(
         consume(pool, name, note, batch_size=1000, listen=listen, poll_interval=1.0, stop=stop)
     )
-    await asyncio.sleep(0.5)
-    deadline = time.perf_counter() + seconds
-
-    async def writer() -> None:
-        while time.perf_counter() < deadline:
-            event = NewEvent(type=f"{topic}.created", payload={"w": 1})
-            async with PostgresUnitOfWork(pool) as uow:
-                await uow.events.append(event)
-            committed[event.event_key] = time.perf_counter()
-
-    await asyncio.gather(*(writer() for _ in range(WRITERS)))
-    expected.append(len(committed))
-    if len(arrived) >= len(committed):
-        all_in.set()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(all_in.wait(), 10)
+    writers = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.bench_consumers",
+        "--write",
+        url,
+        topic,
+        str(seconds),
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    out, _ = await writers.communicate()
+    committed: dict[str, float] = json.loads(out)
+    for _ in range(100):  # at most 10 s for the last events
+        if len(arrived) >= len(committed):
+            break
+        await asyncio.sleep(0.1)
     stop.set()
     await worker
     delays = sorted(arrived[key] - committed[key] for key in committed if key in arrived)
@@ -125,21 +147,27 @@ async def latency(pool: Any, seconds: float, *, listen: bool) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer events, shorter runs")
+    parser.add_argument(
+        "--write", nargs=3, metavar=("URL", "TOPIC", "SECONDS"), help=argparse.SUPPRESS
+    )
     options = parser.parse_args()
+    if options.write:
+        url, topic, seconds = options.write
+        await write(url, topic, float(seconds))
+        return
     admin = admin_url()
     database = await create_database(admin, "consumer_bench")
     try:
-        pool = await create_pool(
-            Settings(database_url=with_database(admin, database), pool_max_size=WRITERS + 4)
-        )
+        url = with_database(admin, database)
+        pool = await create_pool(Settings(database_url=url, pool_max_size=4))
         try:
             events = 20_000 if options.quick else 100_000
             print(f"one consumer, batches of 1,000, {events} events:")
             await throughput(pool, events)
             seconds = 3.0 if options.quick else 10.0
             print(f"delivery latency from COMMIT to handler, {WRITERS} writers, {seconds} s:")
-            await latency(pool, seconds, listen=True)
-            await latency(pool, seconds, listen=False)
+            await latency(pool, url, seconds, listen=True)
+            await latency(pool, url, seconds, listen=False)
         finally:
             await pool.close()
     finally:
