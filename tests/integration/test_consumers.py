@@ -9,6 +9,7 @@ idempotent no-op), and the tests count those rows with plain SQL.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -368,6 +369,41 @@ async def test_lag_shows_events_behind_and_the_transaction_holding_the_stream(po
     assert mine[0].events_behind == 3 and mine[0].seconds_behind >= 0
     assert lag.oldest_transaction_seconds >= 0.2 and lag.xids_held >= 1
     assert (await run_once(pool, name, recorder(f"{topic}.handled"))).handled == 3
+
+
+async def test_a_consumer_warns_when_a_long_transaction_holds_the_stream_back(
+    pool: Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = unique("s")
+    await create(pool, name, start="now")
+    stop = asyncio.Event()
+    caplog.set_level(logging.WARNING, logger="identity_store.consumer")
+    async with pool.acquire() as holder:
+        transaction = holder.transaction()
+        await transaction.start()
+        try:
+            await holder.fetchval("SELECT pg_current_xact_id()")
+            worker = asyncio.create_task(
+                consume(
+                    pool,
+                    name,
+                    recorder(f"{unique()}.handled"),
+                    listen=False,
+                    poll_interval=0.05,
+                    horizon_warning_seconds=0.3,
+                    stop=stop,
+                )
+            )
+            for _ in range(100):  # at most 5 s
+                if "held back" in caplog.text:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await transaction.rollback()
+            stop.set()
+    await asyncio.wait_for(worker, 10.0)
+    warnings = [r.getMessage() for r in caplog.records if "held back" in r.getMessage()]
+    assert warnings and name in warnings[0]
 
 
 BAD_CREATE = [

@@ -75,6 +75,7 @@ from identity_store.domain.subscriptions import (
     check_batch_size,
     check_subscription_name,
 )
+from identity_store.infrastructure._pool import acquire_timeout_of
 from identity_store.infrastructure.persistence import PostgresUnitOfWork
 from identity_store.infrastructure.persistence.subscription_repo import Position
 
@@ -289,7 +290,7 @@ class _Listener:
         self._tried_at = time.monotonic()
         connection = None
         try:
-            connection = await self._pool.acquire()
+            connection = await self._pool.acquire(timeout=acquire_timeout_of(self._pool))
             await connection.add_listener(NOTIFY_CHANNEL, self._notified)
             connection.add_termination_listener(self._lost)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
@@ -309,6 +310,21 @@ class _Listener:
                 await connection.remove_listener(NOTIFY_CHANNEL, self._notified)
             with contextlib.suppress(Exception):
                 await self._pool.release(connection)
+
+
+async def _warn_if_held_back(pool: asyncpg.Pool[Any], name: str, warn_after: float) -> None:
+    try:
+        async with PostgresUnitOfWork(pool) as uow:
+            age = await uow.subscriptions.oldest_transaction_seconds()
+    except (DatabaseUnavailable, DatabaseTimeout, TransactionConflict):
+        return  # the next run_once reports the outage
+    if age >= warn_after:
+        _log.warning(
+            "subscription %s: the stream is held back by a transaction open for %.0f s "
+            "(delivery resumes when it ends; see pg_stat_activity)",
+            name,
+            age,
+        )
 
 
 async def _wait(wake: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:
@@ -331,6 +347,7 @@ async def consume(
     backoff: float = 1.0,
     max_backoff: float = 300.0,
     stop: asyncio.Event | None = None,
+    horizon_warning_seconds: float = 60.0,
     clock: Clock = utc_now,
 ) -> None:
     """Hand every event of the subscription to ``handler``, batch by batch
@@ -342,7 +359,9 @@ async def consume(
     older one has ended); without it (PgBouncer in transaction mode) the subscription
     is polled every ``poll_interval`` seconds, which is also the longest a lost
     notification delays an event. A database outage is logged and waited out, one
-    ``poll_interval`` at a time.
+    ``poll_interval`` at a time. While idle, it checks at most every 30 seconds for a
+    transaction holding the stream back and logs a warning when one has been open for
+    ``horizon_warning_seconds``.
 
     Raises:
         InvalidInput: a malformed argument, or a handler that is not an async function
@@ -357,6 +376,8 @@ async def consume(
     poll_interval = _check_seconds(poll_interval, "poll_interval")
     _check_seconds(backoff, "backoff")
     _check_seconds(max_backoff, "max_backoff")
+    warn_after = _check_seconds(horizon_warning_seconds, "horizon_warning_seconds")
+    checked_at = -float("inf")
     stop = stop or asyncio.Event()
     wake = asyncio.Event()
     listener = _Listener(pool, wake, poll_interval) if listen else None
@@ -381,6 +402,9 @@ async def consume(
                 continue
             if result.more or (result.failed and result.retry_in is None):
                 continue
+            if time.monotonic() - checked_at >= min(30.0, warn_after):
+                checked_at = time.monotonic()
+                await _warn_if_held_back(pool, name, warn_after)
             if result.retry_in is not None:
                 # A notification must not cut a backoff short.
                 await _wait(asyncio.Event(), stop, min(result.retry_in, max_backoff))

@@ -177,6 +177,14 @@ class PostgresSubscriptionRepository(Repository):
             oldest_transaction_seconds=status.oldest_transaction_seconds,
         )
 
+    async def oldest_transaction_seconds(self) -> float:
+        """Return the age of the oldest transaction holding back the stream (see
+        :class:`StreamLag`): one cheap query, unlike :meth:`lag`."""
+        with self._errors():
+            status = await queries.stream_horizon_status(self._db)
+        assert status is not None
+        return status.oldest_transaction_seconds
+
     async def _start_position(self, start: Literal["beginning", "now"] | str) -> Position:
         if start == "beginning":
             return STREAM_START
