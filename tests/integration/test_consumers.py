@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 import time
 import uuid
+from asyncio.subprocess import PIPE
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -25,6 +28,7 @@ from identity_store import (
     NewEvent,
     NewUser,
     PostgresUnitOfWork,
+    Settings,
     SubscriptionExists,
     SubscriptionNotFound,
     SubscriptionStopped,
@@ -404,6 +408,52 @@ async def test_a_consumer_warns_when_a_long_transaction_holds_the_stream_back(
     await asyncio.wait_for(worker, 10.0)
     warnings = [r.getMessage() for r in caplog.records if "held back" in r.getMessage()]
     assert warnings and name in warnings[0]
+
+
+# A worker process that takes a batch, writes in its transaction, says so, and hangs.
+HANGING_WORKER = """
+import asyncio, sys
+from identity_store import NewEvent, consume, create_pool
+
+async def main():
+    pool = await create_pool()
+
+    async def handle(events, uow):
+        for event in events:
+            await uow.events.append(NewEvent(type=sys.argv[2], payload={"source": event.id}))
+        print("handling", len(events), flush=True)
+        await asyncio.sleep(3600)
+
+    await consume(pool, sys.argv[1], handle, listen=False, batch_size=5)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_worker_killed_mid_batch_loses_its_lock_and_its_writes_and_another_takes_over(
+    pool: Pool, settings: Settings
+) -> None:
+    topic, name = unique(), unique("s")
+    ids = await append(pool, f"{topic}.created", 8)
+    await create(pool, name, types=[f"{topic}.created"])
+    handled = f"{topic}.handled"
+    env = {**os.environ, "DATABASE_URL": settings.database_url.get_secret_value()}
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", HANGING_WORKER, name, handled, stdout=PIPE, env=env
+    )
+    try:
+        line = await asyncio.wait_for(worker.stdout.readline(), PATIENCE_SECONDS)  # type: ignore[union-attr]
+        assert line.split() == [b"handling", b"5"]
+        assert (await run_once(pool, name, recorder(handled))).busy
+    finally:
+        worker.kill()
+        await worker.wait()
+    for _ in range(200):  # the server notices the closed connection at once; 10 s at most
+        if not (await run_once(pool, name, recorder(handled), batch_size=5)).busy:
+            break
+        await asyncio.sleep(0.05)
+    await drain(pool, name, recorder(handled))
+    assert await handled_counts(pool, handled) == dict.fromkeys(ids, 1)
 
 
 BAD_CREATE = [
