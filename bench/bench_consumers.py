@@ -9,7 +9,9 @@ prints:
   in the consumer's transaction);
 - **delivery latency** from COMMIT to handler, p50 / p99, with 16 writers appending
   at full speed (in a process of their own), with notifications (LISTEN) and with
-  polling only (every second).
+  polling only (every second);
+- an unrelated transaction open for 30 s while an event is appended: the lag reported,
+  and the delay from its end to the handler.
 
 Wall-clock times on a shared machine: compare the lines of one run; nothing is
 asserted.
@@ -144,6 +146,44 @@ async def latency(pool: Any, url: str, seconds: float, *, listen: bool) -> None:
     )
 
 
+async def held_back(pool: Any, seconds: float) -> None:
+    """An unrelated transaction holds an id for ``seconds`` while an event is appended:
+    the lag it reports, and how long after its end the event arrives."""
+    topic = f"h{uuid.uuid4().hex[:8]}"
+    name = f"bench-held-{uuid.uuid4().hex[:6]}"
+    async with PostgresUnitOfWork(pool) as uow:
+        await uow.subscriptions.create(name, types=[f"{topic}.created"], start="now")
+    arrived = asyncio.Event()
+    arrived_at: list[float] = []
+
+    async def note(batch: Sequence[Event], uow: PostgresUnitOfWork) -> None:
+        arrived_at.append(time.perf_counter())
+        arrived.set()
+
+    stop = asyncio.Event()
+    worker = asyncio.create_task(consume(pool, name, note, poll_interval=1.0, stop=stop))
+    async with pool.acquire() as holder:
+        transaction = holder.transaction()
+        await transaction.start()
+        await holder.fetchval("SELECT pg_current_xact_id()")
+        async with PostgresUnitOfWork(pool) as uow:
+            await uow.events.append(NewEvent(type=f"{topic}.created"))
+        await asyncio.sleep(seconds)
+        async with PostgresUnitOfWork(pool) as uow:
+            lag = await uow.subscriptions.lag()
+        ended = time.perf_counter()
+        await transaction.rollback()
+    await asyncio.wait_for(arrived.wait(), 30)
+    stop.set()
+    await worker
+    mine = next(entry for entry in lag.subscriptions if entry.name == name)
+    print(
+        f"  after {seconds:.0f} s: lag {mine.events_behind} event(s), {mine.seconds_behind:.1f} s;"
+        f" oldest transaction {lag.oldest_transaction_seconds:.1f} s; delivered"
+        f" {(arrived_at[0] - ended) * 1e3:.0f} ms after it ended (poll interval 1 s)"
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer events, shorter runs")
@@ -168,6 +208,9 @@ async def main() -> None:
             print(f"delivery latency from COMMIT to handler, {WRITERS} writers, {seconds} s:")
             await latency(pool, url, seconds, listen=True)
             await latency(pool, url, seconds, listen=False)
+            hold = 3.0 if options.quick else 30.0
+            print(f"an unrelated transaction holding an id open for {hold:.0f} s:")
+            await held_back(pool, hold)
         finally:
             await pool.close()
     finally:
