@@ -437,7 +437,11 @@ async def test_a_worker_killed_mid_batch_loses_its_lock_and_its_writes_and_anoth
     ids = await append(pool, f"{topic}.created", 8)
     await create(pool, name, types=[f"{topic}.created"])
     handled = f"{topic}.handled"
-    env = {**os.environ, "DATABASE_URL": settings.database_url.get_secret_value()}
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url.get_secret_value(),
+        "DB_STATEMENT_CACHE_SIZE": str(settings.statement_cache_size),  # 0 behind PgBouncer
+    }
     worker = await asyncio.create_subprocess_exec(
         sys.executable, "-c", HANGING_WORKER, name, handled, stdout=PIPE, env=env
     )
