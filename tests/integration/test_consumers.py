@@ -38,6 +38,7 @@ from identity_store import (
 from identity_store._generated import models as rows
 from identity_store._generated.events import AppendEventRow
 from identity_store.domain.pagination import encode_stream_cursor
+from identity_store.infrastructure.consumer import NOTIFY_CHANNEL
 
 if TYPE_CHECKING:
     import asyncpg
@@ -327,6 +328,38 @@ async def test_consumers_wake_on_notifications_and_fall_back_to_polling(
         f" {', '.join(f'{1000 * s:.1f}' for s in latencies)} ms"
     )
     assert len(seen) == 5
+
+
+async def test_appends_notify_once_per_committed_transaction_and_never_on_rollback(
+    pool: Pool, pgbouncer: PgBouncer | None
+) -> None:
+    if pgbouncer is not None:
+        pytest.skip("PgBouncer in transaction mode does not carry LISTEN")
+    topic = unique()
+    received: list[str] = []
+    async with pool.acquire() as listener:
+
+        def note(connection: Any, pid: int, channel: str, payload: object) -> None:
+            received.append(str(payload))
+
+        await listener.add_listener(NOTIFY_CHANNEL, note)
+        await append(pool, f"{topic}.created", 3)  # one transaction, three events
+        async with PostgresUnitOfWork(pool) as uow:
+            await uow.events.append_many(
+                NewEvent(type=f"{topic}.created", payload={"n": n}) for n in range(4)
+            )
+        with pytest.raises(RuntimeError):
+            async with PostgresUnitOfWork(pool) as uow:
+                await uow.events.append(NewEvent(type=f"{topic}.created"))
+                raise RuntimeError("roll back")
+        # A marker after them: when it has arrived, everything before it has too.
+        await pool.execute("SELECT pg_notify($1, 'marker')", NOTIFY_CHANNEL)
+        for _ in range(200):  # at most 10 s
+            if "marker" in received:
+                break
+            await asyncio.sleep(0.05)
+        await listener.remove_listener(NOTIFY_CHANNEL, note)
+    assert received == ["", "", "marker"]
 
 
 async def test_reset_moves_to_the_beginning_now_or_a_cursor(pool: Pool) -> None:
