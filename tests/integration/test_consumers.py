@@ -33,6 +33,7 @@ from identity_store import (
     SubscriptionNotFound,
     SubscriptionStopped,
     consume,
+    create_pool,
     run_once,
 )
 from identity_store._generated import models as rows
@@ -527,7 +528,9 @@ async def test_bad_subscription_arguments_name_the_argument_and_write_nothing(
     assert await pool.fetchval("SELECT count(*) FROM subscriptions") == before
 
 
-async def test_bad_consumer_arguments_and_unknown_names_are_domain_errors(pool: Pool) -> None:
+async def test_bad_consumer_arguments_and_unknown_names_are_domain_errors(
+    pool: Pool, settings: Settings
+) -> None:
     topic, name = unique(), unique("s")
     await append(pool, f"{topic}.created", 1)
     await create(pool, name, types=[f"{topic}.created"])
@@ -546,6 +549,13 @@ async def test_bad_consumer_arguments_and_unknown_names_are_domain_errors(pool: 
     with pytest.raises(InvalidInput) as caught:
         await consume(pool, name, write, poll_interval=0)
     assert caught.value.field == "poll_interval"
+    single = await create_pool(settings.model_copy(update={"pool_min_size": 1, "pool_max_size": 1}))
+    try:
+        with pytest.raises(InvalidInput) as caught:
+            await consume(single, name, write)
+        assert caught.value.field == "listen"
+    finally:
+        await single.close()
     with pytest.raises(InvalidInput) as caught:
         await run_once(pool, "Bad Name", write)
     assert caught.value.field == "name"

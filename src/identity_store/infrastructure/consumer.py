@@ -355,17 +355,17 @@ async def consume(
     module's docstring for the guarantees.
 
     With ``listen`` (the default) one pooled connection stays LISTENing while this
-    runs, and new events are read as soon as their transaction commits (and every
-    older one has ended); without it (PgBouncer in transaction mode) the subscription
-    is polled every ``poll_interval`` seconds, which is also the longest a lost
-    notification delays an event. A database outage is logged and waited out, one
-    ``poll_interval`` at a time. While idle, it checks at most every 30 seconds for a
-    transaction holding the stream back and logs a warning when one has been open for
-    ``horizon_warning_seconds``.
+    runs (so the pool needs at least two), and new events are read as soon as their
+    transaction commits (and every older one has ended); without it (PgBouncer in
+    transaction mode) the subscription is polled every ``poll_interval`` seconds,
+    which is also the longest a lost notification delays an event. A database outage
+    is logged and waited out, one ``poll_interval`` at a time. While idle, it checks
+    at most every 30 seconds for a transaction holding the stream back and logs a
+    warning when one has been open for ``horizon_warning_seconds``.
 
     Raises:
-        InvalidInput: a malformed argument, or a handler that is not an async function
-            returning None.
+        InvalidInput: a malformed argument, a handler that is not an async function
+            returning None, or ``listen`` with a pool of one connection.
         SubscriptionNotFound: no subscription has the name (also when it is deleted
             while consuming).
         SubscriptionStopped: the subscription stopped after repeated failures.
@@ -377,6 +377,9 @@ async def consume(
     _check_seconds(backoff, "backoff")
     _check_seconds(max_backoff, "max_backoff")
     warn_after = _check_seconds(horizon_warning_seconds, "horizon_warning_seconds")
+    if listen and pool.get_max_size() < 2:
+        # LISTEN holds one connection for good; the batches need another.
+        raise InvalidInput("listen", "needs a pool of at least 2 connections (or listen=False)")
     checked_at = -float("inf")
     stop = stop or asyncio.Event()
     wake = asyncio.Event()
