@@ -227,19 +227,20 @@ async def park_event(
 
 
 READ_SUBSCRIPTION_BATCH = """-- name: ReadSubscriptionBatch :many
-SELECT e.id, e.event_key, e.user_id, e.type, e.payload, e.occurred_at, e.recorded_at, e.tx_id
-FROM subscriptions AS s
-JOIN events AS e ON (e.tx_id, e.id) > (s.after_tx_id, s.after_id)
-WHERE s.name = $1
-  AND e.tx_id < $2::bigint
+SELECT id, event_key, user_id, type, payload, occurred_at, recorded_at, tx_id FROM events
+WHERE (tx_id, id) > ($1::bigint, $2::bigint)
+  AND tx_id < $3::bigint
   AND (
-      cardinality(s.types) + cardinality(s.type_prefixes) = 0
-      OR e.type = ANY(s.types)
-      OR EXISTS (SELECT 1 FROM unnest(s.type_prefixes) AS p (prefix) WHERE starts_with(e.type, p.prefix))
+      cardinality($4::text[]) + cardinality($5::text[]) = 0
+      OR type = ANY($4::text[])
+      OR EXISTS (
+          SELECT 1 FROM unnest($5::text[]) AS p (prefix)
+          WHERE starts_with(type, p.prefix)
+      )
   )
-  AND (s.user_id IS NULL OR e.user_id = s.user_id)
-ORDER BY e.tx_id, e.id
-LIMIT $3
+  AND ($6::uuid IS NULL OR user_id = $6::uuid)
+ORDER BY tx_id, id
+LIMIT $7
 """
 
 
@@ -251,19 +252,33 @@ _EVENT_LIST = TypeAdapter(
 async def read_subscription_batch(
     conn: Executor,
     *,
-    name: str,
+    after_tx_id: int,
+    after_id: int,
     horizon: int,
+    types: list[str],
+    type_prefixes: list[str],
+    user_id: UUID | None,
     max_rows: int,
 ) -> list[Event]:
-    """The subscription's next events after its position and below @horizon (a value
-    of
-    StreamHorizon: the horizon only grows, so an older one is safe), matching its
-    filter, in stream order. The filter is spelled the same in SubscriptionLag.
+    """The subscription's next events after the position (@after_tx_id, @after_id)
+    and
+    below @horizon (a value of StreamHorizon: the horizon only grows, so an older
+    one is
+    safe), matching its filter (the caller passes the locked row's), in stream
+    order.
+    Constants, not a join with the row: the row comparison then bounds the scan of
+    events_tx_id_id_idx (joined, it was a filter over the stream from its start).
+    The
+    filter is spelled the same in SubscriptionLag.
     """
     rows = await conn.fetch(
         READ_SUBSCRIPTION_BATCH,
-        name,
+        after_tx_id,
+        after_id,
         horizon,
+        types,
+        type_prefixes,
+        user_id,
         max_rows,
     )
     return _EVENT_LIST.validate_python(
@@ -393,18 +408,24 @@ async def stream_horizon_status(
 SUBSCRIPTION_LAG = """-- name: SubscriptionLag :many
 SELECT s.name,
        s.stopped_at,
-       count(e.id) AS events_behind,
-       coalesce(extract(epoch FROM now() - min(e.recorded_at)), 0)::float8 AS seconds_behind
+       behind.events_behind,
+       behind.seconds_behind
 FROM subscriptions AS s
-LEFT JOIN events AS e
-  ON (e.tx_id, e.id) > (s.after_tx_id, s.after_id)
-  AND (
-      cardinality(s.types) + cardinality(s.type_prefixes) = 0
-      OR e.type = ANY(s.types)
-      OR EXISTS (SELECT 1 FROM unnest(s.type_prefixes) AS p (prefix) WHERE starts_with(e.type, p.prefix))
-  )
-  AND (s.user_id IS NULL OR e.user_id = s.user_id)
-GROUP BY s.name, s.stopped_at
+CROSS JOIN LATERAL (
+    SELECT count(*) AS events_behind,
+           coalesce(extract(epoch FROM now() - min(e.recorded_at)), 0)::float8 AS seconds_behind
+    FROM events AS e
+    WHERE (e.tx_id, e.id) > (s.after_tx_id, s.after_id)
+      AND (
+          cardinality(s.types) + cardinality(s.type_prefixes) = 0
+          OR e.type = ANY(s.types)
+          OR EXISTS (
+              SELECT 1 FROM unnest(s.type_prefixes) AS p (prefix)
+              WHERE starts_with(e.type, p.prefix)
+          )
+      )
+      AND (s.user_id IS NULL OR e.user_id = s.user_id)
+) AS behind
 ORDER BY s.name
 """
 
@@ -445,6 +466,7 @@ async def subscription_lag(
     (committed
     or not yet below the horizon), and the seconds since the oldest of them was
     recorded.
+    LATERAL, so that each subscription's position bounds its index scan.
     """
     rows = await conn.fetch(
         SUBSCRIPTION_LAG,

@@ -54,22 +54,26 @@ WHERE name = @name;
 -- name: StreamHorizon :one
 SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon;
 
--- The subscription's next events after its position and below @horizon (a value of
--- StreamHorizon: the horizon only grows, so an older one is safe), matching its
--- filter, in stream order. The filter is spelled the same in SubscriptionLag.
+-- The subscription's next events after the position (@after_tx_id, @after_id) and
+-- below @horizon (a value of StreamHorizon: the horizon only grows, so an older one is
+-- safe), matching its filter (the caller passes the locked row's), in stream order.
+-- Constants, not a join with the row: the row comparison then bounds the scan of
+-- events_tx_id_id_idx (joined, it was a filter over the stream from its start). The
+-- filter is spelled the same in SubscriptionLag.
 -- name: ReadSubscriptionBatch :many
-SELECT e.*
-FROM subscriptions AS s
-JOIN events AS e ON (e.tx_id, e.id) > (s.after_tx_id, s.after_id)
-WHERE s.name = @name
-  AND e.tx_id < @horizon::bigint
+SELECT * FROM events
+WHERE (tx_id, id) > (@after_tx_id::bigint, @after_id::bigint)
+  AND tx_id < @horizon::bigint
   AND (
-      cardinality(s.types) + cardinality(s.type_prefixes) = 0
-      OR e.type = ANY(s.types)
-      OR EXISTS (SELECT 1 FROM unnest(s.type_prefixes) AS p (prefix) WHERE starts_with(e.type, p.prefix))
+      cardinality(@types::text[]) + cardinality(@type_prefixes::text[]) = 0
+      OR type = ANY(@types::text[])
+      OR EXISTS (
+          SELECT 1 FROM unnest(@type_prefixes::text[]) AS p (prefix)
+          WHERE starts_with(type, p.prefix)
+      )
   )
-  AND (s.user_id IS NULL OR e.user_id = s.user_id)
-ORDER BY e.tx_id, e.id
+  AND (sqlc.narg(user_id)::uuid IS NULL OR user_id = sqlc.narg(user_id)::uuid)
+ORDER BY tx_id, id
 LIMIT @max_rows;
 
 -- name: ParkEvent :exec
@@ -87,21 +91,28 @@ LIMIT @max_rows;
 
 -- How far each subscription is behind: matching events after its position (committed
 -- or not yet below the horizon), and the seconds since the oldest of them was recorded.
+-- LATERAL, so that each subscription's position bounds its index scan.
 -- name: SubscriptionLag :many
 SELECT s.name,
        s.stopped_at,
-       count(e.id) AS events_behind,
-       coalesce(extract(epoch FROM now() - min(e.recorded_at)), 0)::float8 AS seconds_behind
+       behind.events_behind,
+       behind.seconds_behind
 FROM subscriptions AS s
-LEFT JOIN events AS e
-  ON (e.tx_id, e.id) > (s.after_tx_id, s.after_id)
-  AND (
-      cardinality(s.types) + cardinality(s.type_prefixes) = 0
-      OR e.type = ANY(s.types)
-      OR EXISTS (SELECT 1 FROM unnest(s.type_prefixes) AS p (prefix) WHERE starts_with(e.type, p.prefix))
-  )
-  AND (s.user_id IS NULL OR e.user_id = s.user_id)
-GROUP BY s.name, s.stopped_at
+CROSS JOIN LATERAL (
+    SELECT count(*) AS events_behind,
+           coalesce(extract(epoch FROM now() - min(e.recorded_at)), 0)::float8 AS seconds_behind
+    FROM events AS e
+    WHERE (e.tx_id, e.id) > (s.after_tx_id, s.after_id)
+      AND (
+          cardinality(s.types) + cardinality(s.type_prefixes) = 0
+          OR e.type = ANY(s.types)
+          OR EXISTS (
+              SELECT 1 FROM unnest(s.type_prefixes) AS p (prefix)
+              WHERE starts_with(e.type, p.prefix)
+          )
+      )
+      AND (s.user_id IS NULL OR e.user_id = s.user_id)
+) AS behind
 ORDER BY s.name;
 
 -- What holds the stream back: the horizon, how many transaction ids were handed out

@@ -9,6 +9,7 @@ idempotent no-op), and the tests count those rows with plain SQL.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -37,6 +38,7 @@ from identity_store import (
     run_once,
 )
 from identity_store._generated import models as rows
+from identity_store._generated import subscriptions as subscriptions_queries
 from identity_store._generated.events import AppendEventRow
 from identity_store.domain.pagination import encode_stream_cursor
 from identity_store.infrastructure.consumer import NOTIFY_CHANNEL
@@ -131,6 +133,31 @@ async def test_handler_writes_and_the_position_commit_together_exactly_once(pool
     # Nothing new: another run hands the handler nothing and writes nothing.
     assert await run_once(pool, name, recorder(f"{topic}.handled")) == BatchResult()
     assert await handled_counts(pool, f"{topic}.handled") == dict.fromkeys(ids, 1)
+
+
+def scanned_rows(plan: dict[str, Any], relation: str) -> int:
+    """Rows the plan's scans of ``relation`` produced (EXPLAIN ANALYZE, JSON)."""
+    own = plan["Actual Rows"] * plan["Actual Loops"] if plan.get("Relation Name") == relation else 0
+    return int(own) + sum(scanned_rows(child, relation) for child in plan.get("Plans", []))
+
+
+async def test_reading_a_batch_scans_from_the_position_not_from_the_start_of_the_stream(
+    pool: Pool,
+) -> None:
+    topic, name = unique(), unique("s")
+    await append(pool, f"{topic}.created", 60)
+    await create(pool, name, types=[f"{topic}.created"])
+    await drain(pool, name, recorder(f"{topic}.handled"), batch_size=50)
+    total = await pool.fetchval("SELECT count(*) FROM events")
+    async with pool.acquire() as conn:
+        row = await subscriptions_queries.get_subscription(conn, name=name)
+        assert row is not None
+        sql = subscriptions_queries.READ_SUBSCRIPTION_BATCH
+        arguments = (row.after_tx_id, row.after_id, 2**62, row.types, row.type_prefixes, None, 5)
+        explained = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *arguments)
+    (plan,) = json.loads(explained) if isinstance(explained, str) else explained
+    # Every event of the session's database is before the position: none is scanned.
+    assert total > 60 and scanned_rows(plan["Plan"], "events") < 10
 
 
 async def test_a_handler_that_raises_after_writing_leaves_no_write_and_the_position_put(

@@ -174,7 +174,7 @@ async def run_once(
             narrowing = start < narrow
             horizon = await subscriptions.horizon()
             limit = 1 if narrowing else batch_size
-            events, last = await subscriptions.read_batch(name, horizon=horizon, limit=limit)
+            events, last = await subscriptions.read_batch(row, horizon=horizon, limit=limit)
             if last is None:
                 # Nothing matches below the horizon: move up to it, so the next read
                 # starts there instead of scanning the unmatched events again.

@@ -227,13 +227,21 @@ class PostgresSubscriptionRepository(Repository):
         return row
 
     async def read_batch(
-        self, name: str, *, horizon: int, limit: int
+        self, row: rows.Subscription, *, horizon: int, limit: int
     ) -> tuple[list[Event], Position | None]:
-        """Return the subscription's next ``limit`` events below ``horizon`` and the
-        position of the last one (None when there is none)."""
+        """Return the next ``limit`` events below ``horizon`` after the position of the
+        subscription ``row`` (locked by this transaction) that match its filter, and
+        the position of the last one (None when there is none)."""
         with self._errors():
             found = await queries.read_subscription_batch(
-                self._db, name=name, horizon=horizon, max_rows=limit
+                self._db,
+                after_tx_id=row.after_tx_id,
+                after_id=row.after_id,
+                horizon=horizon,
+                types=row.types,
+                type_prefixes=row.type_prefixes,
+                user_id=row.user_id,
+                max_rows=limit,
             )
         if not found:
             return [], None
