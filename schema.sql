@@ -133,7 +133,7 @@ CREATE INDEX events_tx_id_id_idx ON events (tx_id, id);
 -- Durable subscriptions to the event stream (identity_store.consume). A subscription
 -- has read every event at or before its position (after_tx_id, after_id) in the
 -- stream's (tx_id, id) order. Its filter: exact types, type prefixes ending in '.'
--- (both empty: every type), and optionally one user.
+-- (both empty: every type), optionally one user, optionally a partition of the users.
 CREATE TABLE subscriptions (
     name               text        NOT NULL,
     after_tx_id        bigint      NOT NULL DEFAULT 0,
@@ -141,6 +141,11 @@ CREATE TABLE subscriptions (
     types              text[]      NOT NULL DEFAULT '{}',
     type_prefixes      text[]      NOT NULL DEFAULT '{}',
     user_id            uuid        NULL,
+    -- Only the events whose user's id ends in a byte b with b % partition_count =
+    -- partition_index (events without a user: b = 0). Several subscriptions that
+    -- split one stream this way are handled in parallel, each user's events in order.
+    partition_index    integer     NOT NULL DEFAULT 0,
+    partition_count    integer     NOT NULL DEFAULT 1,
     -- What happens to an event that failed max_attempts deliveries on its own:
     -- 'park' records it in subscription_parked_events and moves on, 'stop' stops
     -- the subscription until it is reset.
@@ -160,7 +165,10 @@ CREATE TABLE subscriptions (
     CONSTRAINT subscriptions_position_positive CHECK (after_tx_id >= 0 AND after_id >= 0),
     CONSTRAINT subscriptions_on_failure_known CHECK (on_failure IN ('park', 'stop')),
     CONSTRAINT subscriptions_max_attempts_range CHECK (max_attempts BETWEEN 1 AND 1000),
-    CONSTRAINT subscriptions_failures_positive CHECK (failures >= 0)
+    CONSTRAINT subscriptions_failures_positive CHECK (failures >= 0),
+    CONSTRAINT subscriptions_partition_range CHECK (
+        partition_count BETWEEN 1 AND 256 AND partition_index BETWEEN 0 AND partition_count - 1
+    )
 );
 
 -- Events a subscription gave up on (never their payload: the event is still in

@@ -63,6 +63,8 @@ class Subscription(BaseModel):
     types: list[str]
     type_prefixes: list[str]
     user_id: UUID | None
+    partition_index: int
+    partition_count: int
     on_failure: str
     max_attempts: int
     failures: int

@@ -27,7 +27,7 @@ from .models import (
 )
 
 CLAIM_SUBSCRIPTION = """-- name: ClaimSubscription :one
-SELECT name, after_tx_id, after_id, types, type_prefixes, user_id, on_failure, max_attempts, failures, narrow_tx_id, narrow_id, retry_at, stopped_at, created_at, updated_at FROM subscriptions
+SELECT name, after_tx_id, after_id, types, type_prefixes, user_id, partition_index, partition_count, on_failure, max_attempts, failures, narrow_tx_id, narrow_id, retry_at, stopped_at, created_at, updated_at FROM subscriptions
 WHERE name = $1
 FOR UPDATE SKIP LOCKED
 """
@@ -56,15 +56,15 @@ async def claim_subscription(
 
 CREATE_SUBSCRIPTION = """-- name: CreateSubscription :one
 INSERT INTO subscriptions (
-    name, after_tx_id, after_id, types, type_prefixes, user_id, on_failure, max_attempts,
-    created_at, updated_at
+    name, after_tx_id, after_id, types, type_prefixes, user_id, partition_index,
+    partition_count, on_failure, max_attempts, created_at, updated_at
 )
 VALUES (
     $1, $2, $3, $4, $5, $6,
-    $7, $8, $9, $9
+    $7, $8, $9, $10, $11, $11
 )
 ON CONFLICT (name) DO NOTHING
-RETURNING name, after_tx_id, after_id, types, type_prefixes, user_id, on_failure, max_attempts, failures, narrow_tx_id, narrow_id, retry_at, stopped_at, created_at, updated_at
+RETURNING name, after_tx_id, after_id, types, type_prefixes, user_id, partition_index, partition_count, on_failure, max_attempts, failures, narrow_tx_id, narrow_id, retry_at, stopped_at, created_at, updated_at
 """
 
 
@@ -77,6 +77,8 @@ async def create_subscription(
     types: list[str],
     type_prefixes: list[str],
     user_id: UUID | None,
+    partition_index: int,
+    partition_count: int,
     on_failure: str,
     max_attempts: int,
     now: StoredDatetime,
@@ -92,6 +94,8 @@ async def create_subscription(
         types,
         type_prefixes,
         user_id,
+        partition_index,
+        partition_count,
         on_failure,
         max_attempts,
         now,
@@ -122,7 +126,7 @@ async def delete_subscription(
 
 
 GET_SUBSCRIPTION = """-- name: GetSubscription :one
-SELECT name, after_tx_id, after_id, types, type_prefixes, user_id, on_failure, max_attempts, failures, narrow_tx_id, narrow_id, retry_at, stopped_at, created_at, updated_at FROM subscriptions
+SELECT name, after_tx_id, after_id, types, type_prefixes, user_id, partition_index, partition_count, on_failure, max_attempts, failures, narrow_tx_id, narrow_id, retry_at, stopped_at, created_at, updated_at FROM subscriptions
 WHERE name = $1
 """
 
@@ -173,7 +177,7 @@ async def list_parked_events(
 
 
 LOCK_SUBSCRIPTION = """-- name: LockSubscription :one
-SELECT name, after_tx_id, after_id, types, type_prefixes, user_id, on_failure, max_attempts, failures, narrow_tx_id, narrow_id, retry_at, stopped_at, created_at, updated_at FROM subscriptions
+SELECT name, after_tx_id, after_id, types, type_prefixes, user_id, partition_index, partition_count, on_failure, max_attempts, failures, narrow_tx_id, narrow_id, retry_at, stopped_at, created_at, updated_at FROM subscriptions
 WHERE name = $1
 FOR UPDATE
 """
@@ -239,8 +243,13 @@ WHERE (tx_id, id) > ($1::bigint, $2::bigint)
       )
   )
   AND ($6::uuid IS NULL OR user_id = $6::uuid)
+  AND (
+      $7::integer = 1
+      OR coalesce(get_byte(uuid_send(user_id), 15), 0) % $7::integer
+         = $8::integer
+  )
 ORDER BY tx_id, id
-LIMIT $7
+LIMIT $9
 """
 
 
@@ -258,6 +267,8 @@ async def read_subscription_batch(
     types: list[str],
     type_prefixes: list[str],
     user_id: UUID | None,
+    partition_count: int,
+    partition_index: int,
     max_rows: int,
 ) -> list[Event]:
     """The subscription's next events after the position (@after_tx_id, @after_id)
@@ -279,6 +290,8 @@ async def read_subscription_batch(
         types,
         type_prefixes,
         user_id,
+        partition_count,
+        partition_index,
         max_rows,
     )
     return _EVENT_LIST.validate_python(
@@ -425,6 +438,11 @@ CROSS JOIN LATERAL (
           )
       )
       AND (s.user_id IS NULL OR e.user_id = s.user_id)
+      AND (
+          s.partition_count = 1
+          OR coalesce(get_byte(uuid_send(e.user_id), 15), 0) % s.partition_count
+             = s.partition_index
+      )
 ) AS behind
 ORDER BY s.name
 """

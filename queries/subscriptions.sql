@@ -3,12 +3,12 @@
 -- Create the subscription unless one has the name; no row back then.
 -- name: CreateSubscription :one
 INSERT INTO subscriptions (
-    name, after_tx_id, after_id, types, type_prefixes, user_id, on_failure, max_attempts,
-    created_at, updated_at
+    name, after_tx_id, after_id, types, type_prefixes, user_id, partition_index,
+    partition_count, on_failure, max_attempts, created_at, updated_at
 )
 VALUES (
     @name, @after_tx_id, @after_id, @types, @type_prefixes, sqlc.narg(user_id),
-    @on_failure, @max_attempts, @now, @now
+    @partition_index, @partition_count, @on_failure, @max_attempts, @now, @now
 )
 ON CONFLICT (name) DO NOTHING
 RETURNING *;
@@ -73,6 +73,11 @@ WHERE (tx_id, id) > (@after_tx_id::bigint, @after_id::bigint)
       )
   )
   AND (sqlc.narg(user_id)::uuid IS NULL OR user_id = sqlc.narg(user_id)::uuid)
+  AND (
+      @partition_count::integer = 1
+      OR coalesce(get_byte(uuid_send(user_id), 15), 0) % @partition_count::integer
+         = @partition_index::integer
+  )
 ORDER BY tx_id, id
 LIMIT @max_rows;
 
@@ -112,6 +117,11 @@ CROSS JOIN LATERAL (
           )
       )
       AND (s.user_id IS NULL OR e.user_id = s.user_id)
+      AND (
+          s.partition_count = 1
+          OR coalesce(get_byte(uuid_send(e.user_id), 15), 0) % s.partition_count
+             = s.partition_index
+      )
 ) AS behind
 ORDER BY s.name;
 

@@ -153,7 +153,17 @@ async def test_reading_a_batch_scans_from_the_position_not_from_the_start_of_the
         row = await subscriptions_queries.get_subscription(conn, name=name)
         assert row is not None
         sql = subscriptions_queries.READ_SUBSCRIPTION_BATCH
-        arguments = (row.after_tx_id, row.after_id, 2**62, row.types, row.type_prefixes, None, 5)
+        arguments = (
+            row.after_tx_id,
+            row.after_id,
+            2**62,
+            row.types,
+            row.type_prefixes,
+            None,
+            1,
+            0,
+            5,
+        )
         explained = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *arguments)
     (plan,) = json.loads(explained) if isinstance(explained, str) else explained
     # Every event of the session's database is before the position: none is scanned.
@@ -316,6 +326,80 @@ async def test_several_consumers_share_one_subscription_and_handle_every_event_o
 
     assert len(written) == writers * units * per_unit
     assert await handled_counts(pool, handled_type) == dict.fromkeys(written, 1)
+
+
+async def test_partitioned_subscriptions_share_the_work_and_keep_each_users_order(
+    pool: Pool, pgbouncer: PgBouncer | None
+) -> None:
+    topic, count = unique(), 4
+    names = [unique("s") for _ in range(count)]
+    for index, name in enumerate(names):
+        await create(pool, name, types=[f"{topic}.created"], partition=(index, count))
+    async with PostgresUnitOfWork(pool) as uow:
+        users = [
+            await uow.users.register(NewUser(email=f"{unique()}@example.test", display_name="P"))
+            for _ in range(12)
+        ]
+    handled_type = f"{topic}.handled"
+    stop = asyncio.Event()
+    # Two "processes", each running a consumer of every partition.
+    workers = [
+        asyncio.create_task(
+            consume(
+                pool,
+                name,
+                recorder(handled_type),
+                batch_size=7,
+                listen=pgbouncer is None,
+                poll_interval=0.2,
+                stop=stop,
+            )
+        )
+        for _ in range(2)
+        for name in names
+    ]
+
+    async def writer(number: int) -> None:
+        for unit in range(20):
+            user = users[(number * 7 + unit) % len(users)]
+            await append(pool, f"{topic}.created", 2, user_id=user.id)
+
+    try:
+        await asyncio.gather(*(writer(n) for n in range(8)))
+        await append(pool, f"{topic}.created", 3)  # no user: partition 0
+        deadline = time.monotonic() + PATIENCE_SECONDS
+        while time.monotonic() < deadline:
+            if len(await handled_counts(pool, handled_type)) >= 8 * 20 * 2 + 3:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*workers), PATIENCE_SECONDS)
+
+    written = await pool.fetch(
+        "SELECT id, user_id FROM events WHERE type = $1 ORDER BY tx_id, id", f"{topic}.created"
+    )
+    assert await handled_counts(pool, handled_type) == {row["id"]: 1 for row in written}
+    handled = await pool.fetch(
+        "SELECT source.id, source.user_id FROM events AS h"
+        " JOIN events AS source ON source.id = (h.payload->>'source')::bigint"
+        " WHERE h.type = $1 ORDER BY h.id",
+        handled_type,
+    )
+
+    def per_user(rows: Sequence[Any]) -> dict[Any, list[int]]:
+        grouped: dict[Any, list[int]] = {}
+        for row in rows:
+            grouped.setdefault(row["user_id"], []).append(row["id"])
+        return grouped
+
+    assert per_user(handled) == per_user(written)  # the stream's order, user by user
+    async with PostgresUnitOfWork(pool) as uow:
+        lag = await uow.subscriptions.lag()
+        first = await uow.subscriptions.get(names[1])
+    assert first is not None and first.partition == (1, count)
+    behind = {entry.name: entry.events_behind for entry in lag.subscriptions}
+    assert [behind[name] for name in names] == [0] * count
 
 
 @pytest.mark.parametrize("listen", [True, False], ids=["notifications", "polling"])
@@ -535,6 +619,11 @@ BAD_CREATE = [
     ({"types": [None]}, "types"),
     ({"types": ["a.b"] * 101}, "types"),
     ({"user_id": "not-a-uuid"}, "user_id"),
+    ({"partition": (4, 4)}, "partition"),
+    ({"partition": (-1, 2)}, "partition"),
+    ({"partition": (0, 257)}, "partition"),
+    ({"partition": [0, 2]}, "partition"),
+    ({"partition": (True, 2)}, "partition"),
     ({"on_failure": "retry"}, "on_failure"),
     ({"max_attempts": 0}, "max_attempts"),
     ({"max_attempts": 10**9}, "max_attempts"),

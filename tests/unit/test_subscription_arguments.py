@@ -10,6 +10,7 @@ from identity_store.domain.subscriptions import (
     OnFailure,
     check_batch_size,
     check_on_failure,
+    check_partition,
     check_subscription_name,
     split_type_patterns,
 )
@@ -50,7 +51,17 @@ def test_batch_sizes_and_failure_policies() -> None:
             check_batch_size(bad)
     assert check_on_failure("stop") is OnFailure.STOP
     assert check_on_failure(OnFailure.PARK) is OnFailure.PARK
-    for bad in ("Park", "", None, 1):
+    for wrong in ("Park", "", None, 1):
         with pytest.raises(InvalidInput) as caught:
-            check_on_failure(bad)
+            check_on_failure(wrong)
         assert caught.value.field == "on_failure"
+
+
+def test_partitions_are_an_index_below_a_count_of_at_most_256() -> None:
+    assert check_partition(None) == (0, 1)
+    assert check_partition((0, 1)) == (0, 1)
+    assert check_partition((255, 256)) == (255, 256)
+    for bad in ((1, 1), (0, 0), (0, 257), (-1, 2), (0, 2, 1), [0, 2], (0.0, 2), (0, True), "0/2"):
+        with pytest.raises(InvalidInput) as caught:
+            check_partition(bad)
+        assert caught.value.field == "partition"

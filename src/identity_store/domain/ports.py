@@ -216,12 +216,16 @@ class SubscriptionRepository(Protocol):
         *,
         types: Sequence[str] | None = None,
         user_id: UUID | None = None,
+        partition: tuple[int, int] | None = None,
         on_failure: str = "park",
         max_attempts: int = 5,
         start: str = "beginning",
     ) -> Subscription:
         """Create the subscription and return it. ``types``: event types and prefixes
         such as ``"user.*"`` (None: every type); ``user_id``: only that user's events;
+        ``partition=(index, count)``: only users whose id's last byte % count is index
+        (events without a user go to index 0), so that ``count`` subscriptions split
+        the stream between workers, each user's events staying in order;
         ``on_failure``: ``"park"`` or ``"stop"`` once an event failed ``max_attempts``
         (1..1000) deliveries on its own; ``start``: ``"beginning"`` (every event in the
         log) or ``"now"`` (events of transactions not yet ended).

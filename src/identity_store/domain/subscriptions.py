@@ -23,6 +23,7 @@ from identity_store.domain.validation import check_event_type
 __all__ = [
     "MAX_ATTEMPTS",
     "MAX_BATCH_SIZE",
+    "MAX_PARTITIONS",
     "MAX_TYPE_PATTERNS",
     "OnFailure",
     "ParkedEvent",
@@ -31,6 +32,7 @@ __all__ = [
     "SubscriptionLag",
     "check_batch_size",
     "check_on_failure",
+    "check_partition",
     "check_subscription_name",
     "split_type_patterns",
 ]
@@ -41,6 +43,8 @@ MAX_ATTEMPTS = 1000
 """Largest ``max_attempts`` of a subscription."""
 MAX_TYPE_PATTERNS = 100
 """Most type patterns one subscription's filter may hold."""
+MAX_PARTITIONS = 256
+"""Most partitions one stream may be split into (by the last byte of a user's id)."""
 
 # Also the CHECK subscriptions_name_format in schema.sql.
 _NAME = re.compile(r"[a-z][a-z0-9_.-]{0,62}")
@@ -90,6 +94,27 @@ def check_on_failure(value: object, *, field: str = "on_failure") -> OnFailure:
     if isinstance(value, str) and value in OnFailure.__members__.values():
         return OnFailure(value)
     raise InvalidInput(field, "must be 'park' or 'stop'")
+
+
+def check_partition(value: object, *, field: str = "partition") -> tuple[int, int]:
+    """Return ``value`` as ``(index, count)``: None is ``(0, 1)`` (no partitioning),
+    else two ints with 0 <= index < count <= :data:`MAX_PARTITIONS`.
+
+    Raises:
+        InvalidInput: it is neither.
+    """
+    if value is None:
+        return 0, 1
+    if (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in value)
+        and 0 <= value[0] < value[1] <= MAX_PARTITIONS
+    ):
+        return value[0], value[1]
+    raise InvalidInput(
+        field, f"must be (index, count) with 0 <= index < count <= {MAX_PARTITIONS}, or None"
+    )
 
 
 def split_type_patterns(patterns: object, *, field: str = "types") -> tuple[list[str], list[str]]:
@@ -142,7 +167,9 @@ class Subscription(_Read):
 
     ``position`` is a stream cursor (as ``read_stream`` returns): the subscription has
     handled every matching event up to it. ``types`` lists the filter's patterns
-    (empty: every type). ``failures`` counts failed deliveries at the position in a
+    (empty: every type); ``partition`` is ``(index, count)`` when the subscription
+    takes only the users whose id's last byte modulo ``count`` is ``index`` (events
+    without a user count as byte 0). ``failures`` counts failed deliveries at the position in a
     row; a retry is due at ``retry_at``. ``stopped_at`` is set when the subscription
     stopped on an event (``on_failure="stop"``).
     """
@@ -151,6 +178,7 @@ class Subscription(_Read):
     position: str
     types: tuple[str, ...]
     user_id: UUID | None
+    partition: tuple[int, int] | None
     on_failure: OnFailure
     max_attempts: int
     failures: int

@@ -33,7 +33,9 @@ subscription stops (:class:`SubscriptionStopped`) until ``reset``: the subscript
 **Order and workers.** Events arrive in the stream's order (``read_stream``'s). Any
 number of workers may consume one subscription: each batch locks the subscription's
 row (``FOR UPDATE SKIP LOCKED``), so one batch is in progress at a time and the others
-wait; the lock ends with the worker's transaction, also when its process dies.
+wait; the lock ends with the worker's transaction, also when its process dies. To
+handle batches in parallel, split the stream by user into subscriptions created with
+``partition=(index, count)`` and consume each of them in every worker.
 
 **Wake-ups.** Appends notify at COMMIT; a consumer ``LISTEN``\\s on one pooled
 connection and reads at once, and polls every ``poll_interval`` seconds anyway, so a

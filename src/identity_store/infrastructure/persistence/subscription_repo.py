@@ -33,6 +33,7 @@ from identity_store.domain.subscriptions import (
     Subscription,
     SubscriptionLag,
     check_on_failure,
+    check_partition,
     check_subscription_name,
     split_type_patterns,
 )
@@ -55,6 +56,7 @@ def subscription_from_row(row: rows.Subscription) -> Subscription:
         position=encode_stream_cursor(row.after_tx_id, row.after_id),
         types=(*row.types, *(prefix + "*" for prefix in row.type_prefixes)),
         user_id=row.user_id,
+        partition=None if row.partition_count == 1 else (row.partition_index, row.partition_count),
         on_failure=row.on_failure,
         max_attempts=row.max_attempts,
         failures=row.failures,
@@ -82,6 +84,7 @@ class PostgresSubscriptionRepository(Repository):
         *,
         types: Sequence[str] | None = None,
         user_id: UUID | None = None,
+        partition: tuple[int, int] | None = None,
         on_failure: str = "park",
         max_attempts: int = 5,
         start: str = "beginning",
@@ -91,6 +94,7 @@ class PostgresSubscriptionRepository(Repository):
         exact, prefixes = split_type_patterns(types)
         if user_id is not None:
             check_uuid(user_id, "user_id")
+        partition_index, partition_count = check_partition(partition)
         policy = check_on_failure(on_failure)
         check_limit(max_attempts, field="max_attempts", maximum=MAX_ATTEMPTS)
         position = await self._start_position(_check_start(start, "start"))
@@ -103,6 +107,8 @@ class PostgresSubscriptionRepository(Repository):
                 types=exact,
                 type_prefixes=prefixes,
                 user_id=user_id,
+                partition_index=partition_index,
+                partition_count=partition_count,
                 on_failure=policy.value,
                 max_attempts=max_attempts,
                 now=self._now(),
@@ -241,6 +247,8 @@ class PostgresSubscriptionRepository(Repository):
                 types=row.types,
                 type_prefixes=row.type_prefixes,
                 user_id=row.user_id,
+                partition_index=row.partition_index,
+                partition_count=row.partition_count,
                 max_rows=limit,
             )
         if not found:
