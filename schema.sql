@@ -166,8 +166,9 @@ CREATE TABLE subscriptions (
     CONSTRAINT subscriptions_on_failure_known CHECK (on_failure IN ('park', 'stop')),
     CONSTRAINT subscriptions_max_attempts_range CHECK (max_attempts BETWEEN 1 AND 1000),
     CONSTRAINT subscriptions_failures_positive CHECK (failures >= 0),
-    CONSTRAINT subscriptions_partition_range CHECK (
-        partition_count BETWEEN 1 AND 256 AND partition_index BETWEEN 0 AND partition_count - 1
+    CONSTRAINT subscriptions_partition_count_range CHECK (partition_count BETWEEN 1 AND 256),
+    CONSTRAINT subscriptions_partition_index_range CHECK (
+        partition_index >= 0 AND partition_index < partition_count
     )
 );
 
