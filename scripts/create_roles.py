@@ -6,8 +6,8 @@
 - The **application** role (default ``identity_app``) is what the service connects
   as. It may read and write rows, and only that: ``SELECT, INSERT`` on every table,
   ``UPDATE, DELETE`` only where a query needs them (``users``, ``tokens``,
-  ``subscriptions``; never
-  ``events``, which is append-only), ``USAGE, SELECT`` on sequences; no ``TRUNCATE``,
+  ``subscriptions``; never ``events``, which is append-only), ``USAGE, SELECT`` on
+  sequences; no ``TRUNCATE``,
   no DDL (no ``CREATE`` on the database or a schema, no ``TEMPORARY``), no access to
   ``atlas_schema_revisions``. Default privileges give tables a later migration
   creates ``SELECT, INSERT`` (and their sequences ``USAGE, SELECT``) at once; run
