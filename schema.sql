@@ -130,3 +130,62 @@ CREATE INDEX events_user_id_id_idx ON events (user_id, id);
 CREATE INDEX events_type_id_idx ON events (type, id);
 -- The stream walks (tx_id, id).
 CREATE INDEX events_tx_id_id_idx ON events (tx_id, id);
+
+-- Durable subscriptions to the event stream (identity_store.consume). A subscription
+-- has read every event at or before its position (after_tx_id, after_id) in the
+-- stream's (tx_id, id) order. Its filter: exact types, type prefixes ending in '.'
+-- (both empty: every type), optionally one user, optionally a partition of the users.
+CREATE TABLE subscriptions (
+    name               text        NOT NULL,
+    after_tx_id        bigint      NOT NULL DEFAULT 0,
+    after_id           bigint      NOT NULL DEFAULT 0,
+    types              text[]      NOT NULL DEFAULT '{}',
+    type_prefixes      text[]      NOT NULL DEFAULT '{}',
+    user_id            uuid        NULL,
+    -- Only the events whose user's id ends in a byte b with b % partition_count =
+    -- partition_index (events without a user: b = 0). Several subscriptions that
+    -- split one stream this way are handled in parallel, each user's events in order.
+    partition_index    integer     NOT NULL DEFAULT 0,
+    partition_count    integer     NOT NULL DEFAULT 1,
+    -- What happens to an event that failed max_attempts deliveries on its own:
+    -- 'park' records it in subscription_parked_events and moves on, 'stop' stops
+    -- the subscription until it is reset.
+    on_failure         text        NOT NULL DEFAULT 'park',
+    max_attempts       integer     NOT NULL DEFAULT 5,
+    -- Failed deliveries in a row at this position; while the position is below
+    -- (narrow_tx_id, narrow_id), the end of a failed batch, batches hold one event.
+    failures           integer     NOT NULL DEFAULT 0,
+    narrow_tx_id       bigint      NOT NULL DEFAULT 0,
+    narrow_id          bigint      NOT NULL DEFAULT 0,
+    retry_at           timestamptz NULL,
+    stopped_at         timestamptz NULL,
+    created_at         timestamptz NOT NULL,
+    updated_at         timestamptz NOT NULL,
+    CONSTRAINT subscriptions_pkey PRIMARY KEY (name),
+    CONSTRAINT subscriptions_name_format CHECK (name ~ '^[a-z][a-z0-9_.-]{0,62}$'),
+    CONSTRAINT subscriptions_position_positive CHECK (after_tx_id >= 0 AND after_id >= 0),
+    CONSTRAINT subscriptions_on_failure_known CHECK (on_failure IN ('park', 'stop')),
+    CONSTRAINT subscriptions_max_attempts_range CHECK (max_attempts BETWEEN 1 AND 1000),
+    CONSTRAINT subscriptions_failures_positive CHECK (failures >= 0),
+    CONSTRAINT subscriptions_partition_count_range CHECK (partition_count BETWEEN 1 AND 256),
+    CONSTRAINT subscriptions_partition_index_range CHECK (
+        partition_index >= 0 AND partition_index < partition_count
+    )
+);
+
+-- Events a subscription gave up on (never their payload: the event is still in
+-- events, by id).
+CREATE TABLE subscription_parked_events (
+    subscription  text        NOT NULL,
+    event_id      bigint      NOT NULL,
+    error_class   text        NOT NULL,
+    error_message text        NOT NULL,
+    attempts      integer     NOT NULL,
+    parked_at     timestamptz NOT NULL,
+    CONSTRAINT subscription_parked_events_pkey PRIMARY KEY (subscription, event_id),
+    CONSTRAINT subscription_parked_events_subscription_fkey FOREIGN KEY (subscription)
+        REFERENCES subscriptions (name) ON UPDATE NO ACTION ON DELETE CASCADE,
+    CONSTRAINT subscription_parked_events_error_length CHECK (
+        char_length(error_class) <= 200 AND char_length(error_message) <= 1000
+    )
+);

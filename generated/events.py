@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import (
     BaseModel,
+    ConfigDict,
     JsonValue,
     TypeAdapter,
 )
@@ -24,11 +25,48 @@ from .db import (
 from .models import Event
 
 APPEND_EVENT = """-- name: AppendEvent :one
-INSERT INTO events (event_key, user_id, type, payload, occurred_at, recorded_at)
-VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (event_key) DO NOTHING
-RETURNING id, event_key, user_id, type, payload, occurred_at, recorded_at, tx_id
+WITH appended AS (
+    INSERT INTO events (event_key, user_id, type, payload, occurred_at, recorded_at)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (event_key) DO NOTHING
+    RETURNING id, event_key, user_id, type, payload, occurred_at, recorded_at, tx_id
+)
+SELECT appended.id, appended.event_key, appended.user_id, appended.type, appended.payload, appended.occurred_at, appended.recorded_at, appended.tx_id
+FROM appended
+CROSS JOIN LATERAL (SELECT pg_notify('identity_store_events', '')) AS wake
 """
+
+
+class AppendEventRow(BaseModel):
+    """A row returned by AppendEvent."""
+
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+    )
+
+    id: int
+    event_key: UUID
+    user_id: UUID | None
+    type: str
+    payload: JsonValue
+    occurred_at: StoredDatetime
+    recorded_at: StoredDatetime
+    tx_id: int
+
+
+def _append_event_values(
+    row: asyncpg.Record,
+) -> dict[str, object]:
+    return {
+        "id": row[0],
+        "event_key": row[1],
+        "user_id": row[2],
+        "type": row[3],
+        "payload": row[4],
+        "occurred_at": row[5],
+        "recorded_at": row[6],
+        "tx_id": row[7],
+    }
 
 
 async def append_event(
@@ -40,10 +78,15 @@ async def append_event(
     payload: JsonValue,
     occurred_at: StoredDatetime,
     recorded_at: StoredDatetime,
-) -> Event | None:
+) -> AppendEventRow | None:
     """Append an event unless one with the same event_key exists; no row back then,
     and
-    the caller reads the existing one with GetEventByKey.
+    the caller reads the existing one with GetEventByKey. A recorded event also
+    wakes
+    the consumers LISTENing on identity_store_events (identity_store.consume): the
+    server delivers the notification at COMMIT (none on rollback), once per
+    transaction
+    however many events it appends (same channel, same empty payload).
     """
     row = await conn.fetchrow(
         APPEND_EVENT,
@@ -56,8 +99,8 @@ async def append_event(
     )
     if row is None:
         return None
-    return Event.model_validate(
-        dict(row),
+    return AppendEventRow.model_validate(
+        _append_event_values(row),
     )
 
 
@@ -84,7 +127,10 @@ async def append_events(
     *,
     params: Sequence[AppendEventsParams],
 ) -> int:
-    """Bulk append through COPY: one round trip, all or nothing."""
+    """Bulk append through COPY: one round trip, all or nothing. COPY cannot notify:
+    the
+    caller runs NotifyEventsAppended after it.
+    """
     status = await conn.copy_records_to_table(
         "events",
         records=[
@@ -232,6 +278,20 @@ async def list_events_for_user(
     )
     return _EVENT_LIST.validate_python(
         map(dict, rows),
+    )
+
+
+NOTIFY_EVENTS_APPENDED = """-- name: NotifyEventsAppended :exec
+SELECT pg_notify('identity_store_events', '')
+"""
+
+
+async def notify_events_appended(
+    conn: Executor,
+) -> None:
+    """Wake the consumers at COMMIT, as AppendEvent does."""
+    await conn.execute(
+        NOTIFY_EVENTS_APPENDED,
     )
 
 

@@ -35,6 +35,47 @@ class Event(BaseModel):
     tx_id: int
 
 
+class SubscriptionParkedEvent(BaseModel):
+    """A row of table subscription_parked_events."""
+
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+    )
+
+    subscription: str
+    event_id: int
+    error_class: str
+    error_message: str
+    attempts: int
+    parked_at: StoredDatetime
+
+
+class Subscription(BaseModel):
+    """A row of table subscriptions."""
+
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+    )
+
+    name: str
+    after_tx_id: int
+    after_id: int
+    types: list[str]
+    type_prefixes: list[str]
+    user_id: UUID | None
+    partition_index: int
+    partition_count: int
+    on_failure: str
+    max_attempts: int
+    failures: int
+    narrow_tx_id: int
+    narrow_id: int
+    retry_at: StoredDatetime | None
+    stopped_at: StoredDatetime | None
+    created_at: StoredDatetime
+    updated_at: StoredDatetime
+
+
 class Token(BaseModel):
     """A row of table tokens."""
 

@@ -1,15 +1,28 @@
 -- Append an event unless one with the same event_key exists; no row back then, and
--- the caller reads the existing one with GetEventByKey.
+-- the caller reads the existing one with GetEventByKey. A recorded event also wakes
+-- the consumers LISTENing on identity_store_events (identity_store.consume): the
+-- server delivers the notification at COMMIT (none on rollback), once per transaction
+-- however many events it appends (same channel, same empty payload).
 -- name: AppendEvent :one
-INSERT INTO events (event_key, user_id, type, payload, occurred_at, recorded_at)
-VALUES (@event_key, sqlc.narg(user_id), @type, @payload, @occurred_at, @recorded_at)
-ON CONFLICT (event_key) DO NOTHING
-RETURNING *;
+WITH appended AS (
+    INSERT INTO events (event_key, user_id, type, payload, occurred_at, recorded_at)
+    VALUES (@event_key, sqlc.narg(user_id), @type, @payload, @occurred_at, @recorded_at)
+    ON CONFLICT (event_key) DO NOTHING
+    RETURNING *
+)
+SELECT appended.*
+FROM appended
+CROSS JOIN LATERAL (SELECT pg_notify('identity_store_events', '')) AS wake;
 
--- Bulk append through COPY: one round trip, all or nothing.
+-- Bulk append through COPY: one round trip, all or nothing. COPY cannot notify: the
+-- caller runs NotifyEventsAppended after it.
 -- name: AppendEvents :copyfrom
 INSERT INTO events (event_key, user_id, type, payload, occurred_at, recorded_at)
 VALUES ($1, $2, $3, $4, $5, $6);
+
+-- Wake the consumers at COMMIT, as AppendEvent does.
+-- name: NotifyEventsAppended :exec
+SELECT pg_notify('identity_store_events', '');
 
 -- Return the event with this id.
 -- name: GetEventById :one

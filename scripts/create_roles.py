@@ -7,8 +7,8 @@
   as. It may read and write rows, and only that: ``SELECT`` on every table, ``INSERT``
   on every column but those only a default may fill (``events.tx_id``, the stream's
   order, and identity ALWAYS columns), ``UPDATE, DELETE`` only where a query needs
-  them (``users``, ``tokens``; never ``events``, which is append-only), ``USAGE,
-  SELECT`` on sequences; no ``TRUNCATE``,
+  them (``users``, ``tokens``, ``subscriptions``; never ``events``, which is
+  append-only), ``USAGE, SELECT`` on sequences; no ``TRUNCATE``,
   no DDL (no ``CREATE`` on the database or a schema, no ``TEMPORARY``), no access to
   ``atlas_schema_revisions``. Default privileges give tables a later migration
   creates ``SELECT, INSERT`` (and their sequences ``USAGE, SELECT``) at once; run
@@ -68,9 +68,11 @@ ROOT = Path(__file__).resolve().parent.parent
 REVISIONS_SCHEMA = "atlas_schema_revisions"
 
 # Tables whose rows the queries change or delete (queries/*.sql: UPDATE users,
-# DELETE FROM users, UPDATE tokens, DELETE FROM tokens ... FOR UPDATE SKIP LOCKED).
-# Every other table in public gets SELECT and INSERT only: append-only unless named here.
-UPDATE_DELETE = frozenset({"users", "tokens"})
+# DELETE FROM users, UPDATE tokens, DELETE FROM tokens ... FOR UPDATE SKIP LOCKED,
+# UPDATE subscriptions, DELETE FROM subscriptions, ... FOR UPDATE).
+# Every other table in public gets SELECT and INSERT only: append-only unless named here
+# (subscription_parked_events too: its rows go with their subscription's, by cascade).
+UPDATE_DELETE = frozenset({"users", "tokens", "subscriptions"})
 
 # Columns only their DEFAULT may fill: the event stream's order (a reader already past a
 # tx_id written by hand would never see that row). INSERT is granted column by column,

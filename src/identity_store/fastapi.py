@@ -13,10 +13,11 @@ and ``detail``. The mapping (:data:`ERROR_STATUS`, most specific class first):
 =========================================================  ===============================
 error                                                      response
 =========================================================  ===============================
-``EmailAlreadyRegistered``, ``EventKeyConflict``           409
+``EmailAlreadyRegistered``, ``EventKeyConflict``,          409
+``SubscriptionExists``, ``SubscriptionStopped``
 ``ConcurrencyConflict``                                    412 when the request carried
                                                            ``If-Match``, else 409
-``UserNotFound``                                           404
+``UserNotFound``, ``SubscriptionNotFound``                 404
 ``TokenInvalid``                                           401, ``WWW-Authenticate: Bearer``
 ``InvalidInput``, ``ConstraintViolation``, request or      422, naming the field, never
 domain-model validation errors                             echoing the rejected value
@@ -72,8 +73,11 @@ PROBLEM_JSON = "application/problem+json"
 ERROR_STATUS: Mapping[type[errors.IdentityStoreError], int] = {
     errors.EmailAlreadyRegistered: 409,
     errors.EventKeyConflict: 409,
+    errors.SubscriptionExists: 409,
+    errors.SubscriptionStopped: 409,
     errors.ConcurrencyConflict: 409,
     errors.UserNotFound: 404,
+    errors.SubscriptionNotFound: 404,
     errors.TokenInvalid: 401,
     errors.InvalidInput: 422,
     errors.ConstraintViolation: 422,

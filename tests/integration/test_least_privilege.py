@@ -59,6 +59,8 @@ EXPECTED = {
     "users": {"SELECT", "INSERT", "UPDATE", "DELETE"},
     "tokens": {"SELECT", "INSERT", "UPDATE", "DELETE"},
     "events": {"SELECT", "INSERT"},
+    "subscriptions": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+    "subscription_parked_events": {"SELECT", "INSERT"},
 }
 ALL_TABLE_PRIVILEGES = ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"]
 

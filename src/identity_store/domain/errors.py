@@ -156,3 +156,29 @@ class UnitOfWorkError(IdentityStoreError):
             "an earlier statement of this unit of work failed, which aborted its "
             "transaction: leave the block (it rolls back) and retry the whole unit of work"
         )
+
+
+class SubscriptionNotFound(IdentityStoreError):
+    """No subscription has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"subscription {name!r} does not exist")
+        self.name = name
+
+
+class SubscriptionExists(IdentityStoreError):
+    """A subscription with this name exists already."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"subscription {name!r} exists already")
+        self.name = name
+
+
+class SubscriptionStopped(IdentityStoreError):
+    """The subscription stopped on an event its handler failed on ``max_attempts``
+    times (its ``on_failure`` is ``"stop"``): fix the handler, then ``reset`` it (to
+    its position, to retry the event; or past the event)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"subscription {name!r} is stopped after repeated handler failures")
+        self.name = name

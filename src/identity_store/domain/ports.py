@@ -25,11 +25,13 @@ from identity_store.domain.models import (
     UserPage,
     UserUpdate,
 )
+from identity_store.domain.subscriptions import ParkedEvent, StreamLag, Subscription
 
 __all__ = [
     "EventReader",
     "EventRepository",
     "ReadUnitOfWork",
+    "SubscriptionRepository",
     "TokenReader",
     "TokenRepository",
     "UnitOfWork",
@@ -260,6 +262,70 @@ class ReadUnitOfWork(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+class SubscriptionRepository(Protocol):
+    """Durable, named positions in the event stream, for
+    :mod:`identity_store.infrastructure.consumer`.
+
+    Names are 1 to 63 characters of ``a-z 0-9 _ . -`` starting with a letter; every
+    method raises :class:`InvalidInput` (field ``name``) for another one.
+    """
+
+    async def create(
+        self,
+        name: str,
+        *,
+        types: Sequence[str] | None = None,
+        user_id: UUID | None = None,
+        partition: tuple[int, int] | None = None,
+        on_failure: str = "park",
+        max_attempts: int = 5,
+        start: str = "beginning",
+    ) -> Subscription:
+        """Create the subscription and return it. ``types``: event types and prefixes
+        such as ``"user.*"`` (None: every type); ``user_id``: only that user's events;
+        ``partition=(index, count)``: only users whose id's last byte % count is index
+        (events without a user go to index 0), so that ``count`` subscriptions split
+        the stream between workers, each user's events staying in order;
+        ``on_failure``: ``"park"`` or ``"stop"`` once an event failed ``max_attempts``
+        (1..1000) deliveries on its own; ``start``: ``"beginning"`` (every event in the
+        log) or ``"now"`` (events of transactions not yet ended).
+
+        Raises:
+            SubscriptionExists: the name is taken.
+            InvalidInput: an argument is malformed (the error names it).
+        """
+        ...
+
+    async def get(self, name: str) -> Subscription | None:
+        """Return the subscription with this name, or None."""
+        ...
+
+    async def delete(self, name: str) -> bool:
+        """Delete the subscription and its parked events; return whether it existed."""
+        ...
+
+    async def reset(self, name: str, *, to: str = "beginning") -> Subscription:
+        """Move the subscription to ``"beginning"``, ``"now"`` or a stream cursor
+        (``read_stream``'s ``next_cursor``, a ``Subscription.position``), clear its
+        failures and restart it if it stopped; return it. Waits for a batch in
+        progress to end.
+
+        Raises:
+            SubscriptionNotFound: no subscription has the name.
+            InvalidInput: ``to`` is none of these, or a cursor past this database's
+                stream.
+        """
+        ...
+
+    async def list_parked(self, name: str, *, limit: int = 100) -> list[ParkedEvent]:
+        """Return up to ``limit`` of the events the subscription parked, by event id."""
+        ...
+
+    async def lag(self) -> StreamLag:
+        """Return how far each subscription is behind and what holds the stream back."""
+        ...
 
 
 class UnitOfWork(Protocol):

@@ -2,6 +2,9 @@
 
 from identity_store.infrastructure.persistence.event_repo import PostgresEventRepository
 from identity_store.infrastructure.persistence.read_unit_of_work import PostgresReadUnitOfWork
+from identity_store.infrastructure.persistence.subscription_repo import (
+    PostgresSubscriptionRepository,
+)
 from identity_store.infrastructure.persistence.token_repo import PostgresTokenRepository
 from identity_store.infrastructure.persistence.unit_of_work import (
     IsolationLevel,
@@ -14,6 +17,7 @@ __all__ = [
     "IsolationLevel",
     "PostgresEventRepository",
     "PostgresReadUnitOfWork",
+    "PostgresSubscriptionRepository",
     "PostgresTokenRepository",
     "PostgresUnitOfWork",
     "PostgresUserRepository",

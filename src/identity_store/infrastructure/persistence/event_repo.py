@@ -89,7 +89,9 @@ class PostgresEventRepository(Repository):
             for new in batch
         ]
         with self._errors():
-            return await queries.append_events(self._db, params=params)
+            count = await queries.append_events(self._db, params=params)
+            await queries.notify_events_appended(self._db)
+        return count
 
     async def get(self, event_id: int) -> Event | None:
         check_event_id(event_id)

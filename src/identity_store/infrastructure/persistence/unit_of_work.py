@@ -34,6 +34,9 @@ from identity_store.infrastructure._errors import (
 )
 from identity_store.infrastructure._pool import acquire_timeout_of
 from identity_store.infrastructure.persistence.event_repo import PostgresEventRepository
+from identity_store.infrastructure.persistence.subscription_repo import (
+    PostgresSubscriptionRepository,
+)
 from identity_store.infrastructure.persistence.token_repo import PostgresTokenRepository
 from identity_store.infrastructure.persistence.user_repo import PostgresUserRepository
 
@@ -43,7 +46,15 @@ IsolationLevel = Literal["read_committed", "repeatable_read", "serializable"]
 
 
 class _Active:
-    __slots__ = ("connection", "events", "failed", "tokens", "transaction", "users")
+    __slots__ = (
+        "connection",
+        "events",
+        "failed",
+        "subscriptions",
+        "tokens",
+        "transaction",
+        "users",
+    )
 
     def __init__(
         self,
@@ -57,6 +68,9 @@ class _Active:
         self.users = PostgresUserRepository(connection, clock=clock, on_server_error=self._fail)
         self.tokens = PostgresTokenRepository(connection, clock=clock, on_server_error=self._fail)
         self.events = PostgresEventRepository(connection, clock=clock, on_server_error=self._fail)
+        self.subscriptions = PostgresSubscriptionRepository(
+            connection, clock=clock, on_server_error=self._fail
+        )
 
     def _fail(self) -> None:
         self.failed = True
@@ -123,6 +137,11 @@ class PostgresUnitOfWork:
     @property
     def events(self) -> PostgresEventRepository:
         return self._require_active().events
+
+    @property
+    def subscriptions(self) -> PostgresSubscriptionRepository:
+        """The event stream's subscriptions, on this unit of work's transaction."""
+        return self._require_active().subscriptions
 
     async def __aenter__(self) -> Self:
         """Take a connection and begin the transaction.
