@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import (
     BaseModel,
+    ConfigDict,
     JsonValue,
     TypeAdapter,
 )
@@ -23,12 +24,76 @@ from .db import (
 )
 from .models import Event
 
-APPEND_EVENT = """-- name: AppendEvent :one
-INSERT INTO events (event_key, user_id, type, payload, occurred_at, recorded_at)
-VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (event_key) DO NOTHING
-RETURNING id, event_key, user_id, type, payload, occurred_at, recorded_at, tx_id
+ADD_EVENT_TYPE_COUNTS = """-- name: AddEventTypeCounts :exec
+INSERT INTO event_type_counts (type, shard, count)
+SELECT unnest($1::text[]), pg_backend_pid() % 32, unnest($2::bigint[])
+ON CONFLICT (type, shard) DO UPDATE SET count = event_type_counts.count + EXCLUDED.count
 """
+
+
+async def add_event_type_counts(
+    conn: Executor,
+    *,
+    types: list[str],
+    counts: list[int],
+) -> None:
+    """Add what a bulk append wrote to the counts: @types[i] gained @counts[i]
+    events. The
+    caller sorts @types, so that two writers on one shard lock the rows in one
+    order.
+    """
+    await conn.execute(
+        ADD_EVENT_TYPE_COUNTS,
+        types,
+        counts,
+    )
+
+
+APPEND_EVENT = """-- name: AppendEvent :one
+WITH appended AS (
+    INSERT INTO events (event_key, user_id, type, payload, occurred_at, recorded_at)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (event_key) DO NOTHING
+    RETURNING id, event_key, user_id, type, payload, occurred_at, recorded_at, tx_id
+), counted AS (
+    INSERT INTO event_type_counts (type, shard, count)
+    SELECT appended.type, pg_backend_pid() % 32, 1 FROM appended
+    ON CONFLICT (type, shard) DO UPDATE SET count = event_type_counts.count + 1
+)
+SELECT id, event_key, user_id, type, payload, occurred_at, recorded_at, tx_id FROM appended
+"""
+
+
+class AppendEventRow(BaseModel):
+    """A row returned by AppendEvent."""
+
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+    )
+
+    id: int
+    event_key: UUID
+    user_id: UUID | None
+    type: str
+    payload: JsonValue
+    occurred_at: StoredDatetime
+    recorded_at: StoredDatetime
+    tx_id: int
+
+
+def _append_event_values(
+    row: asyncpg.Record,
+) -> dict[str, object]:
+    return {
+        "id": row[0],
+        "event_key": row[1],
+        "user_id": row[2],
+        "type": row[3],
+        "payload": row[4],
+        "occurred_at": row[5],
+        "recorded_at": row[6],
+        "tx_id": row[7],
+    }
 
 
 async def append_event(
@@ -40,10 +105,14 @@ async def append_event(
     payload: JsonValue,
     occurred_at: StoredDatetime,
     recorded_at: StoredDatetime,
-) -> Event | None:
+) -> AppendEventRow | None:
     """Append an event unless one with the same event_key exists; no row back then,
     and
-    the caller reads the existing one with GetEventByKey.
+    the caller reads the existing one with GetEventByKey. The same statement adds
+    the
+    event to its type's count (event_type_counts, on this backend's shard): a
+    replayed
+    key inserts nothing, so it counts nothing.
     """
     row = await conn.fetchrow(
         APPEND_EVENT,
@@ -56,8 +125,8 @@ async def append_event(
     )
     if row is None:
         return None
-    return Event.model_validate(
-        dict(row),
+    return AppendEventRow.model_validate(
+        _append_event_values(row),
     )
 
 
@@ -84,7 +153,10 @@ async def append_events(
     *,
     params: Sequence[AppendEventsParams],
 ) -> int:
-    """Bulk append through COPY: one round trip, all or nothing."""
+    """Bulk append through COPY: one round trip per chunk; the caller runs every
+    chunk and
+    AddEventTypeCounts in one transaction.
+    """
     status = await conn.copy_records_to_table(
         "events",
         records=[
@@ -111,8 +183,8 @@ async def append_events(
 
 
 COUNT_EVENTS_BY_TYPE = """-- name: CountEventsByType :many
-SELECT type, count(*) AS count
-FROM events
+SELECT type, sum(count)::bigint AS count
+FROM event_type_counts
 WHERE $1::text[] IS NULL OR type = ANY($1::text[])
 GROUP BY type
 ORDER BY type
@@ -145,7 +217,10 @@ async def count_events_by_type(
     *,
     types: list[str] | None,
 ) -> list[CountEventsByTypeRow]:
-    """How many events there are of each type, optionally only of the given types."""
+    """How many events there are of each type, optionally only of the given types:
+    the sum
+    of each type's shards in event_type_counts, which the append queries keep.
+    """
     rows = await conn.fetch(
         COUNT_EVENTS_BY_TYPE,
         types,

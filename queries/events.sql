@@ -1,15 +1,32 @@
 -- Append an event unless one with the same event_key exists; no row back then, and
--- the caller reads the existing one with GetEventByKey.
+-- the caller reads the existing one with GetEventByKey. The same statement adds the
+-- event to its type's count (event_type_counts, on this backend's shard): a replayed
+-- key inserts nothing, so it counts nothing.
 -- name: AppendEvent :one
-INSERT INTO events (event_key, user_id, type, payload, occurred_at, recorded_at)
-VALUES (@event_key, sqlc.narg(user_id), @type, @payload, @occurred_at, @recorded_at)
-ON CONFLICT (event_key) DO NOTHING
-RETURNING *;
+WITH appended AS (
+    INSERT INTO events (event_key, user_id, type, payload, occurred_at, recorded_at)
+    VALUES (@event_key, sqlc.narg(user_id), @type, @payload, @occurred_at, @recorded_at)
+    ON CONFLICT (event_key) DO NOTHING
+    RETURNING *
+), counted AS (
+    INSERT INTO event_type_counts (type, shard, count)
+    SELECT appended.type, pg_backend_pid() % 32, 1 FROM appended
+    ON CONFLICT (type, shard) DO UPDATE SET count = event_type_counts.count + 1
+)
+SELECT * FROM appended;
 
--- Bulk append through COPY: one round trip, all or nothing.
+-- Bulk append through COPY: one round trip per chunk; the caller runs every chunk and
+-- AddEventTypeCounts in one transaction.
 -- name: AppendEvents :copyfrom
 INSERT INTO events (event_key, user_id, type, payload, occurred_at, recorded_at)
 VALUES ($1, $2, $3, $4, $5, $6);
+
+-- Add what a bulk append wrote to the counts: @types[i] gained @counts[i] events. The
+-- caller sorts @types, so that two writers on one shard lock the rows in one order.
+-- name: AddEventTypeCounts :exec
+INSERT INTO event_type_counts (type, shard, count)
+SELECT unnest(@types::text[]), pg_backend_pid() % 32, unnest(@counts::bigint[])
+ON CONFLICT (type, shard) DO UPDATE SET count = event_type_counts.count + EXCLUDED.count;
 
 -- Return the event with this id.
 -- name: GetEventById :one
@@ -41,10 +58,11 @@ WHERE (tx_id, id) > (@after_tx_id::bigint, @after_id::bigint)
 ORDER BY tx_id, id
 LIMIT @max_rows;
 
--- How many events there are of each type, optionally only of the given types.
+-- How many events there are of each type, optionally only of the given types: the sum
+-- of each type's shards in event_type_counts, which the append queries keep.
 -- name: CountEventsByType :many
-SELECT type, count(*) AS count
-FROM events
+SELECT type, sum(count)::bigint AS count
+FROM event_type_counts
 WHERE sqlc.narg(types)::text[] IS NULL OR type = ANY(sqlc.narg(types)::text[])
 GROUP BY type
 ORDER BY type;

@@ -6,11 +6,13 @@
 - The **application** role (default ``identity_app``) is what the service connects
   as. It may read and write rows, and only that: ``SELECT, INSERT`` on every table,
   ``UPDATE, DELETE`` only where a query needs them (``users``, ``tokens``; never
-  ``events``, which is append-only), ``USAGE, SELECT`` on sequences; no ``TRUNCATE``,
+  ``events``, which is append-only; ``UPDATE`` alone on ``event_type_counts``, which
+  the appends upsert), ``USAGE, SELECT`` on sequences; no ``TRUNCATE``,
   no DDL (no ``CREATE`` on the database or a schema, no ``TEMPORARY``), no access to
   ``atlas_schema_revisions``. Default privileges give tables a later migration
   creates ``SELECT, INSERT`` (and their sequences ``USAGE, SELECT``) at once; run
-  this script again after a migration so tables named in ``UPDATE_DELETE`` get the
+  this script again after a migration so tables named in ``UPDATE_DELETE`` and
+  ``UPDATE_ONLY`` get the
   rest. Identity columns need no grant on their sequence; ``serial`` ones do.
 
 Run it as a superuser (or a role with CREATEROLE that is a member of the owner
@@ -66,6 +68,9 @@ REVISIONS_SCHEMA = "atlas_schema_revisions"
 # DELETE FROM users, UPDATE tokens, DELETE FROM tokens ... FOR UPDATE SKIP LOCKED).
 # Every other table in public gets SELECT and INSERT only: append-only unless named here.
 UPDATE_DELETE = frozenset({"users", "tokens"})
+# Tables whose rows the queries change but never delete: the event counts, which the
+# append queries upsert (INSERT ... ON CONFLICT DO UPDATE).
+UPDATE_ONLY = frozenset({"event_type_counts"})
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _LOCK_KEY = 0x1D5_0C_5707  # pg_advisory_xact_lock key: one run at a time per server
@@ -254,6 +259,8 @@ async def _grant(db_url: str, database: str, owner: Role, app: Role) -> list[str
                 privileges = "SELECT, INSERT"
                 if table in UPDATE_DELETE:
                     privileges += ", UPDATE, DELETE"
+                elif table in UPDATE_ONLY:
+                    privileges += ", UPDATE"
                 await conn.execute(f"REVOKE ALL ON TABLE public.{ident(table)} FROM {a}")
                 await conn.execute(f"GRANT {privileges} ON TABLE public.{ident(table)} TO {a}")
                 report.append(f"{app.name}: {privileges} on {table}")
@@ -270,7 +277,7 @@ async def _grant(db_url: str, database: str, owner: Role, app: Role) -> list[str
                 await conn.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {a}")
     finally:
         await conn.close()
-    missing = sorted(UPDATE_DELETE - set(tables))
+    missing = sorted((UPDATE_DELETE | UPDATE_ONLY) - set(tables))
     if missing and tables:
         report.append(f"not yet created (granted on the next run): {', '.join(missing)}")
     if not tables:

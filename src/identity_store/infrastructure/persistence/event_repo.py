@@ -5,8 +5,13 @@ Append-only: this module has no way to change or delete an event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, cast
 from uuid import UUID
+
+import asyncpg
 
 from identity_store._generated import events as queries
 from identity_store._generated import models as rows
@@ -15,8 +20,8 @@ from identity_store.domain.arguments import (
     check_event_id,
     check_event_types,
     check_instance,
-    check_new_events,
     check_uuid,
+    chunks_of_new_events,
 )
 from identity_store.domain.errors import DatabaseError, EventKeyConflict
 from identity_store.domain.models import Event, EventPage, NewEvent
@@ -29,6 +34,9 @@ from identity_store.infrastructure.persistence._base import Repository, check_li
 from identity_store.infrastructure.persistence._rows import event_from_row as _event
 
 __all__ = ["MAX_APPEND_MANY", "PostgresEventRepository"]
+
+APPEND_CHUNK = 5_000
+"""Events per ``COPY`` of ``append_many``: what it holds in memory at a time."""
 
 
 def _same_event(row: rows.Event, new: NewEvent) -> bool:
@@ -64,7 +72,7 @@ class PostgresEventRepository(Repository):
                 recorded_at=now,
             )
             if row is not None:
-                return _event(row)
+                return Event.model_validate(row)
             # ON CONFLICT waited for the other writer to commit, so its row is visible
             # to this next statement.
             existing = await queries.get_event_by_key(self._db, event_key=new.event_key)
@@ -76,8 +84,9 @@ class PostgresEventRepository(Repository):
         return _event(existing)
 
     async def append_many(self, events: Iterable[NewEvent]) -> int:
-        """Record all events (any iterable, a generator too) with one ``COPY`` (all or
-        nothing); return how many.
+        """Record all events (any iterable, a generator too) with one ``COPY`` per
+        :data:`APPEND_CHUNK` events, in one transaction (all or nothing: a savepoint
+        inside the caller's), and add them to the counts once; return how many.
 
         Unlike :meth:`append` this is not idempotent: a key already recorded fails the
         whole batch.
@@ -88,23 +97,48 @@ class PostgresEventRepository(Repository):
                 there are more than ``MAX_APPEND_MANY``.
             UserNotFound: a ``user_id`` names no user.
         """
-        batch = check_new_events(events)
-        if not batch:
-            return 0
+        chunks = chunks_of_new_events(events, size=APPEND_CHUNK)
         now = self._now()
-        params = [
-            queries.AppendEventsParams(
-                event_key=new.event_key,
-                user_id=new.user_id,
-                type=new.type,
-                payload=new.payload,  # validated into a dict of its own: no copy per row
-                occurred_at=new.occurred_at or now,
-                recorded_at=now,
-            )
-            for new in batch
-        ]
+        written = 0
+        counts: Counter[str] = Counter()
         with self._errors():
-            return await queries.append_events(self._db, params=params)
+            async with self._transaction() as conn:
+                for chunk in chunks:
+                    written += await queries.append_events(
+                        conn,
+                        params=[
+                            queries.AppendEventsParams(
+                                event_key=new.event_key,
+                                user_id=new.user_id,
+                                type=new.type,
+                                # validated into a dict of its own: no copy per row
+                                payload=new.payload,
+                                occurred_at=new.occurred_at or now,
+                                recorded_at=now,
+                            )
+                            for new in chunk
+                        ],
+                    )
+                    counts.update(new.type for new in chunk)
+                if counts:
+                    types = sorted(counts)
+                    await queries.add_event_type_counts(
+                        conn, types=types, counts=[counts[name] for name in types]
+                    )
+        return written
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Any]:
+        """Yield a connection in a transaction of its own: on the pool, a pooled
+        connection's; on a connection, a savepoint of the caller's transaction (or a
+        transaction when it has none), so that a failure undoes only this call."""
+        if isinstance(self._db, asyncpg.Pool):
+            async with self._db.acquire() as conn, conn.transaction():
+                yield conn
+        else:
+            conn = cast(Any, self._db)
+            async with conn.transaction():
+                yield conn
 
     async def get(self, event_id: int) -> Event | None:
         """Return the event with this id, or None."""
