@@ -33,10 +33,10 @@ __all__ = [
     "check_instance",
     "check_limit",
     "check_new_events",
-    "chunks_of_new_events",
     "check_single_use_kind",
     "check_token_kind",
     "check_uuid",
+    "chunks_of_new_events",
     "read_clock",
 ]
 
