@@ -1,9 +1,9 @@
 """What a caller pays to build the library's inputs from plain values.
 
 Run: ``python bench/bench_inputs.py`` (no database needed). Prints the median of
-several ``timeit`` rounds (this process's CPU time), in µs per construction, of ``NewEvent`` and ``NewUser``
-with typical values, beside a plain tuple of the same values and ``uuid4()`` alone
-(what any contender pays for a new event key). Nothing is asserted.
+several ``timeit`` rounds (this process's CPU time), in µs per construction, of
+``NewEvent`` and ``NewUser`` with typical values, beside a plain tuple of the same
+values and ``uuid4()`` alone (what any contender pays for a new event key). Nothing is asserted.
 """
 
 from __future__ import annotations

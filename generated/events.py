@@ -4,7 +4,7 @@
 #   sqlc-gen-asyncpg v0.2.0
 # source: events.sql
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -151,15 +151,15 @@ class AppendEventsParams:
 async def append_events(
     conn: Executor,
     *,
-    params: Sequence[AppendEventsParams],
+    params: Iterable[AppendEventsParams],
 ) -> int:
-    """Bulk append through COPY: one round trip per chunk; the caller runs every
-    chunk and
+    """Bulk append through COPY, streamed from the parameter sets; the caller runs it
+    and
     AddEventTypeCounts in one transaction.
     """
     status = await conn.copy_records_to_table(
         "events",
-        records=[
+        records=(
             [
                 item.event_key,
                 item.user_id,
@@ -169,7 +169,7 @@ async def append_events(
                 item.recorded_at,
             ]
             for item in params
-        ],
+        ),
         columns=[
             "event_key",
             "user_id",

@@ -15,7 +15,7 @@ WITH appended AS (
 )
 SELECT * FROM appended;
 
--- Bulk append through COPY: one round trip per chunk; the caller runs every chunk and
+-- Bulk append through COPY, streamed from the parameter sets; the caller runs it and
 -- AddEventTypeCounts in one transaction.
 -- name: AppendEvents :copyfrom
 INSERT INTO events (event_key, user_id, type, payload, occurred_at, recorded_at)

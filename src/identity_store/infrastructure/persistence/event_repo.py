@@ -6,7 +6,7 @@ Append-only: this module has no way to change or delete an event.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 from uuid import UUID
@@ -36,7 +36,7 @@ from identity_store.infrastructure.persistence._rows import event_from_row as _e
 __all__ = ["MAX_APPEND_MANY", "PostgresEventRepository"]
 
 APPEND_CHUNK = 5_000
-"""Events per ``COPY`` of ``append_many``: what it holds in memory at a time."""
+"""Events ``append_many`` draws from its iterable at a time: what it holds in memory."""
 
 
 def _same_event(row: rows.Event, new: NewEvent) -> bool:
@@ -84,9 +84,10 @@ class PostgresEventRepository(Repository):
         return _event(existing)
 
     async def append_many(self, events: Iterable[NewEvent]) -> int:
-        """Record all events (any iterable, a generator too) with one ``COPY`` per
-        :data:`APPEND_CHUNK` events, in one transaction (all or nothing: a savepoint
-        inside the caller's), and add them to the counts once; return how many.
+        """Record all events (any iterable, a generator too) with one ``COPY`` that
+        draws them :data:`APPEND_CHUNK` at a time, in one transaction (all or nothing:
+        a savepoint inside the caller's), and add them to the counts once; return how
+        many.
 
         Unlike :meth:`append` this is not idempotent: a key already recorded fails the
         whole batch.
@@ -99,27 +100,26 @@ class PostgresEventRepository(Repository):
         """
         chunks = chunks_of_new_events(events, size=APPEND_CHUNK)
         now = self._now()
-        written = 0
         counts: Counter[str] = Counter()
+
+        def params() -> Iterator[queries.AppendEventsParams]:
+            # Drawn by the COPY as it sends: the caller's generator runs while the
+            # server stores what was sent before.
+            for chunk in chunks:
+                counts.update(new.type for new in chunk)
+                for new in chunk:
+                    yield queries.AppendEventsParams(
+                        event_key=new.event_key,
+                        user_id=new.user_id,
+                        type=new.type,
+                        payload=new.payload,  # validated into a dict of its own: no copy
+                        occurred_at=new.occurred_at or now,
+                        recorded_at=now,
+                    )
+
         with self._errors():
             async with self._transaction() as conn:
-                for chunk in chunks:
-                    written += await queries.append_events(
-                        conn,
-                        params=[
-                            queries.AppendEventsParams(
-                                event_key=new.event_key,
-                                user_id=new.user_id,
-                                type=new.type,
-                                # validated into a dict of its own: no copy per row
-                                payload=new.payload,
-                                occurred_at=new.occurred_at or now,
-                                recorded_at=now,
-                            )
-                            for new in chunk
-                        ],
-                    )
-                    counts.update(new.type for new in chunk)
+                written = await queries.append_events(conn, params=params())
                 if counts:
                     types = sorted(counts)
                     await queries.add_event_type_counts(
