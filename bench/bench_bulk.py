@@ -14,8 +14,8 @@ and the table emptied after it:
 
 Prints the median wall time of each (and the client process's CPU time: on a busy
 machine the wall time stretches every CPU second, the client's and the server's), the
-ratios copy / library (goal ≥ 0.85) and executemany / library (goal ≥ 2), and the growth of this process's resident memory
-while each ran. Nothing is asserted.
+ratios copy / library (goal ≥ 0.85) and executemany / library (goal ≥ 2), and the
+growth of this process's resident memory while each ran. Nothing is asserted.
 """
 
 from __future__ import annotations
