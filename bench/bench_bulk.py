@@ -78,7 +78,7 @@ async def bench(url: str, n: int, rounds: int) -> None:
                 "INSERT INTO users (email, display_name, created_at, updated_at)"
                 " SELECT 'bulk' || $1 || '.' || i || '@example.com', 'Bulk', now(), now()"
                 " FROM generate_series(1, 100) AS i RETURNING id",
-                n,
+                str(n),
             )
         ]
 
