@@ -13,6 +13,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
 from typing import Any
 
 __all__ = [
@@ -251,7 +252,8 @@ def check_payload(value: Mapping[str, Any]) -> Mapping[str, Any]:
             raise ValueError(f"must not nest deeper than {PAYLOAD_MAX_DEPTH} levels")
         kind = type(node)
         if kind is str:
-            _check_json_string(node, "strings")  # type: ignore[arg-type]
+            if "\x00" in node or not node.isascii():  # type: ignore[operator, attr-defined]
+                _check_json_string(node, "strings")  # type: ignore[arg-type]
             bound += 6 * len(node) + 3  # type: ignore[arg-type]
         elif kind is int:
             bound += node.bit_length() // 3 + 3  # type: ignore[attr-defined]
@@ -263,16 +265,17 @@ def check_payload(value: Mapping[str, Any]) -> Mapping[str, Any]:
         elif kind is dict:
             for key in node:  # type: ignore[attr-defined]
                 if type(key) is str:
-                    _check_json_string(key, "keys")
+                    if "\x00" in key or not key.isascii():
+                        _check_json_string(key, "keys")
                     bound += 6 * len(key) + 4
                 else:
                     _check_json_string(str(key), "keys")
                     plain = False
             bound += 2
-            stack.extend((item, depth + 1) for item in node.values())  # type: ignore[attr-defined]
+            stack.extend(zip(node.values(), repeat(depth + 1)))  # type: ignore[attr-defined]
         elif kind is list:
             bound += 2
-            stack.extend((item, depth + 1) for item in node)  # type: ignore[attr-defined]
+            stack.extend(zip(node, repeat(depth + 1)))  # type: ignore[call-overload]
         else:
             plain = False
             if isinstance(node, Mapping):
