@@ -189,3 +189,17 @@ CREATE TABLE subscription_parked_events (
         char_length(error_class) <= 200 AND char_length(error_message) <= 1000
     )
 );
+
+-- How many events there are of each type, kept by the append queries themselves in
+-- the appending transaction (no trigger: Atlas CE would drop it), so count_by_type
+-- reads a few rows instead of the whole log. A type's count is spread over shards
+-- (the writer's backend pid modulo 32, see queries/events.sql) so that concurrent
+-- writers of one type do not wait on one row until commit; readers sum the shards.
+-- Events are never deleted, so counts only grow.
+CREATE TABLE event_type_counts (
+    type  text     NOT NULL,
+    shard smallint NOT NULL,
+    count bigint   NOT NULL,
+    CONSTRAINT event_type_counts_pkey PRIMARY KEY (type, shard),
+    CONSTRAINT event_type_counts_count_positive CHECK (count > 0)
+);

@@ -4,7 +4,7 @@
 #   sqlc-gen-asyncpg v0.2.0
 # source: events.sql
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -24,12 +24,41 @@ from .db import (
 )
 from .models import Event
 
+ADD_EVENT_TYPE_COUNTS = """-- name: AddEventTypeCounts :exec
+INSERT INTO event_type_counts (type, shard, count)
+SELECT unnest($1::text[]), pg_backend_pid() % 32, unnest($2::bigint[])
+ON CONFLICT (type, shard) DO UPDATE SET count = event_type_counts.count + EXCLUDED.count
+"""
+
+
+async def add_event_type_counts(
+    conn: Executor,
+    *,
+    types: list[str],
+    counts: list[int],
+) -> None:
+    """Add what a bulk append wrote to the counts: @types[i] gained @counts[i]
+    events. The
+    caller sorts @types, so that two writers on one shard lock the rows in one
+    order.
+    """
+    await conn.execute(
+        ADD_EVENT_TYPE_COUNTS,
+        types,
+        counts,
+    )
+
+
 APPEND_EVENT = """-- name: AppendEvent :one
 WITH appended AS (
     INSERT INTO events (event_key, user_id, type, payload, occurred_at, recorded_at)
     VALUES ($1, $2, $3, $4, $5, $6)
     ON CONFLICT (event_key) DO NOTHING
     RETURNING id, event_key, user_id, type, payload, occurred_at, recorded_at, tx_id
+), counted AS (
+    INSERT INTO event_type_counts (type, shard, count)
+    SELECT appended.type, pg_backend_pid() % 32, 1 FROM appended
+    ON CONFLICT (type, shard) DO UPDATE SET count = event_type_counts.count + 1
 )
 SELECT appended.id, appended.event_key, appended.user_id, appended.type, appended.payload, appended.occurred_at, appended.recorded_at, appended.tx_id
 FROM appended
@@ -81,12 +110,17 @@ async def append_event(
 ) -> AppendEventRow | None:
     """Append an event unless one with the same event_key exists; no row back then,
     and
-    the caller reads the existing one with GetEventByKey. A recorded event also
-    wakes
-    the consumers LISTENing on identity_store_events (identity_store.consume): the
-    server delivers the notification at COMMIT (none on rollback), once per
-    transaction
-    however many events it appends (same channel, same empty payload).
+    the caller reads the existing one with GetEventByKey. The same statement adds
+    the
+    event to its type's count (event_type_counts, on this backend's shard): a
+    replayed
+    key inserts nothing, so it counts nothing. A recorded event also wakes the
+    consumers
+    LISTENing on identity_store_events (identity_store.consume): the server
+    delivers the
+    notification at COMMIT (none on rollback), once per transaction however many
+    events
+    it appends (same channel, same empty payload).
     """
     row = await conn.fetchrow(
         APPEND_EVENT,
@@ -125,15 +159,16 @@ class AppendEventsParams:
 async def append_events(
     conn: Executor,
     *,
-    params: Sequence[AppendEventsParams],
+    params: Iterable[AppendEventsParams],
 ) -> int:
-    """Bulk append through COPY: one round trip, all or nothing. COPY cannot notify:
-    the
-    caller runs NotifyEventsAppended after it.
+    """Bulk append through COPY, streamed from the parameter sets; the caller runs
+    it,
+    AddEventTypeCounts and NotifyEventsAppended (COPY cannot notify) in one
+    transaction.
     """
     status = await conn.copy_records_to_table(
         "events",
-        records=[
+        records=(
             [
                 item.event_key,
                 item.user_id,
@@ -143,7 +178,7 @@ async def append_events(
                 item.recorded_at,
             ]
             for item in params
-        ],
+        ),
         columns=[
             "event_key",
             "user_id",
@@ -157,8 +192,8 @@ async def append_events(
 
 
 COUNT_EVENTS_BY_TYPE = """-- name: CountEventsByType :many
-SELECT type, count(*) AS count
-FROM events
+SELECT type, sum(count)::bigint AS count
+FROM event_type_counts
 WHERE $1::text[] IS NULL OR type = ANY($1::text[])
 GROUP BY type
 ORDER BY type
@@ -191,7 +226,10 @@ async def count_events_by_type(
     *,
     types: list[str] | None,
 ) -> list[CountEventsByTypeRow]:
-    """How many events there are of each type, optionally only of the given types."""
+    """How many events there are of each type, optionally only of the given types:
+    the sum
+    of each type's shards in event_type_counts, which the append queries keep.
+    """
     rows = await conn.fetch(
         COUNT_EVENTS_BY_TYPE,
         types,

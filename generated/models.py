@@ -18,6 +18,14 @@ from identity_store.domain.models import (
 )
 
 
+class EventTypeCount(BaseModel):
+    """A row of table event_type_counts."""
+
+    type: str
+    shard: int
+    count: int
+
+
 class Event(BaseModel):
     """A row of table events."""
 

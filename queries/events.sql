@@ -1,21 +1,27 @@
 -- Append an event unless one with the same event_key exists; no row back then, and
--- the caller reads the existing one with GetEventByKey. A recorded event also wakes
--- the consumers LISTENing on identity_store_events (identity_store.consume): the
--- server delivers the notification at COMMIT (none on rollback), once per transaction
--- however many events it appends (same channel, same empty payload).
+-- the caller reads the existing one with GetEventByKey. The same statement adds the
+-- event to its type's count (event_type_counts, on this backend's shard): a replayed
+-- key inserts nothing, so it counts nothing. A recorded event also wakes the consumers
+-- LISTENing on identity_store_events (identity_store.consume): the server delivers the
+-- notification at COMMIT (none on rollback), once per transaction however many events
+-- it appends (same channel, same empty payload).
 -- name: AppendEvent :one
 WITH appended AS (
     INSERT INTO events (event_key, user_id, type, payload, occurred_at, recorded_at)
     VALUES (@event_key, sqlc.narg(user_id), @type, @payload, @occurred_at, @recorded_at)
     ON CONFLICT (event_key) DO NOTHING
     RETURNING *
+), counted AS (
+    INSERT INTO event_type_counts (type, shard, count)
+    SELECT appended.type, pg_backend_pid() % 32, 1 FROM appended
+    ON CONFLICT (type, shard) DO UPDATE SET count = event_type_counts.count + 1
 )
 SELECT appended.*
 FROM appended
 CROSS JOIN LATERAL (SELECT pg_notify('identity_store_events', '')) AS wake;
 
--- Bulk append through COPY: one round trip, all or nothing. COPY cannot notify: the
--- caller runs NotifyEventsAppended after it.
+-- Bulk append through COPY, streamed from the parameter sets; the caller runs it,
+-- AddEventTypeCounts and NotifyEventsAppended (COPY cannot notify) in one transaction.
 -- name: AppendEvents :copyfrom
 INSERT INTO events (event_key, user_id, type, payload, occurred_at, recorded_at)
 VALUES ($1, $2, $3, $4, $5, $6);
@@ -23,6 +29,13 @@ VALUES ($1, $2, $3, $4, $5, $6);
 -- Wake the consumers at COMMIT, as AppendEvent does.
 -- name: NotifyEventsAppended :exec
 SELECT pg_notify('identity_store_events', '');
+
+-- Add what a bulk append wrote to the counts: @types[i] gained @counts[i] events. The
+-- caller sorts @types, so that two writers on one shard lock the rows in one order.
+-- name: AddEventTypeCounts :exec
+INSERT INTO event_type_counts (type, shard, count)
+SELECT unnest(@types::text[]), pg_backend_pid() % 32, unnest(@counts::bigint[])
+ON CONFLICT (type, shard) DO UPDATE SET count = event_type_counts.count + EXCLUDED.count;
 
 -- Return the event with this id.
 -- name: GetEventById :one
@@ -54,10 +67,11 @@ WHERE (tx_id, id) > (@after_tx_id::bigint, @after_id::bigint)
 ORDER BY tx_id, id
 LIMIT @max_rows;
 
--- How many events there are of each type, optionally only of the given types.
+-- How many events there are of each type, optionally only of the given types: the sum
+-- of each type's shards in event_type_counts, which the append queries keep.
 -- name: CountEventsByType :many
-SELECT type, count(*) AS count
-FROM events
+SELECT type, sum(count)::bigint AS count
+FROM event_type_counts
 WHERE sqlc.narg(types)::text[] IS NULL OR type = ANY(sqlc.narg(types)::text[])
 GROUP BY type
 ORDER BY type;

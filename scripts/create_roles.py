@@ -8,14 +8,15 @@
   on every column but those only a default may fill (``events.tx_id``, the stream's
   order, and identity ALWAYS columns), ``UPDATE, DELETE`` only where a query needs
   them (``users``, ``tokens``, ``subscriptions``; never ``events``, which is
-  append-only), ``USAGE, SELECT`` on sequences; no ``TRUNCATE``,
+  append-only; ``UPDATE`` alone on ``event_type_counts``, which the appends upsert),
+  ``USAGE, SELECT`` on sequences; no ``TRUNCATE``,
   no DDL (no ``CREATE`` on the database or a schema, no ``TEMPORARY``), no access to
   ``atlas_schema_revisions``. Default privileges give tables a later migration
   creates ``SELECT, INSERT`` (and their sequences ``USAGE, SELECT``) at once; run
-  this script again after a migration so tables named in ``UPDATE_DELETE`` get the
-  rest and INSERT is granted column by column again (a column added since is not
-  insertable until then). Identity columns need no grant on their sequence; ``serial``
-  ones do.
+  this script again after a migration so tables named in ``UPDATE_DELETE`` and
+  ``UPDATE_ONLY`` get the rest and INSERT is granted column by column again (a column
+  added since is not insertable until then). Identity columns need no grant on their
+  sequence; ``serial`` ones do.
 
 Run it as a superuser or as the admin role of a managed service (``CREATEDB`` and
 ``CREATEROLE``, no superuser: the script makes it a member of the owner role), against
@@ -73,6 +74,9 @@ REVISIONS_SCHEMA = "atlas_schema_revisions"
 # Every other table in public gets SELECT and INSERT only: append-only unless named here
 # (subscription_parked_events too: its rows go with their subscription's, by cascade).
 UPDATE_DELETE = frozenset({"users", "tokens", "subscriptions"})
+# Tables whose rows the queries change but never delete: the event counts, which the
+# append queries upsert (INSERT ... ON CONFLICT DO UPDATE).
+UPDATE_ONLY = frozenset({"event_type_counts"})
 
 # Columns only their DEFAULT may fill: the event stream's order (a reader already past a
 # tx_id written by hand would never see that row). INSERT is granted column by column,
@@ -323,7 +327,11 @@ async def _grant(db_url: str, database: str, owner: Role, app: Role) -> list[str
                 )
             ]
             for table in tables:
-                privileges = "SELECT, UPDATE, DELETE" if table in UPDATE_DELETE else "SELECT"
+                privileges = "SELECT"
+                if table in UPDATE_DELETE:
+                    privileges += ", UPDATE, DELETE"
+                elif table in UPDATE_ONLY:
+                    privileges += ", UPDATE"
                 await conn.execute(f"REVOKE ALL ON TABLE public.{ident(table)} FROM {a}")
                 await conn.execute(f"GRANT {privileges} ON TABLE public.{ident(table)} TO {a}")
                 insertable = await _insertable_columns(conn, table)
@@ -348,7 +356,7 @@ async def _grant(db_url: str, database: str, owner: Role, app: Role) -> list[str
                 await conn.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {a}")
     finally:
         await conn.close()
-    missing = sorted(UPDATE_DELETE - set(tables))
+    missing = sorted((UPDATE_DELETE | UPDATE_ONLY) - set(tables))
     if missing and tables:
         report.append(f"not yet created (granted on the next run): {', '.join(missing)}")
     if not tables:

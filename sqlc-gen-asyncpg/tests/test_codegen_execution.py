@@ -270,6 +270,29 @@ async def test_copyfrom_and_batches_work_over_parameter_sets(
     assert found[0].data == {"c": [1]}
 
 
+async def test_copyfrom_draws_its_parameter_sets_from_a_generator_as_it_sends(
+    conn: asyncpg.Connection, gencorpus: ModuleType
+) -> None:
+    authors, models = module("authors"), module("models")
+    prefix = f"stream-{uuid.uuid4().hex[:8]}"
+    drawn = 0
+
+    def params() -> Any:
+        nonlocal drawn
+        for n in range(3000):
+            drawn += 1
+            yield authors.CopyAuthorsParams(
+                name=f"{prefix}-{n}", bio=None, mood=models.Mood.SAD, tags=[], data={}
+            )
+
+    source = params()
+    assert drawn == 0
+    assert await authors.copy_authors(conn, params=source) == 3000
+    assert drawn == 3000
+    count = "SELECT count(*) FROM authors WHERE name LIKE $1"
+    assert await conn.fetchval(count, f"{prefix}-%") == 3000
+
+
 async def test_embedded_tables_and_outer_joins_have_the_right_shape(
     conn: asyncpg.Connection, gencorpus: ModuleType
 ) -> None:

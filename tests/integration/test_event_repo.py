@@ -401,14 +401,22 @@ async def test_the_api_offers_no_way_to_change_or_delete_an_event() -> None:
         for name, member in vars(PostgresEventRepository).items()
         if callable(member) and not name.startswith("_") and "\u01c1" not in name
     }
-    # ... and every statement it can send: none updates, deletes or truncates.
+    # ... and every statement it can send: none updates, deletes or truncates an event
+    # (the one update there is adds to a count of event_type_counts, on a conflict).
+    counted = re.compile(
+        r"ON CONFLICT \(type, shard\) DO UPDATE SET count = event_type_counts\.count \+ "
+        r"(1|EXCLUDED\.count)\)?$",
+        re.MULTILINE,
+    )
     statements = {
         name: value
         for name, value in vars(generated_events).items()
         if name.isupper() and isinstance(value, str) and value.startswith("-- name:")
     }
     code = {
-        name: "\n".join(line for line in sql.splitlines() if not line.startswith("--"))
+        name: counted.sub(
+            "", "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+        )
         for name, sql in statements.items()
     }
 
@@ -421,6 +429,7 @@ async def test_the_api_offers_no_way_to_change_or_delete_an_event() -> None:
         "read_stream",
     }
     assert len(statements) >= 6
+    assert sum(bool(counted.search(sql)) for sql in statements.values()) == 2
     for name, sql in code.items():
         assert not re.search(r"\b(UPDATE|DELETE|TRUNCATE|MERGE)\b", sql, re.IGNORECASE), name
 

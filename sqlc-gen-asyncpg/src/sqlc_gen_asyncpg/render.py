@@ -384,13 +384,15 @@ class _QueryRenderer:
         return [self.q.constant, *(f"{source}{p.name}" for p in self.q.params)]
 
     def records(self) -> Lines:
-        """Return the comprehension of the parameter sets, each as a list.
+        """Return a generator of the parameter sets, each as a list: asyncpg encodes
+        and sends them as it draws them, so ``params`` may be a generator too and is
+        never held whole.
 
         Lists, not tuples: the trailing comma of a one-element tuple is not one the
         formatter keeps exploded.
         """
         row = exploded("[", [f"item.{p.name}" for p in self.q.params], "]")
-        return ["[", *indent(row), f"{INDENT}for item in params", "]"]
+        return ["(", *indent(row), f"{INDENT}for item in params", ")"]
 
     def copy_args(self) -> Lines:
         q = self.q
@@ -405,6 +407,9 @@ class _QueryRenderer:
         return exploded("(", args, ")")
 
     def signature_args(self) -> list[str]:
+        if self.q.copy_table is not None:
+            self.needed.add(("collections.abc", "Iterable"))
+            return ["*", f"params: Iterable[{self.q.params_class}]"]
         if self.q.batch:
             self.needed.add(("collections.abc", "Sequence"))
             return ["*", f"params: Sequence[{self.q.params_class}]"]

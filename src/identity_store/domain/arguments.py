@@ -9,7 +9,7 @@ surfacing as a ``TypeError`` or ``AttributeError`` from deep inside.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from itertools import islice
 from typing import TypeVar
@@ -36,6 +36,7 @@ __all__ = [
     "check_single_use_kind",
     "check_token_kind",
     "check_uuid",
+    "chunks_of_new_events",
     "read_clock",
 ]
 
@@ -134,16 +135,42 @@ def check_new_events(events: object, *, field: str = "events") -> list[NewEvent]
         InvalidInput: not an iterable of ``NewEvent`` (a string or mapping is not), too
             many, or a repeated key.
     """
+    taken: list[NewEvent] = []
+    for chunk in chunks_of_new_events(events, size=MAX_APPEND_MANY, field=field):
+        taken.extend(chunk)
+    return taken
+
+
+def chunks_of_new_events(
+    events: object, *, size: int, field: str = "events"
+) -> Iterator[list[NewEvent]]:
+    """Return an iterator over ``events`` in lists of at most ``size``, checked as
+    :func:`check_new_events` checks them, one list at a time: a bulk writer never
+    holds more than one list (and the keys seen so far).
+
+    Raises:
+        InvalidInput: at once, ``events`` is not an iterable (a string or mapping is
+            not); while iterating, at the first list that holds something other than a
+            ``NewEvent``, a key seen before, or goes past :data:`MAX_APPEND_MANY`.
+    """
     if isinstance(events, str | bytes | bytearray | Mapping) or not isinstance(events, Iterable):
         raise InvalidInput(field, "must be an iterable of NewEvent")
-    taken = list(islice(events, MAX_APPEND_MANY + 1))
-    if len(taken) > MAX_APPEND_MANY:
-        raise InvalidInput(field, f"at most {MAX_APPEND_MANY} events per call")
-    if not all(isinstance(new, NewEvent) for new in taken):
-        raise InvalidInput(field, "must all be NewEvent")
-    if len({new.event_key for new in taken}) != len(taken):
-        raise InvalidInput(field, "event_key must not repeat within one call")
-    return taken
+    return _checked_chunks(iter(events), size, field)
+
+
+def _checked_chunks(source: Iterator[object], size: int, field: str) -> Iterator[list[NewEvent]]:
+    seen: set[UUID] = set()
+    while chunk := list(islice(source, min(size, MAX_APPEND_MANY + 1 - len(seen)))):
+        if len(seen) + len(chunk) > MAX_APPEND_MANY:
+            raise InvalidInput(field, f"at most {MAX_APPEND_MANY} events per call")
+        checked = [new for new in chunk if isinstance(new, NewEvent)]
+        if len(checked) != len(chunk):
+            raise InvalidInput(field, "must all be NewEvent")
+        before = len(seen)
+        seen.update(new.event_key for new in checked)
+        if len(seen) - before != len(checked):
+            raise InvalidInput(field, "event_key must not repeat within one call")
+        yield checked
 
 
 def check_event_types(types: object, *, field: str = "types") -> list[str] | None:

@@ -5,8 +5,13 @@ Append-only: this module has no way to change or delete an event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, cast
 from uuid import UUID
+
+import asyncpg
 
 from identity_store._generated import events as queries
 from identity_store.domain.arguments import (
@@ -14,8 +19,8 @@ from identity_store.domain.arguments import (
     check_event_id,
     check_event_types,
     check_instance,
-    check_new_events,
     check_uuid,
+    chunks_of_new_events,
 )
 from identity_store.domain.errors import DatabaseError, EventKeyConflict
 from identity_store.domain.models import Event, EventPage, NewEvent
@@ -28,6 +33,9 @@ from identity_store.infrastructure.persistence._base import Repository, check_li
 from identity_store.infrastructure.persistence._records import Reader, fetch
 
 __all__ = ["MAX_APPEND_MANY", "PostgresEventRepository"]
+
+APPEND_CHUNK = 5_000
+"""Events ``append_many`` draws from its iterable at a time: what it holds in memory."""
 
 
 _EVENTS = Reader(Event)
@@ -73,25 +81,51 @@ class PostgresEventRepository(Repository):
         return existing
 
     async def append_many(self, events: Iterable[NewEvent]) -> int:
-        batch = check_new_events(events)
-        if not batch:
-            return 0
+        """One ``COPY`` that draws the events :data:`APPEND_CHUNK` at a time, in a
+        transaction of its own (a savepoint inside the caller's), then the counts and
+        the consumers' wake-up once."""
+        chunks = chunks_of_new_events(events, size=APPEND_CHUNK)
         now = self._now()
-        params = [
-            queries.AppendEventsParams(
-                event_key=new.event_key,
-                user_id=new.user_id,
-                type=new.type,
-                payload=new.payload,  # validated into a dict of its own: no copy per row
-                occurred_at=new.occurred_at or now,
-                recorded_at=now,
-            )
-            for new in batch
-        ]
+        counts: Counter[str] = Counter()
+
+        def params() -> Iterator[queries.AppendEventsParams]:
+            # Drawn by the COPY as it sends: the caller's generator runs while the
+            # server stores what was sent before.
+            for chunk in chunks:
+                counts.update(new.type for new in chunk)
+                for new in chunk:
+                    yield queries.AppendEventsParams(
+                        event_key=new.event_key,
+                        user_id=new.user_id,
+                        type=new.type,
+                        payload=new.payload,  # validated into a dict of its own: no copy
+                        occurred_at=new.occurred_at or now,
+                        recorded_at=now,
+                    )
+
         with self._errors():
-            count = await queries.append_events(self._db, params=params)
-            await queries.notify_events_appended(self._db)
-        return count
+            async with self._transaction() as conn:
+                written = await queries.append_events(conn, params=params())
+                if counts:
+                    types = sorted(counts)
+                    await queries.add_event_type_counts(
+                        conn, types=types, counts=[counts[name] for name in types]
+                    )
+                    await queries.notify_events_appended(conn)
+        return written
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Any]:
+        """Yield a connection in a transaction of its own: on the pool, a pooled
+        connection's; on a connection, a savepoint of the caller's transaction (or a
+        transaction when it has none), so that a failure undoes only this call."""
+        if isinstance(self._db, asyncpg.Pool):
+            async with self._db.acquire() as conn, conn.transaction():
+                yield conn
+        else:
+            conn = cast(Any, self._db)
+            async with conn.transaction():
+                yield conn
 
     async def get(self, event_id: int) -> Event | None:
         check_event_id(event_id)
