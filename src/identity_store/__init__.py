@@ -48,7 +48,13 @@ from identity_store.domain.ports import (
     UnitOfWork,
     UserRepository,
 )
-from identity_store.infrastructure.db import Settings, check_health, create_pool, get_db
+from identity_store.infrastructure.db import (
+    Settings,
+    check_health,
+    create_pool,
+    get_db,
+    instrument_pool,
+)
 from identity_store.infrastructure.persistence import (
     PostgresEventRepository,
     PostgresTokenRepository,
@@ -100,5 +106,6 @@ __all__ = [
     "create_pool",
     "get_db",
     "get_uow",
+    "instrument_pool",
     "utc_now",
 ]

@@ -30,6 +30,14 @@ from asyncpg.transaction import Transaction
 from identity_store.domain.clock import Clock, utc_now
 from identity_store.domain.errors import CommitOutcomeUnknown, UnitOfWorkError
 from identity_store.infrastructure._pool import acquire_timeout_of
+from identity_store.infrastructure._telemetry import (
+    COMMITTED,
+    OUTCOME_UNKNOWN,
+    ROLLED_BACK,
+    Telemetry,
+    Unit,
+    telemetry_of,
+)
 from identity_store.infrastructure.persistence._errors import (
     raise_clean,
     translate_commit_error,
@@ -46,20 +54,33 @@ IsolationLevel = Literal["read_committed", "repeatable_read", "serializable"]
 
 
 class _Active:
-    __slots__ = ("connection", "events", "failed", "tokens", "transaction", "users")
+    __slots__ = (
+        "connection",
+        "events",
+        "failed",
+        "outcome",
+        "tokens",
+        "transaction",
+        "unit",
+        "users",
+    )
 
     def __init__(
         self,
         connection: PoolConnectionProxy[Any],
         transaction: Transaction,
         clock: Clock,
+        unit: Unit | None,
     ) -> None:
         self.connection = connection
         self.transaction = transaction
         self.failed = False
-        self.users = PostgresUserRepository(connection, clock=clock, on_server_error=self._fail)
-        self.tokens = PostgresTokenRepository(connection, clock=clock, on_server_error=self._fail)
-        self.events = PostgresEventRepository(connection, clock=clock, on_server_error=self._fail)
+        self.outcome = ROLLED_BACK
+        self.unit = unit
+        db = connection if unit is None else unit.traced(connection)
+        self.users = PostgresUserRepository(db, clock=clock, on_server_error=self._fail)
+        self.tokens = PostgresTokenRepository(db, clock=clock, on_server_error=self._fail)
+        self.events = PostgresEventRepository(db, clock=clock, on_server_error=self._fail)
 
     def _fail(self) -> None:
         self.failed = True
@@ -91,7 +112,7 @@ class PostgresUnitOfWork:
     event key first; anything else the block did must likewise be safe to repeat.
     """
 
-    __slots__ = ("_acquire_timeout", "_active", "_clock", "_isolation", "_pool")
+    __slots__ = ("_acquire_timeout", "_active", "_clock", "_isolation", "_pool", "_telemetry")
 
     def __init__(
         self,
@@ -108,6 +129,7 @@ class PostgresUnitOfWork:
         self._clock = clock
         self._isolation: IsolationLevel = isolation
         self._active: _Active | None = None
+        self._telemetry: Telemetry | None = telemetry_of(pool)
 
     @property
     def active(self) -> bool:
@@ -147,8 +169,24 @@ class PostgresUnitOfWork:
             raise UnitOfWorkError(
                 "this unit of work is already active; nested units of work are not supported"
             )
-        with translate_errors(acquire_timeout=self._acquire_timeout):
-            connection = await self._pool.acquire(timeout=self._acquire_timeout)
+        if self._telemetry is None:
+            self._active = await self._begin(None)
+            return self
+        unit = self._telemetry.unit()
+        try:
+            self._active = await self._begin(unit)
+        except BaseException as exc:
+            unit.finish(None, exc)
+            raise
+        return self
+
+    async def _begin(self, unit: Unit | None) -> _Active:
+        timeout = self._acquire_timeout
+        with translate_errors(acquire_timeout=timeout):
+            if unit is None:
+                connection = await self._pool.acquire(timeout=timeout)
+            else:
+                connection = await unit.acquire(self._pool, timeout)
         try:
             transaction = connection.transaction(isolation=self._isolation)
             with translate_errors(executor=connection):
@@ -156,8 +194,7 @@ class PostgresUnitOfWork:
         except BaseException:
             await self._release(connection)
             raise
-        self._active = _Active(connection, transaction, self._clock)
-        return self
+        return _Active(connection, transaction, self._clock, unit)
 
     async def __aexit__(
         self,
@@ -180,8 +217,20 @@ class PostgresUnitOfWork:
         """
         active = self._require_active()
         self._active = None
+        if active.unit is None:
+            await self._end(active, exc_type)
+            return
+        try:
+            await self._end(active, exc_type)
+        except BaseException as raised:
+            active.unit.finish(active.outcome, raised)
+            raise
+        active.unit.finish(active.outcome, exc)
+
+    async def _end(self, active: _Active, exc_type: type[BaseException] | None) -> None:
         try:
             if exc_type is None and not active.failed:
+                active.outcome = OUTCOME_UNKNOWN
                 try:
                     await active.transaction.commit()
                 except Exception as failure:
@@ -193,7 +242,10 @@ class PostgresUnitOfWork:
                         # (asyncpg may already have detached it from the pool).
                         with contextlib.suppress(Exception):
                             active.connection.terminate()
+                    else:
+                        active.outcome = ROLLED_BACK
                     raise_clean(translated)
+                active.outcome = COMMITTED
             else:
                 await self._rollback_quietly(active.transaction)
         finally:
