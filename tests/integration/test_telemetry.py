@@ -357,3 +357,27 @@ async def test_without_a_provider_a_pool_has_no_telemetry_and_repositories_run_p
     async with PostgresUnitOfWork(pool) as uow:
         assert type(uow.users._db).__name__ == "PoolConnectionProxy"
     assert PostgresUserRepository(pool)._db is pool
+
+
+async def test_the_generic_asyncpg_instrumentation_is_suppressed_under_query_spans(
+    otel: Otel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What opentelemetry-instrumentation-asyncpg does: wrap the method, and make a span
+    # only when instrumentation is not suppressed in the current context.
+    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+    seen: list[bool] = []
+    original = asyncpg.Connection.fetchrow
+
+    async def generic(self: asyncpg.Connection, *args: Any, **kwargs: Any) -> Any:
+        seen.append(is_instrumentation_enabled())
+        return await original(self, *args, **kwargs)
+
+    generic.__wrapped__ = original  # type: ignore[attr-defined]
+    monkeypatch.setattr(asyncpg.Connection, "fetchrow", generic)
+
+    await PostgresUserRepository(otel.pool).get(uuid.uuid4())
+    await otel.pool.fetchrow("SELECT 1")  # the application's own SQL: not ours to name
+
+    assert seen == [False, True]
+    assert [s.name for s in otel.finished()] == ["GetUserById"]

@@ -158,8 +158,9 @@ class _Instruments:
             description="Time a unit of work waited for a pooled connection.",
             explicit_bucket_boundaries_advisory=list(_DURATION_BUCKETS),
         )
-        self.pending = meter.create_up_down_counter(
+        meter.create_observable_up_down_counter(
             "db.client.connection.pending_requests",
+            callbacks=[self._pending],
             unit="{request}",
             description="Units of work waiting for a pooled connection.",
         )
@@ -214,6 +215,10 @@ class _Instruments:
             yield Observation(size - idle, {**base, "db.client.connection.state": "used"})
             yield Observation(idle, {**base, "db.client.connection.state": "idle"})
 
+    def _pending(self, _options: CallbackOptions) -> Iterable[Observation]:
+        for telemetry in self._live():
+            yield Observation(telemetry.waiting, telemetry.pool_attributes)
+
     def _max(self, _options: CallbackOptions) -> Iterable[Observation]:
         for telemetry in self._live():
             pool = telemetry.pool
@@ -255,6 +260,7 @@ class Telemetry:
         "lag",
         "pool_attributes",
         "tracer",
+        "waiting",
     )
 
     def __init__(
@@ -275,6 +281,7 @@ class Telemetry:
             _POOL_NAME: where(str(pool._connect_args[0])),
         }
         self.lag: tuple[float, float, float] | None = None
+        self.waiting = 0  # units of work waiting for a connection
         self._queries: dict[str, tuple[str, dict[str, Any]]] = {}
         self._servers: dict[object, dict[str, Any]] = {}
         self._lag_task: asyncio.Task[None] | None = None
@@ -378,11 +385,12 @@ class Telemetry:
         token = None
         if self.tracer is not None:
             span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
-            # The generic asyncpg instrumentation, when installed, would add a second
-            # span for the same statement: suppressed under ours.
-            token = otel_context.attach(
-                otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True)
-            )
+            if _generic_asyncpg_instrumentation():
+                # It would add a second span for the same statement, named by its first
+                # word and carrying its text: suppressed under ours.
+                token = otel_context.attach(
+                    otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True)
+                )
         started = time.perf_counter()
         try:
             return await call()
@@ -407,6 +415,11 @@ class Telemetry:
     def unit(self) -> Unit:
         """Start a unit of work's span and make it the current one."""
         return Unit(self)
+
+
+def _generic_asyncpg_instrumentation() -> bool:
+    """Whether opentelemetry-instrumentation-asyncpg wrapped asyncpg's methods."""
+    return hasattr(asyncpg.Connection.fetchrow, "__wrapped__")
 
 
 def _failure_attributes(exc: BaseException, executor: object) -> dict[str, Any]:
@@ -442,17 +455,17 @@ class Unit:
         instruments = self._telemetry.instruments
         if instruments is None:
             return await pool.acquire(timeout=timeout)
-        attributes = self._telemetry.pool_attributes
-        instruments.pending.add(1, attributes)
+        telemetry = self._telemetry
+        telemetry.waiting += 1
         started = time.perf_counter()
         try:
             return await pool.acquire(timeout=timeout)
         except TimeoutError:
-            instruments.timeouts.add(1, attributes)
+            instruments.timeouts.add(1, telemetry.pool_attributes)
             raise
         finally:
-            instruments.pending.add(-1, attributes)
-            instruments.wait_time.record(time.perf_counter() - started, attributes)
+            telemetry.waiting -= 1
+            instruments.wait_time.record(time.perf_counter() - started, telemetry.pool_attributes)
 
     def traced(self, connection: Any) -> Any:
         """The connection the repositories use: with a span per statement when tracing."""
