@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from argon2 import PasswordHasher
 from httpx import ASGITransport, AsyncClient
 from identity_example import Config, create_app
 from identity_example.telemetry import Providers
@@ -21,11 +23,10 @@ from opentelemetry.trace import SpanKind
 
 from identity_store import Settings
 
-from conftest import FAST_HASHER, OutboxMailer
-
 pytestmark = pytest.mark.integration
 
 PASSWORD = "correct horse battery staple"
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def reader() -> InMemoryMetricReader:
 @pytest.fixture
 async def traced_client(
     identity_store_settings: Settings,
-    mailer: OutboxMailer,
+    mailer: Any,
     spans: InMemorySpanExporter,
     reader: InMemoryMetricReader,
 ) -> AsyncIterator[AsyncClient]:
