@@ -81,13 +81,15 @@ async def calls(pool: Any) -> dict[str, Callable[[], Awaitable[Any]]]:
 
 
 async def one_round(variants: dict[str, Callable[[], Awaitable[Any]]]) -> dict[str, float]:
+    """Per-call CPU time (``<call>``) and wall time (``<call> [wall]``) of each call."""
     times = {}
     for label, fn in variants.items():
         await fn()  # warm
-        start = time.process_time()
+        cpu, wall = time.process_time(), time.perf_counter()
         for _ in range(CALLS):
             await fn()
-        times[label] = (time.process_time() - start) / CALLS
+        times[label] = (time.process_time() - cpu) / CALLS
+        times[f"{label} [wall]"] = (time.perf_counter() - wall) / CALLS
     return times
 
 
@@ -102,7 +104,8 @@ async def worker(url: str) -> None:
     round per line read from stdin, answering with one JSON line."""
     import identity_store
 
-    pool = await open_pool(url)
+    del url
+    pool = await open_pool(os.environ["BENCH_DATABASE_URL"])
     print(json.dumps({"from": identity_store.__file__}), flush=True)
     try:
         variants = await calls(pool)
@@ -164,8 +167,8 @@ async def measure(url: str, before: str | None) -> None:
         tree = Path(tempfile.mkdtemp(prefix="bench-telemetry-"))
         for name, src in (("before", before_tree(before, tree)), ("off (child)", ROOT / "src")):
             children[name] = child = subprocess.Popen(  # noqa: S603, ASYNC220 - set-up
-                [sys.executable, __file__, "--worker", url],
-                env={**os.environ, "PYTHONPATH": str(src)},
+                [sys.executable, __file__, "--worker", "-"],
+                env={**os.environ, "PYTHONPATH": str(src), "BENCH_DATABASE_URL": url},
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -196,20 +199,30 @@ async def measure(url: str, before: str | None) -> None:
             shutil.rmtree(tree, ignore_errors=True)
         for pool in pools.values():
             await pool.close()
-    print(f"telemetry cost: client CPU per call, best of {ROUNDS} rounds of {CALLS}, taking turns")
+    print(
+        f"telemetry cost per call, best of {ROUNDS} rounds of {CALLS}, taking turns;"
+        " client CPU time, and [wall] time (the server's work included)"
+    )
     for base, columns in (
         ("before", ("before", "off (child)")),
         ("off", ("off", "on, dropped", "on, in memory")),
     ):
         if base not in best:
             continue
-        print(f"  {'call':<22}" + "".join(f"{c:>18}" for c in columns) + f"   (ratio to {base})")
+        print(f"  {'call':<28}" + "".join(f"{c:>18}" for c in columns) + f"   (ratio to {base})")
         for label in best["off"]:
             cells = "".join(
                 f"{best[c][label] * 1e6:9.1f} us {best[c][label] / best[base][label]:5.3f}"
                 for c in columns
             )
-            print(f"  {label:<22}{cells}")
+            print(f"  {label:<28}{cells}")
+    tracer = TracerProvider().get_tracer("bench")
+    attributes = dict(noop.telemetry.server(noop)) | {"db.query.summary": "GetUserById"}
+    start = time.process_time()
+    for _ in range(5000):
+        tracer.start_span("GetUserById", attributes=attributes).end()
+    alone = (time.process_time() - start) / 5000
+    print(f"  the SDK alone, one span started and ended (no processor): {alone * 1e6:.1f} us CPU")
 
 
 async def main(before: str | None) -> None:
