@@ -216,13 +216,51 @@ async def measure(url: str, before: str | None) -> None:
                 for c in columns
             )
             print(f"  {label:<28}{cells}")
-    tracer = TracerProvider().get_tracer("bench")
-    attributes = dict(noop.telemetry.server(noop)) | {"db.query.summary": "GetUserById"}
-    start = time.process_time()
-    for _ in range(5000):
-        tracer.start_span("GetUserById", attributes=attributes).end()
-    alone = (time.process_time() - start) / 5000
-    print(f"  the SDK alone, one span started and ended (no processor): {alone * 1e6:.1f} us CPU")
+    await per_statement(noop)
+
+
+async def per_statement(pool: Any) -> None:
+    """The Python side alone, with no database: a generated function on an executor
+    that answers at once, plain and through the telemetry of each kind."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    from identity_store._generated import users
+    from identity_store.infrastructure._telemetry import Telemetry, traced
+
+    class Answers:
+        async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> None:  # noqa: ASYNC109
+            return None
+
+    class Dropping(SpanExporter):
+        def export(self, spans: Sequence[Any]) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    spans = TracerProvider()
+    spans.add_span_processor(SimpleSpanProcessor(Dropping()))
+    kinds = {
+        "no telemetry": None,
+        "spans only": (spans.get_tracer("bench"), None),
+        "metrics only": (None, MeterProvider().get_meter("bench")),
+        "spans and metrics": (spans.get_tracer("bench"), MeterProvider().get_meter("bench")),
+    }
+    print("one statement without a database (GetUserById on an executor answering at once):")
+    for label, kind in kinds.items():
+        executor: Any = Answers()
+        if kind is not None:
+            pool.telemetry = Telemetry(
+                pool, tracer=kind[0], meter=kind[1], capture_statements=False, lag_interval=0
+            )
+            executor = traced(pool)
+            executor._db = Answers()
+        best = float("inf")
+        for _ in range(ROUNDS):
+            start = time.process_time()
+            for _ in range(5000):
+                await users.get_user_by_id(executor, id=uuid.UUID(int=0))
+            best = min(best, (time.process_time() - start) / 5000)
+        print(f"  {label:<20} {best * 1e6:7.1f} us CPU")
 
 
 async def main(before: str | None) -> None:
