@@ -80,6 +80,42 @@ async def calls(pool: Any) -> dict[str, Callable[[], Awaitable[Any]]]:
     return {"users.get": get, "uow + users.get": uow_get, "uow + events.append": uow_append}
 
 
+async def without_database() -> Callable[[], Awaitable[Any]]:
+    """A unit of work and ``users.get`` on a pool and connection that answer at once:
+    the library's own Python work, with nothing the server or the network adds."""
+    from identity_store import PostgresUnitOfWork
+
+    class Transaction:
+        async def start(self) -> None:
+            pass
+
+        async def commit(self) -> None:
+            pass
+
+    class Connection:
+        def transaction(self, *, isolation: str) -> Transaction:
+            return Transaction()
+
+        async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> None:  # noqa: ASYNC109
+            return None
+
+    class Pool:
+        async def acquire(self, *, timeout: float | None = None) -> Connection:  # noqa: ASYNC109
+            return Connection()
+
+        async def release(self, connection: Connection) -> None:
+            pass
+
+    pool: Any = Pool()
+    user_id = uuid.UUID(int=1)
+
+    async def uow_get() -> Any:
+        async with PostgresUnitOfWork(pool) as uow:
+            return await uow.users.get(user_id)
+
+    return uow_get
+
+
 async def one_round(variants: dict[str, Callable[[], Awaitable[Any]]]) -> dict[str, float]:
     """Per-call CPU time (``<call>``) and wall time (``<call> [wall]``) of each call."""
     times = {}
@@ -109,6 +145,7 @@ async def worker(url: str) -> None:
     print(json.dumps({"from": identity_store.__file__}), flush=True)
     try:
         variants = await calls(pool)
+        variants["uow + users.get, no database"] = await without_database()
         for _ in sys.stdin:
             print(json.dumps(await one_round(variants)), flush=True)
     finally:
@@ -212,13 +249,13 @@ async def measure(url: str, before: str | None) -> None:
     ):
         if base not in best:
             continue
-        print(f"  {'call':<28}" + "".join(f"{c:>18}" for c in columns) + f"   (ratio to {base})")
-        for label in best["off"]:
+        print(f"  {'call':<36}" + "".join(f"{c:>18}" for c in columns) + f"   (ratio to {base})")
+        for label in best[base]:
             cells = "".join(
                 f"{best[c][label] * 1e6:9.1f} us {best[c][label] / best[base][label]:5.3f}"
                 for c in columns
             )
-            print(f"  {label:<28}{cells}")
+            print(f"  {label:<36}{cells}")
     await per_statement(noop)
 
 
