@@ -169,32 +169,27 @@ class PostgresUnitOfWork:
             raise UnitOfWorkError(
                 "this unit of work is already active; nested units of work are not supported"
             )
-        if self._telemetry is None:
-            self._active = await self._begin(None)
-            return self
-        unit = self._telemetry.unit()
-        try:
-            self._active = await self._begin(unit)
-        except BaseException as exc:
-            unit.finish(None, exc)
-            raise
-        return self
-
-    async def _begin(self, unit: Unit | None) -> _Active:
+        unit = None if self._telemetry is None else self._telemetry.unit()
         timeout = self._acquire_timeout
-        with translate_errors(acquire_timeout=timeout):
-            if unit is None:
-                connection = await self._pool.acquire(timeout=timeout)
-            else:
-                connection = await unit.acquire(self._pool, timeout)
         try:
-            transaction = connection.transaction(isolation=self._isolation)
-            with translate_errors(executor=connection):
-                await transaction.start()
-        except BaseException:
-            await self._release(connection)
+            with translate_errors(acquire_timeout=timeout):
+                if unit is None:
+                    connection = await self._pool.acquire(timeout=timeout)
+                else:
+                    connection = await unit.acquire(self._pool, timeout)
+            try:
+                transaction = connection.transaction(isolation=self._isolation)
+                with translate_errors(executor=connection):
+                    await transaction.start()
+            except BaseException:
+                await self._release(connection)
+                raise
+        except BaseException as exc:
+            if unit is not None:
+                unit.finish(None, exc)
             raise
-        return _Active(connection, transaction, self._clock, unit)
+        self._active = _Active(connection, transaction, self._clock, unit)
+        return self
 
     async def __aexit__(
         self,
@@ -217,17 +212,6 @@ class PostgresUnitOfWork:
         """
         active = self._require_active()
         self._active = None
-        if active.unit is None:
-            await self._end(active, exc_type)
-            return
-        try:
-            await self._end(active, exc_type)
-        except BaseException as raised:
-            active.unit.finish(active.outcome, raised)
-            raise
-        active.unit.finish(active.outcome, exc)
-
-    async def _end(self, active: _Active, exc_type: type[BaseException] | None) -> None:
         try:
             if exc_type is None and not active.failed:
                 active.outcome = OUTCOME_UNKNOWN
@@ -248,8 +232,14 @@ class PostgresUnitOfWork:
                 active.outcome = COMMITTED
             else:
                 await self._rollback_quietly(active.transaction)
+        except BaseException as raised:
+            if active.unit is not None:
+                active.unit.finish(active.outcome, raised)
+            raise
         finally:
             await self._release(active.connection)
+        if active.unit is not None:
+            active.unit.finish(active.outcome, exc)
 
     @staticmethod
     async def _rollback_quietly(transaction: Transaction) -> None:
