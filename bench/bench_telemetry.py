@@ -265,6 +265,7 @@ async def per_statement(pool: Any) -> None:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
     from identity_store._generated import users
     from identity_store.infrastructure._telemetry import Telemetry, traced
@@ -284,6 +285,7 @@ async def per_statement(pool: Any) -> None:
         "spans only": (spans.get_tracer("bench"), None),
         "metrics only": (None, MeterProvider().get_meter("bench")),
         "spans and metrics": (spans.get_tracer("bench"), MeterProvider().get_meter("bench")),
+        "spans not sampled": (TracerProvider(sampler=ALWAYS_OFF).get_tracer("bench"), None),
     }
     print("one statement without a database (GetUserById on an executor answering at once):")
     for label, kind in kinds.items():
