@@ -93,7 +93,8 @@ def instrument_pool(
     or no-op) stays off. Returns None, and leaves the pool untouched, when the
     OpenTelemetry API is not installed or neither provider is set. ``capture_statements``
     adds each statement's text (with ``$n`` placeholders, never values) to its span.
-    The event stream's lag is read every ``lag_interval`` seconds (0: never).
+    The event stream's lag is read every ``lag_interval`` seconds (0: never), by a task
+    on the running event loop: call this from async code, as ``create_pool`` does.
 
     Raises:
         TypeError: ``pool`` is not a pool from :func:`create_pool`.
