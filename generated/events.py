@@ -285,6 +285,63 @@ async def get_event_by_key(
     )
 
 
+GET_STREAM_LAG = """-- name: GetStreamLag :one
+WITH waiting AS (
+    SELECT recorded_at FROM events
+    WHERE tx_id >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+    LIMIT $1
+)
+SELECT
+    (SELECT count(*) FROM waiting)::bigint AS pending_events,
+    coalesce(extract(epoch FROM now() - (SELECT min(recorded_at) FROM waiting)), 0)::float8
+        AS pending_seconds,
+    coalesce((
+        SELECT extract(epoch FROM now() - min(xact_start)) FROM pg_catalog.pg_stat_activity
+        WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()
+    ), 0)::float8 AS oldest_transaction_seconds
+"""
+
+
+class GetStreamLagRow(BaseModel):
+    """A row returned by GetStreamLag."""
+
+    pending_events: int
+    pending_seconds: float
+    oldest_transaction_seconds: float
+
+
+def _get_stream_lag_values(
+    row: asyncpg.Record,
+) -> dict[str, object]:
+    return {
+        "pending_events": row[0],
+        "pending_seconds": row[1],
+        "oldest_transaction_seconds": row[2],
+    }
+
+
+async def get_stream_lag(
+    conn: Executor,
+    *,
+    max_rows: int,
+) -> GetStreamLagRow | None:
+    """How far the stream's horizon (see ReadEventStream) holds events
+    back: the committed events at or above it (at most @max_rows
+    counted), the age of the oldest of them, and the age of the oldest
+    running transaction with an id (it holds the horizon there; other
+    roles' sessions count only with pg_read_all_stats).
+    """
+    row = await conn.fetchrow(
+        GET_STREAM_LAG,
+        max_rows,
+    )
+    if row is None:
+        return None
+    return GetStreamLagRow.model_validate(
+        _get_stream_lag_values(row),
+    )
+
+
 LIST_EVENTS_FOR_USER = """-- name: ListEventsForUser :many
 SELECT id, event_key, user_id, type, payload, occurred_at, recorded_at, tx_id FROM events
 WHERE user_id = $1::uuid AND id > $2

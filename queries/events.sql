@@ -75,3 +75,23 @@ FROM event_type_counts
 WHERE sqlc.narg(types)::text[] IS NULL OR type = ANY(sqlc.narg(types)::text[])
 GROUP BY type
 ORDER BY type;
+
+-- How far the stream's horizon (see ReadEventStream) holds events
+-- back: the committed events at or above it (at most @max_rows
+-- counted), the age of the oldest of them, and the age of the oldest
+-- running transaction with an id (it holds the horizon there; other
+-- roles' sessions count only with pg_read_all_stats).
+-- name: GetStreamLag :one
+WITH waiting AS (
+    SELECT recorded_at FROM events
+    WHERE tx_id >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+    LIMIT @max_rows
+)
+SELECT
+    (SELECT count(*) FROM waiting)::bigint AS pending_events,
+    coalesce(extract(epoch FROM now() - (SELECT min(recorded_at) FROM waiting)), 0)::float8
+        AS pending_seconds,
+    coalesce((
+        SELECT extract(epoch FROM now() - min(xact_start)) FROM pg_catalog.pg_stat_activity
+        WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()
+    ), 0)::float8 AS oldest_transaction_seconds;

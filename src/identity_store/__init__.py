@@ -69,6 +69,7 @@ from identity_store.infrastructure.db import (
     check_health,
     create_pool,
     get_db,
+    instrument_pool,
     replica_lag,
 )
 from identity_store.infrastructure.persistence import (
@@ -142,6 +143,7 @@ __all__ = [
     "create_pool",
     "get_db",
     "get_uow",
+    "instrument_pool",
     "replica_lag",
     "run_once",
     "utc_now",

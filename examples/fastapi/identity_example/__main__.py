@@ -19,6 +19,7 @@ from types import FrameType
 import uvicorn
 
 from identity_example.app import create_app
+from identity_example.telemetry import configure_from_environment
 from identity_store import IdentityStoreError
 from identity_store.migrate import apply_migrations
 
@@ -38,6 +39,7 @@ def main() -> int:
     args = parser.parse_args()
     # The application configures logging; the library only logs to "identity_store".
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_from_environment()  # OTEL_TRACES_EXPORTER=console|otlp (identity_example.telemetry)
 
     started_server = False
     if not (os.environ.get("DATABASE_URL") or os.environ.get("DB_URL")):

@@ -59,6 +59,7 @@ from identity_example.schemas import (
     UserEventsOut,
     UserOut,
 )
+from identity_example.telemetry import Providers, instrument_app, instrument_service_pool
 from identity_store import (
     InvalidInput,
     NewEvent,
@@ -111,6 +112,7 @@ class Config:
     reset_ttl: timedelta = timedelta(minutes=15)
     retry_after: int = 1
     new_uow: Callable[[], UnitOfWork] | None = None
+    telemetry: Providers | None = None  # OpenTelemetry; None: the global providers, if set
 
 
 class InvalidCredentialsError(Exception):
@@ -202,6 +204,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         return
     pool = await create_pool(config.settings)  # no connection is opened at import time
+    instrument_service_pool(pool, config.telemetry)
     app.state.pool = pool
     app.state.new_uow = lambda: PostgresUnitOfWork(pool)
     try:
@@ -219,6 +222,7 @@ def create_app(config: Config | None = None) -> FastAPI:
     # Verified against when the address is unknown, so both cases cost one hash check.
     app.state.dummy_hash = config.hasher.hash("not-a-password-of-anyone")
     add_error_handlers(app, retry_after=config.retry_after)
+    instrument_app(app, config.telemetry)
 
     @app.exception_handler(InvalidCredentialsError)
     async def _bad_credentials(request: Request, exc: Exception) -> JSONResponse:

@@ -63,10 +63,12 @@ class _Acquire(_AcquireContext):
 class BoundedPool(asyncpg.Pool):
     """An ``asyncpg.Pool`` whose ``acquire()`` defaults to ``acquire_timeout``."""
 
-    __slots__ = ("__weakref__", "acquire_timeout", "on_close")
+    __slots__ = ("__weakref__", "acquire_timeout", "on_close", "telemetry")
 
     acquire_timeout: float
     on_close: Callable[[], None] | None
+    telemetry: Any  # identity_store.infrastructure._telemetry.Telemetry | None
+    _connect_args: tuple[Any, ...]  # asyncpg's: (dsn,)
 
     def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext[Any]:
         """Take a connection, waiting at most ``timeout`` (default ``acquire_timeout``)
@@ -84,6 +86,8 @@ class BoundedPool(asyncpg.Pool):
         self._report_closed()
 
     def _report_closed(self) -> None:
+        if self.telemetry is not None:
+            self.telemetry.stop()
         on_close, self.on_close = self.on_close, None
         if on_close is not None:
             on_close()
@@ -120,5 +124,6 @@ async def open_pool(
     pool = BoundedPool(dsn, **{**_create_pool_defaults(), **pool_kwargs})
     pool.acquire_timeout = acquire_timeout
     pool.on_close = on_close
+    pool.telemetry = None
     await pool
     return pool

@@ -31,9 +31,18 @@ from identity_store.domain.errors import DatabaseConfigError, DatabaseUnavailabl
 from identity_store.infrastructure._errors import translate_errors
 from identity_store.infrastructure._observe import PoolObserver, logger
 from identity_store.infrastructure._pool import acquire_timeout_of, open_pool
+from identity_store.infrastructure._telemetry import instrument_pool
 from identity_store.infrastructure.settings import Settings, describe_url, load_settings
 
-__all__ = ["Settings", "check_health", "create_pool", "describe_url", "get_db", "replica_lag"]
+__all__ = [
+    "Settings",
+    "check_health",
+    "create_pool",
+    "describe_url",
+    "get_db",
+    "instrument_pool",
+    "replica_lag",
+]
 
 REPLICA_LAG_WARNING_SECONDS = 30.0
 """A replica further behind than this makes :func:`check_health` log a warning."""
@@ -42,7 +51,9 @@ REPLICA_LAG_WARNING_SECONDS = 30.0
 async def create_pool(settings: Settings | None = None) -> asyncpg.Pool:
     """Open a connection pool and check that the server answers.
 
-    Every connection gets the JSON codecs of the generated layer.
+    Every connection gets the JSON codecs of the generated layer. When the application
+    has set an OpenTelemetry tracer or meter provider, the pool reports traces and
+    metrics (:func:`instrument_pool`, docs/telemetry.md).
 
     Raises:
         DatabaseConfigError: the settings are invalid (message names the setting).
@@ -93,6 +104,7 @@ async def create_pool(settings: Settings | None = None) -> asyncpg.Pool:
         ) from None
     assert pool is not None
     observer.created(min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+    instrument_pool(pool)
     return pool
 
 

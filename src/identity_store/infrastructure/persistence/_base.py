@@ -11,6 +11,8 @@ from identity_store._generated.db import Executor
 from identity_store.domain.arguments import MAX_PAGE_SIZE, check_limit, read_clock
 from identity_store.domain.clock import Clock, utc_now
 from identity_store.infrastructure._errors import translate_errors
+from identity_store.infrastructure._pool import BoundedPool
+from identity_store.infrastructure._telemetry import traced
 
 __all__ = ["MAX_PAGE_SIZE", "Repository", "check_limit"]
 
@@ -31,7 +33,8 @@ class Repository:
         clock: Clock = utc_now,
         on_server_error: Callable[[], None] | None = None,
     ) -> None:
-        self._db = db
+        # A span per statement on an instrumented pool (a connection: the unit of work's).
+        self._db = traced(db) if isinstance(db, BoundedPool) else db
         self._clock = clock
         self._on_server_error = on_server_error
 

@@ -33,6 +33,14 @@ from identity_store.infrastructure._errors import (
     translate_errors,
 )
 from identity_store.infrastructure._pool import acquire_timeout_of
+from identity_store.infrastructure._telemetry import (
+    COMMITTED,
+    OUTCOME_UNKNOWN,
+    ROLLED_BACK,
+    Telemetry,
+    Unit,
+    telemetry_of,
+)
 from identity_store.infrastructure.persistence.event_repo import PostgresEventRepository
 from identity_store.infrastructure.persistence.subscription_repo import (
     PostgresSubscriptionRepository,
@@ -50,9 +58,11 @@ class _Active:
         "connection",
         "events",
         "failed",
+        "outcome",
         "subscriptions",
         "tokens",
         "transaction",
+        "unit",
         "users",
     )
 
@@ -61,15 +71,19 @@ class _Active:
         connection: PoolConnectionProxy[Any],
         transaction: Transaction,
         clock: Clock,
+        unit: Unit | None,
     ) -> None:
         self.connection = connection
         self.transaction = transaction
         self.failed = False
-        self.users = PostgresUserRepository(connection, clock=clock, on_server_error=self._fail)
-        self.tokens = PostgresTokenRepository(connection, clock=clock, on_server_error=self._fail)
-        self.events = PostgresEventRepository(connection, clock=clock, on_server_error=self._fail)
+        self.outcome = ROLLED_BACK
+        self.unit = unit
+        db = connection if unit is None else unit.traced(connection)
+        self.users = PostgresUserRepository(db, clock=clock, on_server_error=self._fail)
+        self.tokens = PostgresTokenRepository(db, clock=clock, on_server_error=self._fail)
+        self.events = PostgresEventRepository(db, clock=clock, on_server_error=self._fail)
         self.subscriptions = PostgresSubscriptionRepository(
-            connection, clock=clock, on_server_error=self._fail
+            db, clock=clock, on_server_error=self._fail
         )
 
     def _fail(self) -> None:
@@ -96,7 +110,15 @@ class PostgresUnitOfWork:
     pool's ``DB_ACQUIRE_TIMEOUT``, 10 s), then raises :class:`DatabaseTimeout`.
     """
 
-    __slots__ = ("_acquire_timeout", "_active", "_clock", "_isolation", "_pool", "_readonly")
+    __slots__ = (
+        "_acquire_timeout",
+        "_active",
+        "_clock",
+        "_isolation",
+        "_pool",
+        "_readonly",
+        "_telemetry",
+    )
 
     def __init__(
         self,
@@ -115,6 +137,7 @@ class PostgresUnitOfWork:
         self._isolation: IsolationLevel = isolation
         self._readonly = readonly
         self._active: _Active | None = None
+        self._telemetry: Telemetry | None = telemetry_of(pool)
 
     @property
     def active(self) -> bool:
@@ -156,16 +179,28 @@ class PostgresUnitOfWork:
             raise UnitOfWorkError(
                 "this unit of work is already active; nested units of work are not supported"
             )
-        with translate_errors(acquire_timeout=self._acquire_timeout):
-            connection = await self._pool.acquire(timeout=self._acquire_timeout)
+        unit = None if self._telemetry is None else self._telemetry.unit()
+        timeout = self._acquire_timeout
         try:
-            transaction = connection.transaction(isolation=self._isolation, readonly=self._readonly)
-            with translate_errors(executor=connection):
-                await transaction.start()
-        except BaseException:
-            await self._release(connection)
+            with translate_errors(acquire_timeout=timeout):
+                if unit is None:
+                    connection = await self._pool.acquire(timeout=timeout)
+                else:
+                    connection = await unit.acquire(self._pool, timeout)
+            try:
+                transaction = connection.transaction(
+                    isolation=self._isolation, readonly=self._readonly
+                )
+                with translate_errors(executor=connection):
+                    await transaction.start()
+            except BaseException:
+                await self._release(connection)
+                raise
+        except BaseException as exc:
+            if unit is not None:
+                unit.finish(None, exc)
             raise
-        self._active = _Active(connection, transaction, self._clock)
+        self._active = _Active(connection, transaction, self._clock, unit)
         return self
 
     async def __aexit__(
@@ -189,6 +224,7 @@ class PostgresUnitOfWork:
         self._active = None
         try:
             if exc_type is None and not active.failed:
+                active.outcome = OUTCOME_UNKNOWN
                 try:
                     await active.transaction.commit()
                 except Exception as failure:
@@ -200,11 +236,20 @@ class PostgresUnitOfWork:
                         # (asyncpg may already have detached it from the pool).
                         with contextlib.suppress(Exception):
                             active.connection.terminate()
+                    else:
+                        active.outcome = ROLLED_BACK
                     raise_clean(translated)
+                active.outcome = COMMITTED
             else:
                 await self._rollback_quietly(active.transaction)
+        except BaseException as raised:
+            if active.unit is not None:
+                active.unit.finish(active.outcome, raised)
+            raise
         finally:
             await self._release(active.connection)
+        if active.unit is not None:
+            active.unit.finish(active.outcome, exc)
 
     @staticmethod
     async def _rollback_quietly(transaction: Transaction) -> None:
