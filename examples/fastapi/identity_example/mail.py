@@ -19,6 +19,9 @@ receives the event, issues the single-use token and mails its secret:
   secret works (using one revokes the other). A token issued for a mail that was never
   sent nobody knows; it expires. So: one mail per request, except for a batch in flight
   when the consumer stops, which is mailed again unless the mailer deduplicates.
+- **A mailer that fails** (raises) leaves the batch unacknowledged: it is delivered
+  again with backoff, so an outage of the mail API delays the mail (with a new token,
+  the same key); after about 14 minutes of failures the request is parked.
 - **Several instances.** Each instance of the service runs a consumer; one batch of the
   subscription is handled at a time (the library locks the subscription's row), so
   instances share the mail without sending it twice.
@@ -63,6 +66,11 @@ RESET_REQUESTED = "user.password_reset_requested"
 SUBSCRIPTION = "example.reset-mail"
 # The batch's transaction, the LISTEN connection and the token's own transaction.
 _CONNECTIONS = 3
+# A mailer that fails is retried after 1, 2, 4 ... 60, 60 ... seconds: 20 attempts take
+# about 14 minutes, close to a reset token's 15, after which the mail is pointless; then
+# the request is parked (``uow.subscriptions.list_parked``) and the others go on.
+_MAX_ATTEMPTS = 20
+_MAX_BACKOFF = 60.0
 _STOP_TIMEOUT = 10.0
 
 _log = logging.getLogger("identity_example.mail")
@@ -123,7 +131,9 @@ async def create_subscription(pool: asyncpg.Pool[Any]) -> None:
             return
     with contextlib.suppress(SubscriptionExists):  # another instance was faster
         async with PostgresUnitOfWork(pool) as uow:
-            await uow.subscriptions.create(SUBSCRIPTION, types=[RESET_REQUESTED], start="now")
+            await uow.subscriptions.create(
+                SUBSCRIPTION, types=[RESET_REQUESTED], start="now", max_attempts=_MAX_ATTEMPTS
+            )
 
 
 async def run_reset_mail(
@@ -136,7 +146,8 @@ async def run_reset_mail(
     """Create the subscription if missing, then mail every request until ``stop`` is set
     or the task is cancelled (a cancelled batch rolls back and is delivered again)."""
     await create_subscription(pool)
-    await consume(pool, SUBSCRIPTION, reset_mail_handler(pool, mailer, ttl), stop=stop)
+    handler = reset_mail_handler(pool, mailer, ttl)
+    await consume(pool, SUBSCRIPTION, handler, max_backoff=_MAX_BACKOFF, stop=stop)
 
 
 def _ended(task: asyncio.Task[None]) -> None:

@@ -33,20 +33,27 @@ class OutboxMailer:
     APIs do (``dedupe``): a key already sent is not sent again.
 
     ``before_send`` / ``after_send``, when given, hold each call until they are set:
-    before the mail is kept, or after (a mail gone out whose batch has not committed)."""
+    before the mail is kept, or after (a mail gone out whose batch has not committed).
+    A call that raises sends nothing."""
 
     sent: list[tuple[str, str]] = field(default_factory=list)
     keys: list[UUID] = field(default_factory=list)  # of every call, duplicates included
+    sent_keys: set[UUID] = field(default_factory=set)
     dedupe: bool = True
     before_send: asyncio.Event | None = None
+    failures: int = 0  # calls that raise, as a mail API that is down
     after_send: asyncio.Event | None = None
 
     async def send_password_reset(self, email: str, secret: str, *, idempotency_key: UUID) -> None:
         self.keys.append(idempotency_key)
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("the mail API is down")
         if self.before_send is not None:
             await self.before_send.wait()
-        if not (self.dedupe and idempotency_key in self.keys[:-1]):
+        if not (self.dedupe and idempotency_key in self.sent_keys):
             self.sent.append((email, secret))
+            self.sent_keys.add(idempotency_key)
         if self.after_send is not None:
             await self.after_send.wait()
 

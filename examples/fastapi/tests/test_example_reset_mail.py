@@ -215,6 +215,26 @@ async def test_a_consumer_killed_after_mailing_mails_that_batch_again_with_the_s
             assert await confirm(client, mailer.sent[1][1]) == 401
 
 
+async def test_a_mailer_that_fails_gets_the_request_again_until_it_is_sent(
+    identity_store_settings: Settings,
+    identity_store_pool: asyncpg.Pool[Any],
+    serve: Serve,
+    mailer: OutboxMailer,
+) -> None:
+    mailer.failures = 1
+    async with serve(identity_store_settings) as client:
+        email = await signed_up(client)
+        await request_reset(client, email)
+        await mailer.wait_for(2)  # the first call raised; the retry (after 1 s) sent
+        await caught_up(identity_store_pool)
+        assert await confirm(client, mailer.sent[0][1]) == 204
+    [(key, _)] = await reset_events(identity_store_pool)
+    assert mailer.keys == [key, key]
+    assert [address for address, _ in mailer.sent] == [email]
+    async with PostgresUnitOfWork(identity_store_pool) as uow:
+        assert await uow.subscriptions.list_parked(SUBSCRIPTION) == []
+
+
 async def test_a_pool_too_small_for_the_consumer_fails_at_start_naming_it(
     identity_store_settings: Settings, serve: Serve
 ) -> None:
