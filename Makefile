@@ -158,7 +158,7 @@ setup-pgbouncer: ##! install Debian's pgbouncer when missing (root + apt-get), e
 test-pgbouncer: setup tools setup-pgbouncer ##! the integration suite through PgBouncer (transaction mode)
 	$(PY) -m pytest tests/integration --pgbouncer
 
-example: setup ## run the FastAPI example service on the embedded server (http://127.0.0.1:8000)
+example: setup ## run the FastAPI example (and its reset-mail consumer) on the embedded server (http://127.0.0.1:8000)
 	PYTHONPATH=examples/fastapi $(PY) -m identity_example
 
 setup-ha: ##! install Debian's etcd-server and patroni when missing (root + apt-get), else say why not

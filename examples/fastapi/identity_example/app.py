@@ -12,7 +12,7 @@ GET      /users/{id}/events            the user's events, page by page (``after_
 POST     /sessions                     sign in: a session token (bearer)
 GET      /sessions/current             verify the bearer token
 DELETE   /sessions/current             sign out
-POST     /password-resets              mail a single-use reset token (always 202)
+POST     /password-resets              record a reset request, mailed by a consumer (202)
 POST     /password-resets/confirm      consume it and set a new password
 GET      /events                       the event stream, page by page (``after`` cursor);
                                        an API key with scope ``events:read``
@@ -32,20 +32,20 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 from uuid import UUID
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import BackgroundTasks, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import JSONResponse
 
+from identity_example.mail import RESET_REQUESTED, ConsoleMailer, Mailer, reset_mail_consumer
 from identity_example.schemas import (
     EventOut,
     PasswordResetConfirm,
@@ -86,24 +86,12 @@ _SECRET_MAX_LENGTH = 200
 _ETAG = re.compile(r'"(\d{1,10})"')
 
 
-class Mailer(Protocol):
-    """Delivers password-reset secrets to their owner."""
-
-    async def send_password_reset(self, email: str, secret: str) -> None: ...
-
-
-class ConsoleMailer:
-    """For local development only: prints the reset secret to stderr. A real service
-    sends it by e-mail and never writes it anywhere else."""
-
-    async def send_password_reset(self, email: str, secret: str) -> None:
-        print(f"[dev mailer] password reset for {email}: {secret}", file=sys.stderr)
-
-
 @dataclass(frozen=True)
 class Config:
     """How the service runs. ``settings`` None: from the environment (DATABASE_URL).
-    ``new_uow``: a unit-of-work factory to use instead of a pool (tests with fakes)."""
+    ``new_uow``: a unit-of-work factory to use instead of a pool (tests with fakes).
+    ``mail_consumer`` False: the reset mail is sent by a consumer run elsewhere
+    (:func:`identity_example.mail.run_reset_mail` in another process)."""
 
     settings: Settings | None = None
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
@@ -113,6 +101,7 @@ class Config:
     retry_after: int = 1
     new_uow: Callable[[], UnitOfWork] | None = None
     telemetry: Providers | None = None  # OpenTelemetry; None: the global providers, if set
+    mail_consumer: bool = True
 
 
 class InvalidCredentialsError(Exception):
@@ -208,7 +197,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.pool = pool
     app.state.new_uow = lambda: PostgresUnitOfWork(pool)
     try:
-        yield
+        if config.mail_consumer:  # the password-reset mail: identity_example/mail.py
+            async with reset_mail_consumer(pool, config.mailer, config.reset_ttl):
+                yield
+        else:
+            yield
     finally:
         await pool.close()
 
@@ -360,19 +353,12 @@ def create_app(config: Config | None = None) -> FastAPI:
         await uow.events.append(NewEvent(type="session.ended", user_id=session.user_id))
 
     @app.post("/password-resets", status_code=202)
-    async def request_password_reset(
-        body: PasswordResetRequest, uow: Uow, background: BackgroundTasks
-    ) -> dict[str, str]:
+    async def request_password_reset(body: PasswordResetRequest, uow: Uow) -> dict[str, str]:
         user = await uow.users.get_by_email(body.email)
         if user is not None and user.status is UserStatus.ACTIVE:
-            issued = await uow.tokens.issue(
-                NewToken(user_id=user.id, kind=TokenKind.PASSWORD_RESET, ttl=config.reset_ttl)
-            )
-            await uow.events.append(NewEvent(type="password_reset.requested", user_id=user.id))
-            # Runs after the response, so only once the token is committed.
-            background.add_task(
-                config.mailer.send_password_reset, user.email, issued.secret.get_secret_value()
-            )
+            # Only the intent: the mail consumer issues the token and mails it, so
+            # neither the secret nor the address is in the event log.
+            await uow.events.append(NewEvent(type=RESET_REQUESTED, user_id=user.id))
         # The same answer whether or not the address is registered.
         return {"detail": "if this address is registered, a reset message is on its way"}
 

@@ -4,6 +4,7 @@ database per test from identity-store's pytest plugin (``identity_store_settings
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from argon2 import PasswordHasher
@@ -27,12 +29,42 @@ FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 @dataclass
 class OutboxMailer:
-    """Keeps what the service would have e-mailed."""
+    """Keeps what the service would have e-mailed, honouring idempotency keys as mail
+    APIs do (``dedupe``): a key already sent is not sent again.
+
+    ``before_send`` / ``after_send``, when given, hold each call until they are set:
+    before the mail is kept, or after (a mail gone out whose batch has not committed).
+    A call that raises sends nothing."""
 
     sent: list[tuple[str, str]] = field(default_factory=list)
+    keys: list[UUID] = field(default_factory=list)  # of every call, duplicates included
+    sent_keys: set[UUID] = field(default_factory=set)
+    dedupe: bool = True
+    before_send: asyncio.Event | None = None
+    failures: int = 0  # calls that raise, as a mail API that is down
+    after_send: asyncio.Event | None = None
 
-    async def send_password_reset(self, email: str, secret: str) -> None:
-        self.sent.append((email, secret))
+    async def send_password_reset(self, email: str, secret: str, *, idempotency_key: UUID) -> None:
+        self.keys.append(idempotency_key)
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("the mail API is down")
+        if self.before_send is not None:
+            await self.before_send.wait()
+        if not (self.dedupe and idempotency_key in self.sent_keys):
+            self.sent.append((email, secret))
+            self.sent_keys.add(idempotency_key)
+        if self.after_send is not None:
+            await self.after_send.wait()
+
+    async def wait_for(self, calls: int) -> None:
+        """Return once the mailer was called ``calls`` times (the consumer runs apart
+        from the request), within 30 s."""
+        deadline = time.monotonic() + 30
+        while len(self.keys) < calls:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(self.keys)} of {calls} mails within 30 s")
+            await asyncio.sleep(0.02)
 
 
 @pytest.fixture

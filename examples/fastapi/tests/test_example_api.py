@@ -320,6 +320,7 @@ async def test_password_reset_sets_the_new_password_once(client: AsyncClient, ma
     known = await client.post("/password-resets", json={"email": user["email"]})
     assert unknown.status_code == known.status_code == 202
     assert unknown.json() == known.json()
+    await mailer.wait_for(1)
     assert [email for email, _ in mailer.sent] == [user["email"]]
     secret = mailer.sent[0][1]
 
@@ -339,6 +340,7 @@ async def test_password_reset_with_a_short_password_answers_422_without_echo(
 ) -> None:
     user, _ = await signed_in(client)
     await client.post("/password-resets", json={"email": user["email"]})
+    await mailer.wait_for(1)
     secret = mailer.sent[0][1]
     response = await client.post(
         "/password-resets/confirm", json={"token": secret, "new_password": "Zq9#xw"}
@@ -514,6 +516,7 @@ async def test_no_log_record_of_a_whole_session_holds_a_secret_or_personal_data(
             headers={**auth, "If-Match": '"1"'},
         )
         await client.post("/password-resets", json={"email": email})
+        await mailer.wait_for(1)
         reset = mailer.sent[0][1]
         await client.post(
             "/password-resets/confirm", json={"token": reset, "new_password": "another passphrase"}
