@@ -189,3 +189,15 @@ CREATE TABLE subscription_parked_events (
         char_length(error_class) <= 200 AND char_length(error_message) <= 1000
     )
 );
+
+-- How far purge_events has deleted the stream: events at or before
+-- (purged_tx_id, purged_id) may be gone, so a subscription positioned below it cannot
+-- read on. One row, or none while nothing was purged. The application only reads it.
+CREATE TABLE event_retention (
+    singleton    boolean     NOT NULL DEFAULT true,
+    purged_tx_id bigint      NOT NULL,
+    purged_id    bigint      NOT NULL,
+    purged_at    timestamptz NOT NULL,
+    CONSTRAINT event_retention_pkey PRIMARY KEY (singleton),
+    CONSTRAINT event_retention_singleton CHECK (singleton)
+);

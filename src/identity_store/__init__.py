@@ -22,6 +22,7 @@ from identity_store.domain.errors import (
     EventKeyConflict,
     IdentityStoreError,
     InvalidInput,
+    SubscriptionBehindRetention,
     SubscriptionExists,
     SubscriptionNotFound,
     SubscriptionStopped,
@@ -80,6 +81,7 @@ from identity_store.infrastructure.persistence import (
     PostgresUserRepository,
     get_uow,
 )
+from identity_store.infrastructure.retention import purge_events
 
 __all__ = [
     "SINGLE_USE_TOKEN_KINDS",
@@ -117,6 +119,7 @@ __all__ = [
     "Settings",
     "StreamLag",
     "Subscription",
+    "SubscriptionBehindRetention",
     "SubscriptionExists",
     "SubscriptionLag",
     "SubscriptionNotFound",
@@ -142,6 +145,7 @@ __all__ = [
     "create_pool",
     "get_db",
     "get_uow",
+    "purge_events",
     "replica_lag",
     "run_once",
     "utc_now",

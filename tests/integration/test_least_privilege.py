@@ -49,6 +49,8 @@ FORBIDDEN_TO_THE_APPLICATION = [
     "TRUNCATE events",
     "UPDATE events SET type = 'tampered.event'",
     "DELETE FROM events",
+    "INSERT INTO event_retention VALUES (true, 1, 1, now())",
+    "UPDATE event_retention SET purged_id = 0",
     "SELECT * FROM atlas_schema_revisions.atlas_schema_revisions",
     "DELETE FROM atlas_schema_revisions.atlas_schema_revisions",
     "CREATE FUNCTION intruder() RETURNS int LANGUAGE sql AS 'SELECT 1'",
@@ -61,6 +63,7 @@ EXPECTED = {
     "events": {"SELECT", "INSERT"},
     "subscriptions": {"SELECT", "INSERT", "UPDATE", "DELETE"},
     "subscription_parked_events": {"SELECT", "INSERT"},
+    "event_retention": {"SELECT"},
 }
 ALL_TABLE_PRIVILEGES = ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"]
 
