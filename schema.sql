@@ -195,11 +195,23 @@ CREATE TABLE subscription_parked_events (
 -- reads a few rows instead of the whole log. A type's count is spread over shards
 -- (the writer's backend pid modulo 32, see queries/events.sql) so that concurrent
 -- writers of one type do not wait on one row until commit; readers sum the shards.
--- Events are never deleted, so counts only grow.
+-- purge_events subtracts what it deletes, in the same transaction, on its own shard:
+-- a shard may go below zero, the sum of a type's shards never does.
 CREATE TABLE event_type_counts (
     type  text     NOT NULL,
     shard smallint NOT NULL,
     count bigint   NOT NULL,
-    CONSTRAINT event_type_counts_pkey PRIMARY KEY (type, shard),
-    CONSTRAINT event_type_counts_count_positive CHECK (count > 0)
+    CONSTRAINT event_type_counts_pkey PRIMARY KEY (type, shard)
+);
+
+-- How far purge_events has deleted the stream: events at or before
+-- (purged_tx_id, purged_id) may be gone, so a subscription positioned below it cannot
+-- read on. One row, or none while nothing was purged. The application only reads it.
+CREATE TABLE event_retention (
+    singleton    boolean     NOT NULL DEFAULT true,
+    purged_tx_id bigint      NOT NULL,
+    purged_id    bigint      NOT NULL,
+    purged_at    timestamptz NOT NULL,
+    CONSTRAINT event_retention_pkey PRIMARY KEY (singleton),
+    CONSTRAINT event_retention_singleton CHECK (singleton)
 );

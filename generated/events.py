@@ -196,6 +196,7 @@ SELECT type, sum(count)::bigint AS count
 FROM event_type_counts
 WHERE $1::text[] IS NULL OR type = ANY($1::text[])
 GROUP BY type
+HAVING sum(count) > 0
 ORDER BY type
 """
 

@@ -18,6 +18,19 @@ from identity_store.domain.models import (
 )
 
 
+class EventRetention(BaseModel):
+    """A row of table event_retention."""
+
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+    )
+
+    singleton: bool
+    purged_tx_id: int
+    purged_id: int
+    purged_at: StoredDatetime
+
+
 class EventTypeCount(BaseModel):
     """A row of table event_type_counts."""
 

@@ -74,6 +74,7 @@ SELECT type, sum(count)::bigint AS count
 FROM event_type_counts
 WHERE sqlc.narg(types)::text[] IS NULL OR type = ANY(sqlc.narg(types)::text[])
 GROUP BY type
+HAVING sum(count) > 0
 ORDER BY type;
 
 -- How far the stream's horizon (see ReadEventStream) holds events

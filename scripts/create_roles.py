@@ -78,6 +78,10 @@ UPDATE_DELETE = frozenset({"users", "tokens", "subscriptions"})
 # append queries upsert (INSERT ... ON CONFLICT DO UPDATE).
 UPDATE_ONLY = frozenset({"event_type_counts"})
 
+# Tables the application only reads: event_retention is written by purge_events, which
+# runs as the owner (the application may not delete events either).
+SELECT_ONLY = frozenset({"event_retention"})
+
 # Columns only their DEFAULT may fill: the event stream's order (a reader already past a
 # tx_id written by hand would never see that row). INSERT is granted column by column,
 # on the table's columns at the time of the run less these and identity ALWAYS ones.
@@ -334,7 +338,7 @@ async def _grant(db_url: str, database: str, owner: Role, app: Role) -> list[str
                     privileges += ", UPDATE"
                 await conn.execute(f"REVOKE ALL ON TABLE public.{ident(table)} FROM {a}")
                 await conn.execute(f"GRANT {privileges} ON TABLE public.{ident(table)} TO {a}")
-                insertable = await _insertable_columns(conn, table)
+                insertable = [] if table in SELECT_ONLY else await _insertable_columns(conn, table)
                 if insertable:
                     columns = ", ".join(ident(column) for column in insertable)
                     await conn.execute(
@@ -342,7 +346,8 @@ async def _grant(db_url: str, database: str, owner: Role, app: Role) -> list[str
                     )
                 withheld = PROTECTED_COLUMNS.get(table, frozenset())
                 note = f" (not {', '.join(sorted(withheld))})" if withheld else ""
-                report.append(f"{app.name}: {privileges}, INSERT{note} on {table}")
+                insert = f", INSERT{note}" if insertable else ""
+                report.append(f"{app.name}: {privileges}{insert} on {table}")
             await conn.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {a}")
             await conn.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {a}")
 

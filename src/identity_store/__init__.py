@@ -22,6 +22,7 @@ from identity_store.domain.errors import (
     EventKeyConflict,
     IdentityStoreError,
     InvalidInput,
+    SubscriptionBehindRetention,
     SubscriptionExists,
     SubscriptionNotFound,
     SubscriptionStopped,
@@ -81,6 +82,7 @@ from identity_store.infrastructure.persistence import (
     PostgresUserRepository,
     get_uow,
 )
+from identity_store.infrastructure.retention import purge_events
 
 __all__ = [
     "SINGLE_USE_TOKEN_KINDS",
@@ -118,6 +120,7 @@ __all__ = [
     "Settings",
     "StreamLag",
     "Subscription",
+    "SubscriptionBehindRetention",
     "SubscriptionExists",
     "SubscriptionLag",
     "SubscriptionNotFound",
@@ -144,6 +147,7 @@ __all__ = [
     "get_db",
     "get_uow",
     "instrument_pool",
+    "purge_events",
     "replica_lag",
     "run_once",
     "utc_now",

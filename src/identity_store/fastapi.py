@@ -14,7 +14,8 @@ and ``detail``. The mapping (:data:`ERROR_STATUS`, most specific class first):
 error                                                      response
 =========================================================  ===============================
 ``EmailAlreadyRegistered``, ``EventKeyConflict``,          409
-``SubscriptionExists``, ``SubscriptionStopped``
+``SubscriptionExists``, ``SubscriptionStopped``,
+``SubscriptionBehindRetention``
 ``ConcurrencyConflict``                                    412 when the request carried
                                                            ``If-Match``, else 409
 ``UserNotFound``, ``SubscriptionNotFound``                 404
@@ -75,6 +76,7 @@ ERROR_STATUS: Mapping[type[errors.IdentityStoreError], int] = {
     errors.EventKeyConflict: 409,
     errors.SubscriptionExists: 409,
     errors.SubscriptionStopped: 409,
+    errors.SubscriptionBehindRetention: 409,
     errors.ConcurrencyConflict: 409,
     errors.UserNotFound: 404,
     errors.SubscriptionNotFound: 404,

@@ -55,6 +55,8 @@ from identity_store.domain.errors import (
     EmailAlreadyRegistered,
     EventKeyConflict,
     InvalidInput,
+    SubscriptionExists,
+    SubscriptionNotFound,
     TokenInvalid,
     UnitOfWorkError,
     UserNotFound,
@@ -82,15 +84,28 @@ from identity_store.domain.pagination import (
 )
 from identity_store.domain.ports import (
     EventRepository,
+    SubscriptionRepository,
     TokenRepository,
     UnitOfWork,
     UserRepository,
+)
+from identity_store.domain.subscriptions import (
+    MAX_ATTEMPTS,
+    ParkedEvent,
+    StreamLag,
+    Subscription,
+    SubscriptionLag,
+    check_on_failure,
+    check_partition,
+    check_subscription_name,
+    split_type_patterns,
 )
 from identity_store.domain.token_secrets import hash_secret, new_secret
 from identity_store.domain.validation import TIMESTAMP_MAX, email_key
 
 __all__ = [
     "FakeEventRepository",
+    "FakeSubscriptionRepository",
     "FakeTokenRepository",
     "FakeUnitOfWork",
     "FakeUserRepository",
@@ -107,6 +122,8 @@ class Store:
     users: dict[uuid.UUID, User] = field(default_factory=dict)
     tokens: dict[uuid.UUID, tuple[bytes, Token]] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    parked: dict[str, list[ParkedEvent]] = field(default_factory=dict)
 
 
 class _Transaction:
@@ -478,6 +495,155 @@ class FakeEventRepository(_Fake):
         return dict(sorted(counts.items()))
 
 
+def _matches(subscription: Subscription, event: Event) -> bool:
+    """Whether the event passes the subscription's filter (as ReadSubscriptionBatch)."""
+    types = subscription.types
+    if types and not any(
+        event.type.startswith(t[:-1]) if t.endswith("*") else event.type == t for t in types
+    ):
+        return False
+    if subscription.user_id is not None and event.user_id != subscription.user_id:
+        return False
+    if subscription.partition is not None:
+        index, count = subscription.partition
+        byte = event.user_id.bytes[15] if event.user_id is not None else 0
+        return byte % count == index
+    return True
+
+
+class FakeSubscriptionRepository(_Fake):
+    """The :class:`~identity_store.domain.ports.SubscriptionRepository` in memory.
+    Positions are ``read_stream``'s cursors of the fake log (transaction part 0);
+    nothing consumes here (``consume`` runs on PostgreSQL only), so nothing parks and
+    the horizon figures of :meth:`lag` are 0."""
+
+    __slots__ = ()
+
+    def _last_id(self) -> int:
+        return self._store.events[-1].id if self._store.events else 0
+
+    def _position(self, to: str, field: str) -> str:
+        if to == "beginning":
+            return encode_stream_cursor(*STREAM_START)
+        if to == "now":
+            return encode_stream_cursor(0, self._last_id())
+        raise InvalidInput(field, "must be 'beginning' or 'now'")
+
+    async def create(
+        self,
+        name: str,
+        *,
+        types: Sequence[str] | None = None,
+        user_id: uuid.UUID | None = None,
+        partition: tuple[int, int] | None = None,
+        on_failure: str = "park",
+        max_attempts: int = 5,
+        start: str = "beginning",
+    ) -> Subscription:
+        """Create the subscription and return it."""
+        self._open()
+        check_subscription_name(name)
+        exact, prefixes = split_type_patterns(types)
+        if user_id is not None:
+            check_uuid(user_id, "user_id")
+        index, count = check_partition(partition)
+        policy = check_on_failure(on_failure)
+        check_limit(max_attempts, field="max_attempts", maximum=MAX_ATTEMPTS)
+        position = self._position(start, "start")
+        if name in self._store.subscriptions:
+            raise SubscriptionExists(name)  # ON CONFLICT DO NOTHING: no abort
+        now = self._now()
+        created = Subscription(
+            name=name,
+            position=position,
+            types=(*exact, *(prefix + "*" for prefix in prefixes)),
+            user_id=user_id,
+            partition=None if count == 1 else (index, count),
+            on_failure=policy,
+            max_attempts=max_attempts,
+            failures=0,
+            retry_at=None,
+            stopped_at=None,
+            created_at=now,
+            updated_at=now,
+        )
+        self._store.subscriptions[name] = created
+        return created
+
+    async def get(self, name: str) -> Subscription | None:
+        """Return the subscription with this name, or None."""
+        self._open()
+        check_subscription_name(name)
+        return self._store.subscriptions.get(name)
+
+    async def delete(self, name: str) -> bool:
+        """Delete the subscription and its parked events; return whether it existed."""
+        self._open()
+        check_subscription_name(name)
+        self._store.parked.pop(name, None)
+        return self._store.subscriptions.pop(name, None) is not None
+
+    async def reset(self, name: str, *, to: str = "beginning") -> Subscription:
+        """Move the subscription, clear its failures, restart it; return it."""
+        self._open()
+        check_subscription_name(name)
+        if to in ("beginning", "now"):
+            position = self._position(to, "to")
+        else:
+            try:
+                tx_id, event_id = decode_stream_cursor(to)
+            except InvalidInput:
+                raise InvalidInput("to", "must be 'beginning', 'now' or a stream cursor") from None
+            if tx_id != 0 or event_id > self._last_id():
+                raise InvalidInput("to", "is a cursor past the end of this database's stream")
+            position = to
+        found = self._store.subscriptions.get(name)
+        if found is None:
+            raise SubscriptionNotFound(name)
+        moved = found.model_copy(
+            update={
+                "position": position,
+                "failures": 0,
+                "retry_at": None,
+                "stopped_at": None,
+                "updated_at": self._now(),
+            }
+        )
+        self._store.subscriptions[name] = moved
+        return moved
+
+    async def list_parked(self, name: str, *, limit: int = 100) -> list[ParkedEvent]:
+        """Return up to ``limit`` of the events the subscription parked, by event id."""
+        self._open()
+        check_subscription_name(name)
+        check_limit(limit)
+        parked = sorted(self._store.parked.get(name, []), key=lambda p: p.event_id)
+        return parked[:limit]
+
+    async def lag(self) -> StreamLag:
+        """Return how far each subscription is behind (no transaction holds the fake)."""
+        self._open()
+        now = self._now()
+        behind: list[SubscriptionLag] = []
+        for name, subscription in sorted(self._store.subscriptions.items()):
+            _, after_id = decode_stream_cursor(subscription.position)
+            pending = [
+                e for e in self._store.events if e.id > after_id and _matches(subscription, e)
+            ]
+            oldest = min((e.recorded_at for e in pending), default=now)
+            behind.append(
+                SubscriptionLag(
+                    name=name,
+                    events_behind=len(pending),
+                    seconds_behind=max((now - oldest).total_seconds(), 0.0),
+                    stopped=subscription.stopped_at is not None,
+                )
+            )
+        return StreamLag(
+            subscriptions=tuple(behind), horizon=0, xids_held=0, oldest_transaction_seconds=0.0
+        )
+
+
 class FakeUnitOfWork:
     """A :class:`~identity_store.domain.ports.UnitOfWork` over a :class:`Store`.
 
@@ -522,6 +688,11 @@ class FakeUnitOfWork:
         self._require_active()
         return FakeEventRepository(self.store, self.clock, transaction=self._transaction)
 
+    @property
+    def subscriptions(self) -> FakeSubscriptionRepository:
+        self._require_active()
+        return FakeSubscriptionRepository(self.store, self.clock, transaction=self._transaction)
+
     async def __aenter__(self) -> Self:
         if self._snapshot is not None:
             raise UnitOfWorkError(
@@ -545,16 +716,19 @@ class FakeUnitOfWork:
             self.store.users = snapshot.users
             self.store.tokens = snapshot.tokens
             self.store.events = snapshot.events
+            self.store.subscriptions = snapshot.subscriptions
+            self.store.parked = snapshot.parked
         self.rolled_back = True
 
 
 def _implements_the_ports(
     store: Store,
-) -> tuple[UserRepository, TokenRepository, EventRepository, UnitOfWork]:
+) -> tuple[UserRepository, TokenRepository, EventRepository, SubscriptionRepository, UnitOfWork]:
     # Checked by mypy --strict: the fakes are structurally the ports.
     return (
         FakeUserRepository(store),
         FakeTokenRepository(store),
         FakeEventRepository(store),
+        FakeSubscriptionRepository(store),
         FakeUnitOfWork(store),
     )

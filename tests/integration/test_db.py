@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -41,6 +43,29 @@ async def test_select_one_through_create_pool(database_url: str) -> None:
         assert await check_health(pool) is True
     finally:
         await pool.close()
+
+
+async def test_health_check_warns_of_a_transaction_holding_the_stream_back(
+    pool: asyncpg.Pool, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="identity_store")
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "holds back the event" in r.getMessage()]
+
+    assert await check_health(pool, max_transaction_age=3600) is True
+    assert warnings() == []
+    holder = await asyncpg.connect(database_url)  # the application's role, as the pool's
+    try:
+        async with holder.transaction():
+            await holder.fetchval("SELECT pg_current_xact_id()")  # holds an xid
+            await asyncio.sleep(0.2)
+            assert await check_health(pool, max_transaction_age=0.1) is True
+            assert await check_health(pool, max_transaction_age=3600) is True
+    finally:
+        await holder.close()
+    assert len(warnings()) == 1
+    assert "holds back the event stream" in warnings()[0]
 
 
 async def test_select_one_through_get_db(pool: asyncpg.Pool) -> None:

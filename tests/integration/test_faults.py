@@ -274,7 +274,8 @@ async def test_a_migration_that_fails_halfway_leaves_no_part_of_itself(
     owner = with_credentials(admin, roles.owner, roles.owner_password)
     copy = _copy_migrations(tmp_path)
     newest = sorted(copy.glob("*.sql"))[-1]
-    its_tables = set(re.findall(r'CREATE TABLE (?:"?\w+"?\.)?"?(\w+)"?', newest.read_text())) | {"half_done"}
+    created = re.findall(r'CREATE TABLE (?:"?\w+"?\.)?"?(\w+)"?', newest.read_text())
+    its_tables = {*created, "half_done"}
     newest.write_text(newest.read_text() + "\nCREATE TABLE half_done (id int);\nSELECT 1/0;\n")
     assert atlas("migrate", "hash", "--dir", f"file://{copy}").returncode == 0
 

@@ -51,6 +51,8 @@ FORBIDDEN_TO_THE_APPLICATION = [
     "DELETE FROM events",
     "DELETE FROM event_type_counts",
     "TRUNCATE event_type_counts",
+    "INSERT INTO event_retention VALUES (true, 1, 1, now())",
+    "UPDATE event_retention SET purged_id = 0",
     "SELECT * FROM atlas_schema_revisions.atlas_schema_revisions",
     "DELETE FROM atlas_schema_revisions.atlas_schema_revisions",
     "CREATE FUNCTION intruder() RETURNS int LANGUAGE sql AS 'SELECT 1'",
@@ -64,6 +66,7 @@ EXPECTED = {
     "subscriptions": {"SELECT", "INSERT", "UPDATE", "DELETE"},
     "subscription_parked_events": {"SELECT", "INSERT"},
     "event_type_counts": {"SELECT", "INSERT", "UPDATE"},
+    "event_retention": {"SELECT"},
 }
 ALL_TABLE_PRIVILEGES = ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"]
 

@@ -182,3 +182,17 @@ class SubscriptionStopped(IdentityStoreError):
     def __init__(self, name: str) -> None:
         super().__init__(f"subscription {name!r} is stopped after repeated handler failures")
         self.name = name
+
+
+class SubscriptionBehindRetention(IdentityStoreError):
+    """The subscription's position is below the retained range of the stream: events
+    it has not handled were purged (``purge_events(keep_unconsumed=False)``, or a
+    ``reset`` to an older cursor). ``reset`` it (``"beginning"`` is the start of the
+    retained range) once what the purged events should have caused is settled."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"subscription {name!r} is positioned below the retained events: "
+            "events it has not handled were purged"
+        )
+        self.name = name

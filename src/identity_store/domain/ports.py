@@ -350,6 +350,11 @@ class UnitOfWork(Protocol):
         """The event log, on this unit of work's transaction."""
         ...
 
+    @property
+    def subscriptions(self) -> SubscriptionRepository:
+        """The event stream's subscriptions, on this unit of work's transaction."""
+        ...
+
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(

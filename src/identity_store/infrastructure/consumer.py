@@ -66,6 +66,7 @@ from identity_store.domain.errors import (
     DatabaseTimeout,
     DatabaseUnavailable,
     InvalidInput,
+    SubscriptionBehindRetention,
     SubscriptionStopped,
     TransactionConflict,
     UnitOfWorkError,
@@ -150,6 +151,7 @@ async def run_once(
             an async function returning None (nothing is committed).
         SubscriptionNotFound: no subscription has the name.
         SubscriptionStopped: the subscription stopped after repeated failures.
+        SubscriptionBehindRetention: events after its position were purged.
         DatabaseUnavailable, DatabaseTimeout, TransactionConflict: the database failed;
             nothing is committed (or, for ``CommitOutcomeUnknown``, maybe everything).
     """
@@ -168,10 +170,12 @@ async def run_once(
                 return BatchResult(busy=True)
             if row.stopped_at is not None:
                 raise SubscriptionStopped(name)
+            start = (row.after_tx_id, row.after_id)
+            if start < await subscriptions.retained_from():
+                raise SubscriptionBehindRetention(name)
             now = clock()
             if row.retry_at is not None and row.retry_at > now:
                 return BatchResult(retry_in=(row.retry_at - now).total_seconds())
-            start = (row.after_tx_id, row.after_id)
             narrow = (row.narrow_tx_id, row.narrow_id)
             narrowing = start < narrow
             horizon = await subscriptions.horizon()
@@ -371,6 +375,7 @@ async def consume(
         SubscriptionNotFound: no subscription has the name (also when it is deleted
             while consuming).
         SubscriptionStopped: the subscription stopped after repeated failures.
+        SubscriptionBehindRetention: events after its position were purged.
     """
     check_subscription_name(name)
     _check_handler(handler)

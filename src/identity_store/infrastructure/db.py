@@ -26,6 +26,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from identity_store._generated import health as health_queries
+from identity_store._generated import subscriptions as subscription_queries
 from identity_store._generated.db import init_connection
 from identity_store.domain.errors import DatabaseConfigError, DatabaseUnavailable
 from identity_store.infrastructure._errors import translate_errors
@@ -46,6 +47,9 @@ __all__ = [
 
 REPLICA_LAG_WARNING_SECONDS = 30.0
 """A replica further behind than this makes :func:`check_health` log a warning."""
+HORIZON_WARNING_SECONDS = 60.0
+"""A transaction older than this holding the event stream back makes
+:func:`check_health` log a warning."""
 
 
 async def create_pool(settings: Settings | None = None) -> asyncpg.Pool:
@@ -139,15 +143,29 @@ async def check_health(
     *,
     timeout: float = 5.0,  # noqa: ASYNC109
     max_replica_lag: float = REPLICA_LAG_WARNING_SECONDS,
+    max_transaction_age: float = HORIZON_WARNING_SECONDS,
 ) -> bool:
     """Return True when the database answers within ``timeout`` seconds. On a replica
     further behind its primary than ``max_replica_lag`` seconds it still answers True
-    and logs a warning with the lag (:func:`replica_lag` gives the figure)."""
+    and logs a warning with the lag (:func:`replica_lag` gives the figure). Likewise
+    when a transaction open longer than ``max_transaction_age`` seconds holds the event
+    stream's horizon back (subscriptions wait for it; ``uow.subscriptions.lag()`` gives
+    the figures). Another role's transactions count only if the pool's role is a
+    member of ``pg_read_all_stats``."""
     try:
         async with pool.acquire(timeout=timeout) as conn:
             lag = await health_queries.replica_lag(conn)
+            horizon = await subscription_queries.stream_horizon_status(conn)
     except (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.PostgresError):
         return False
+    held = 0.0 if horizon is None else horizon.oldest_transaction_seconds
+    if held > max_transaction_age:
+        logger.warning(
+            "a transaction open for %.0f s (threshold %.0f s) holds back the event "
+            "stream: subscriptions wait until it ends (see pg_stat_activity)",
+            held,
+            max_transaction_age,
+        )
     if lag is not None and lag > max_replica_lag:
         logger.warning(
             "replica lag %.1f s (threshold %.1f s): reads there miss recent writes",

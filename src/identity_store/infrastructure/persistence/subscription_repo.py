@@ -13,6 +13,7 @@ from typing import Literal
 from uuid import UUID
 
 from identity_store._generated import models as rows
+from identity_store._generated import retention as retention_queries
 from identity_store._generated import subscriptions as queries
 from identity_store.domain.arguments import check_limit, check_uuid
 from identity_store.domain.errors import (
@@ -195,12 +196,20 @@ class PostgresSubscriptionRepository(Repository):
 
     async def _start_position(self, start: Literal["beginning", "now"] | str) -> Position:
         if start == "beginning":
-            return STREAM_START
+            return await self.retained_from()
         # Every event of a transaction below the horizon has been written; those at or
         # above it are still to come (or committed after an older one began).
         return (await self.horizon(), 0)
 
     # The consumer's steps.
+
+    async def retained_from(self) -> Position:
+        """Return the start of the retained range: events at or before it may have been
+        purged (``STREAM_START`` while nothing was)."""
+        with self._errors():
+            row = await retention_queries.retained_from(self._db)
+        assert row is not None
+        return (row.purged_tx_id, row.purged_id)
 
     async def horizon(self) -> int:
         """Return the stream's horizon now: every transaction below it has ended."""
@@ -295,6 +304,31 @@ class PostgresSubscriptionRepository(Repository):
                 attempts=attempts,
                 parked_at=self._now(),
             )
+
+    # The steps of purge_events (identity_store.infrastructure.retention).
+
+    async def purge_batch(self, *, before: datetime, keep_unconsumed: bool, limit: int) -> int:
+        """Lock every subscription's row, delete up to ``limit`` events recorded before
+        ``before`` (only those every subscription has passed, with ``keep_unconsumed``)
+        and move the start of the retained range past them; return how many."""
+        upto: Position = (_MAX_BIGINT, _MAX_BIGINT)
+        with self._errors():
+            positions = await retention_queries.lock_subscription_positions(self._db)
+            if keep_unconsumed and positions:
+                upto = min((row.after_tx_id, row.after_id) for row in positions)
+            deleted = await retention_queries.purge_events(
+                self._db,
+                before=before,
+                upto_tx_id=upto[0],
+                upto_id=upto[1],
+                max_rows=limit,
+                now=self._now(),
+            )
+        assert deleted is not None
+        return deleted
+
+
+_MAX_BIGINT = 2**63 - 1
 
 
 def _printable(text: str) -> str:
