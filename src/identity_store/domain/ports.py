@@ -236,8 +236,10 @@ class EventRepository(EventReader, Protocol):
 
 
 class ReadUnitOfWork(Protocol):
-    """One read-only transaction (on a replica, or on the primary): the readers only.
-    A write through it raises :class:`~identity_store.domain.errors.UnitOfWorkError`."""
+    """One transaction that needs only the readers: ``async with uow:``. A
+    :class:`UnitOfWork` is one; ``PostgresReadUnitOfWork`` opens a read-only one (on a
+    replica, or on the primary), where a write raises
+    :class:`~identity_store.domain.errors.UnitOfWorkError`."""
 
     @property
     def users(self) -> UserReader:
@@ -328,7 +330,7 @@ class SubscriptionRepository(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(ReadUnitOfWork, Protocol):
     """One transaction: ``async with uow:`` commits on success, rolls back on error.
 
     Leaving the block raises :class:`~identity_store.domain.errors.CommitOutcomeUnknown`
@@ -354,12 +356,3 @@ class UnitOfWork(Protocol):
     def subscriptions(self) -> SubscriptionRepository:
         """The event stream's subscriptions, on this unit of work's transaction."""
         ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
