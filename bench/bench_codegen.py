@@ -90,7 +90,7 @@ def admin_url() -> str:
     configured = os.environ.get("DATABASE_URL")
     if configured:
         return configured
-    from identity_store.devdb import start
+    from identity_store.dev.devdb import start
 
     url: str = start().url("postgres")
     return url

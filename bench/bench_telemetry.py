@@ -48,7 +48,7 @@ def admin_url() -> str:
     configured = os.environ.get("DATABASE_URL")
     if configured:
         return configured
-    from identity_store.devdb import start  # development tool, only for this script
+    from identity_store.dev.devdb import start  # development tool, only for this script
 
     url: str = start().url("postgres")
     return url

@@ -117,7 +117,7 @@ def admin_url() -> str:
     configured = os.environ.get("DATABASE_URL") or os.environ.get("DB_URL")
     if configured:
         return with_database(configured, "postgres")
-    from identity_store.devdb import start
+    from identity_store.dev.devdb import start
 
     url: str = start().url("postgres")
     return url

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import asyncpg
 
-from identity_store import devdb
+from identity_store.dev import devdb
 from identity_store.infrastructure.settings import database_url, describe_url, parse_database_url
 
 ROOT = Path(__file__).resolve().parent.parent

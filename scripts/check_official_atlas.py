@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from identity_store import devdb
+from identity_store.dev import devdb
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS = os.environ.get("ATLAS") or str(ROOT / ".tools" / "bin" / "atlas")

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from identity_store import devdb
+from identity_store.dev import devdb
 from identity_store.infrastructure.settings import database_url, parse_database_url
 
 ROOT = Path(__file__).resolve().parent.parent

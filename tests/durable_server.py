@@ -2,7 +2,7 @@
 
 The embedded development server runs with ``fsync=off`` and ``synchronous_commit=off``:
 a crash may lose commits it acknowledged, so a fault test there would prove nothing.
-This one runs the same binaries (``identity_store.devdb.server_bin_dir()``, so
+This one runs the same binaries (``identity_store.dev.devdb.server_bin_dir()``, so
 ``IDENTITY_STORE_PG_BIN`` applies, and as root a copy the server user can reach) with
 ``fsync``, ``synchronous_commit`` and ``full_page_writes`` on, listens on 127.0.0.1
 only, on one port for its whole life so that a pool can find it again after a restart,
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-from identity_store import devdb
+from identity_store.dev import devdb
 
 __all__ = ["DurableServer"]
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from identity_store import devdb
+from identity_store.dev import devdb
 from identity_store.infrastructure.settings import parse_database_url
 
 __all__ = ["PgBouncer", "PgBouncerUnavailable", "find_pgbouncer"]

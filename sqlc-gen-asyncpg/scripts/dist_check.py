@@ -264,7 +264,7 @@ def run_against_server(root: Path, bin_dir: Path) -> None:
     if configured:
         admin_url = urlunsplit(urlsplit(configured)._replace(path="/postgres"))
     else:
-        from identity_store import devdb
+        from identity_store.dev import devdb
 
         if os.environ.get("IDENTITY_STORE_DEVDB"):
             devdb_root = devdb.default_root()
@@ -280,7 +280,7 @@ def run_against_server(root: Path, bin_dir: Path) -> None:
     finally:
         asyncio.run(scratch_database(admin_url, name, drop=True))
         if started:
-            from identity_store import devdb
+            from identity_store.dev import devdb
 
             devdb.stop(devdb_root)
 

@@ -38,7 +38,7 @@ def admin_url() -> Iterator[str]:
         yield with_database(configured, "postgres")
         return
     try:
-        from identity_store import devdb  # the repository's development server
+        from identity_store.dev import devdb  # the repository's development server
     except ImportError:
         pytest.fail("these tests need PostgreSQL: set DATABASE_URL (role with CREATEDB)")
     # The repository's server, wherever the tests run from (not a second one here).

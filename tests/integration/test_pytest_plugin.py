@@ -1,4 +1,4 @@
-"""identity_store.pytest_plugin, as an application uses it: a pytest run of its own in a
+"""identity_store.dev.pytest_plugin, as an application uses it: a pytest run of its own in a
 folder that has nothing of this repository, with DATABASE_URL naming the server."""
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ async def _run_application_tests(url: str, admin_url: str, tmp_path: Path) -> No
             "-m",
             "pytest",
             "-p",
-            "identity_store.pytest_plugin",
+            "identity_store.dev.pytest_plugin",
             "-o",
             "asyncio_mode=auto",
             "-q",

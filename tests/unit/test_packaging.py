@@ -60,8 +60,35 @@ def test_the_wheel_holds_the_identity_store_package_only(tmp_path: Path) -> None
     }
     assert top_level.decode().split() == ["identity_store"]
     assert "identity_store/_generated/users.py" in names
-    assert "identity_store/testing.py" in names
+    assert "identity_store/dev/testing.py" in names
     assert entry_points == []  # no console script of a development tool
+
+
+def test_the_development_tooling_sits_apart_in_identity_store_dev() -> None:
+    package = ROOT / "src" / "identity_store"
+    top_level = {path.name for path in package.iterdir() if path.name != "__pycache__"}
+    assert top_level == {
+        "__init__.py",
+        "py.typed",
+        "_generated",
+        "domain",
+        "infrastructure",
+        "fastapi.py",
+        "migrations",
+        "dev",
+    }
+    # Nothing an application imports at run time reaches into the tooling, not even lazily.
+    for module in package.rglob("*.py"):
+        if "dev" in module.relative_to(package).parts[:1]:
+            continue
+        tree = ast.parse(module.read_text())
+        imported = {
+            f"{node.module}.{alias.name}" if isinstance(node, ast.ImportFrom) else alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in node.names
+        }
+        assert not {m for m in imported if m.startswith("identity_store.dev")}, module
 
 
 def test_the_generated_layer_is_a_private_subpackage() -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLE, stop, wait_for_line
 
-from identity_store import devdb
+from identity_store.dev import devdb
 from identity_store.infrastructure.settings import database_url as configured_database_url
 
 pytestmark = pytest.mark.integration

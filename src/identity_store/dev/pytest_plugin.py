@@ -5,10 +5,10 @@ automatically)::
 
     # pyproject.toml
     [tool.pytest.ini_options]
-    addopts = "-p identity_store.pytest_plugin"
+    addopts = "-p identity_store.dev.pytest_plugin"
 
     # or, in the root conftest.py
-    pytest_plugins = ["identity_store.pytest_plugin"]
+    pytest_plugins = ["identity_store.dev.pytest_plugin"]
 
 and install ``identity-store[pytest]`` (plus ``identity-store[embedded]`` to run without
 a server of your own).
@@ -22,7 +22,7 @@ Fixtures:
 
 ``identity_store_template``
     session: the name of a database created for this test session and migrated with
-    the migrations shipped in the package (:mod:`identity_store.migrate`); dropped at
+    the migrations shipped in the package (:mod:`identity_store.dev.migrate`); dropped at
     the end. Tests do not connect to it: it is the template of the per-test clones.
 ``identity_store_database_url``
     function: the URL of a fresh copy of the template (``CREATE DATABASE ... TEMPLATE``,
@@ -34,8 +34,8 @@ Fixtures:
     function, async: a pool from :func:`~identity_store.create_pool` on that database,
     closed after the test.
 ``identity_store_store`` and ``identity_store_fake_uow``
-    function: an empty in-memory :class:`~identity_store.testing.Store` and a
-    :class:`~identity_store.testing.FakeUnitOfWork` over it, for unit tests of code
+    function: an empty in-memory :class:`~identity_store.dev.testing.Store` and a
+    :class:`~identity_store.dev.testing.FakeUnitOfWork` over it, for unit tests of code
     above the ports; no database at all. For code that opens one unit of work per
     call, hand it ``lambda: FakeUnitOfWork(identity_store_store)``.
 
@@ -58,10 +58,10 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from identity_store.dev.migrate import apply_migrations
+from identity_store.dev.testing import FakeUnitOfWork, Store
 from identity_store.infrastructure.db import Settings, create_pool
 from identity_store.infrastructure.settings import parse_database_url
-from identity_store.migrate import apply_migrations
-from identity_store.testing import FakeUnitOfWork, Store
 
 __all__ = [
     "identity_store_database_url",
@@ -138,7 +138,7 @@ def _identity_store_admin() -> Iterator[_Admin]:
     if configured:
         url = _with_database(configured, "postgres")
     else:
-        from identity_store import devdb  # needs identity-store[embedded]
+        from identity_store.dev import devdb  # needs identity-store[embedded]
 
         stop_server = devdb.status() is None
         url = devdb.start().url("postgres")
@@ -148,7 +148,7 @@ def _identity_store_admin() -> Iterator[_Admin]:
     finally:
         admin.close()
         if stop_server:
-            from identity_store import devdb
+            from identity_store.dev import devdb
 
             devdb.stop()
 

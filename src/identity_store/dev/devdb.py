@@ -33,8 +33,8 @@ library reads them: the environment, ``.env`` and ``.env.local``
 
 Command line (``make db-up`` / ``db-down`` / ``db-url`` / ``db-reset``)::
 
-    python -m identity_store.devdb up|down|status|url|reset|destroy|clean [--database NAME]
-    python -m identity_store.devdb exec -- COMMAND...   # with DATABASE_URL, ATLAS_DEV_URL
+    python -m identity_store.dev.devdb up|down|status|url|reset|destroy|clean [--database NAME]
+    python -m identity_store.dev.devdb exec -- COMMAND...   # with DATABASE_URL, ATLAS_DEV_URL
 """
 
 from __future__ import annotations
@@ -779,9 +779,9 @@ def _exec(root: Path | None, command: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m identity_store.devdb``."""
+    """Entry point of ``python -m identity_store.dev.devdb``."""
     parser = argparse.ArgumentParser(
-        prog="python -m identity_store.devdb",
+        prog="python -m identity_store.dev.devdb",
         description="Start, stop or locate the embedded development PostgreSQL server.",
     )
     parser.add_argument(

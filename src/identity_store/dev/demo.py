@@ -1,4 +1,4 @@
-"""A short tour of the public API: ``make demo`` (or ``python -m identity_store.demo``).
+"""A short tour of the public API: ``make demo`` (or ``python -m identity_store.dev.demo``).
 
 Registers a user, issues and verifies a session token, resets the password with a
 single-use token, and lists what the event log recorded. Each step is one unit of
