@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.run import BULK_LABELS, LABELS, WORKLOADS
+from bench.workloads import BULK_LABELS, LABELS, WORKLOADS
 
 START = "<!-- results:start (written by `python -m bench --docs`) -->"
 END = "<!-- results:end -->"
