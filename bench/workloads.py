@@ -205,7 +205,7 @@ WORKLOADS = [
     ),
     Workload(
         "register_e2e",
-        "register user, end to end (the contender builds its input from plain values)",
+        "register user, end to end (built from plain values)",
         "write",
         SINGLE,
         lambda c, x: c.register_plain(*x),
