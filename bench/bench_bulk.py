@@ -31,7 +31,14 @@ from itertools import islice
 from typing import Any
 from uuid import UUID, uuid4
 
-from bench.run import PAYLOAD, admin_url, connect, create_database, drop_database, with_database
+from bench._database import (
+    PAYLOAD,
+    admin_url,
+    connect,
+    create_database,
+    drop_database,
+    with_database,
+)
 from identity_store import NewEvent, PostgresUnitOfWork, Settings, create_pool
 from identity_store.domain.arguments import MAX_APPEND_MANY
 

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.run import admin_url, create_database, drop_database, with_database
+from bench._database import admin_url, create_database, drop_database, with_database
 from identity_store import (
     Event,
     NewEvent,

@@ -25,7 +25,7 @@ import time
 from datetime import UTC, datetime
 from uuid import uuid4
 
-from bench.run import admin_url, connect, create_database, drop_database, with_database
+from bench._database import admin_url, connect, create_database, drop_database, with_database
 from identity_store._generated import events as generated
 
 PER_TRANSACTION = 5

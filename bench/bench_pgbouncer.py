@@ -32,7 +32,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import admin_url, create_database, drop_database, with_database  # noqa: E402
+from bench._database import admin_url, create_database, drop_database, with_database  # noqa: E402
 from identity_store import (  # noqa: E402
     IdentityStoreError,
     NewEvent,

@@ -1,6 +1,6 @@
 """Benchmark of the library's read path: repository calls against hand-written asyncpg.
 
-Run: ``python bench/bench_read_path.py`` (uses the embedded PostgreSQL server, or the
+Run: ``python bench/bench_read_path.py [--profile]`` (uses the embedded PostgreSQL server, or the
 one in ``DATABASE_URL``). It migrates a scratch database with Atlas, stores 1000 users
 and 1000 events of one user, then times, in one run with the two sides taking turns:
 
@@ -20,6 +20,7 @@ import asyncio
 import os
 import secrets
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -111,6 +112,19 @@ async def run(url: str) -> None:
                 rows = await conn.fetch(events_sql, first.id, ROWS)
             return [Event.model_validate(dict(row)) for row in rows]
 
+        # The physical limit: the same fetch, asyncpg's bare Records, no model at all.
+        async def raw_get() -> Any:
+            async with pool.acquire() as conn:
+                return await conn.fetchrow(one_sql, first.id)
+
+        async def raw_list() -> Any:
+            async with pool.acquire() as conn:
+                return (await conn.fetch(many_sql, ROWS + 1))[:ROWS]
+
+        async def raw_events() -> Any:
+            async with pool.acquire() as conn:
+                return await conn.fetch(events_sql, first.id, ROWS)
+
         async def repo_get() -> User | None:
             return await users.get(first.id)
 
@@ -124,20 +138,44 @@ async def run(url: str) -> None:
             f"identity-store read path: {ROWS} rows, client CPU time, best of {ROUNDS} rounds,"
             " taking turns"
         )
-        print("(repository call / hand-written asyncpg + one model_validate per row)")
-        for label, hand, repo, calls in (
-            ("users.get", hand_get, repo_get, 400),
-            ("users.list_page(1000)", hand_list, repo_list, 8),
-            ("events.list_for_user(1000)", hand_events, repo_events, 8),
+        print(
+            "(ratio = repository call / hand-written asyncpg + one model_validate per row;"
+            " raw = asyncpg's bare Records, no model: the limit)"
+        )
+        for label, hand, repo, raw, calls in (
+            ("users.get", hand_get, repo_get, raw_get, 400),
+            ("users.list_page(1000)", hand_list, repo_list, raw_list, 8),
+            ("events.list_for_user(1000)", hand_events, repo_events, raw_events, 8),
         ):
-            t = await best_of([("hand", hand), ("repo", repo)], calls)
+            t = await best_of([("hand", hand), ("repo", repo), ("raw", raw)], calls)
             print(
                 f"  {label:<28} hand {t['hand'] * 1e6:9.1f} us   repository "
-                f"{t['repo'] * 1e6:9.1f} us   ratio {t['repo'] / t['hand']:.3f}"
+                f"{t['repo'] * 1e6:9.1f} us   raw {t['raw'] * 1e6:9.1f} us"
+                f"   ratio {t['repo'] / t['hand']:.3f}   repository/raw {t['repo'] / t['raw']:.3f}"
             )
         await _conversion(pool)
+        if "--profile" in sys.argv:
+            await _profile(repo_get)
     finally:
         await pool.close()
+
+
+async def _profile(call: Callable[[], Awaitable[Any]]) -> None:
+    """cProfile of 2000 calls of ``users.get`` through the repository: where the time
+    goes around the fetch (``--profile``)."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(2000):
+        await call()
+    profiler.disable()
+    print("\nprofile of 2000 users.get calls (cProfile, by own time):")
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(12)
+    print("the library's own frames, by cumulative time:")
+    stats.sort_stats("cumulative").print_stats("identity_store|pydantic", 15)
 
 
 async def _conversion(pool: Any) -> None:

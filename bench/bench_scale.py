@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench.run import admin_url, create_database, drop_database, with_database
+from bench._database import admin_url, create_database, drop_database, with_database
 from identity_store import (
     PostgresEventRepository,
     PostgresTokenRepository,

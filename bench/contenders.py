@@ -99,6 +99,10 @@ def columns_of(model: NewUser | UserUpdate, mapped: Any = None) -> dict[str, Any
     }
 
 
+# An event as a caller holds it before building a NewEvent: (event_key, user_id, type, payload).
+PlainEvent = tuple[UUID, UUID | None, str, dict[str, Any]]
+
+
 def digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
 
@@ -145,6 +149,30 @@ class Contender:
 
     async def stream_page(self, position: StreamPosition, limit: int) -> list[Any]:
         raise NotImplementedError
+
+    # End to end (issue 21): the caller's plain values in; each contender builds its own
+    # inputs from them. The library's way is to build NewUser / UserUpdate / NewEvent,
+    # which check every value; hand-written asyncpg (below) sends tuples unchecked.
+
+    async def register_plain(self, email: str, display_name: str) -> Any:
+        return await self.register(NewUser(email=email, display_name=display_name))
+
+    async def update_user_plain(
+        self, user_id: UUID, display_name: str, expected_version: int
+    ) -> Any:
+        changes = UserUpdate(display_name=display_name)
+        return await self.update_user(user_id, changes, expected_version)
+
+    async def append_event_plain(self, event: PlainEvent) -> Any:
+        key, user_id, type_, payload = event
+        return await self.append_event(
+            NewEvent(event_key=key, user_id=user_id, type=type_, payload=payload)
+        )
+
+    async def append_events_plain(self, events: Sequence[PlainEvent]) -> int:
+        return await self.append_events(
+            [NewEvent(event_key=k, user_id=u, type=t, payload=p) for k, u, t, p in events]
+        )
 
     async def close(self) -> None:
         return None
@@ -281,6 +309,38 @@ class BaselineContender(Contender):
         rows = await self.db.fetch(SQL_STREAM, position.after_tx_id, position.after_id, limit)
         return [Event.model_validate(dict(row)) for row in rows]
 
+    async def register_plain(self, email: str, display_name: str) -> User:
+        row = await self.db.fetchrow(SQL_REGISTER, email, display_name, None, self.clock())
+        return User.model_validate(dict(row))
+
+    async def update_user_plain(
+        self, user_id: UUID, display_name: str, expected_version: int
+    ) -> User:
+        row = await self.db.fetchrow(
+            SQL_UPDATE, None, display_name, None, None, self.clock(), user_id, expected_version
+        )
+        if row is None:
+            raise RuntimeError("stale version")
+        return User.model_validate(dict(row))
+
+    async def append_event_plain(self, event: PlainEvent) -> Event:
+        key, user_id, type_, payload = event
+        now = self.clock()
+        row = await self.db.fetchrow(SQL_APPEND, key, user_id, type_, payload, now, now)
+        if row is None:
+            row = await self.db.fetchrow(SQL_EVENT_BY_KEY, key)
+            same_user = row is not None and row["user_id"] in (None, user_id)
+            if not same_user or row["type"] != type_ or row["payload"] != payload:
+                raise RuntimeError("event key conflict")
+        return Event.model_validate(dict(row))
+
+    async def append_events_plain(self, events: Sequence[PlainEvent]) -> int:
+        now = self.clock()
+        status = await self.db.copy_records_to_table(
+            "events", records=[(*e, now, now) for e in events], columns=EVENT_COLUMNS
+        )
+        return int(status.rpartition(" ")[2])
+
 
 class ExecutemanyContender(BaselineContender):
     """Bulk append only: the same rows through one prepared INSERT per row."""
@@ -290,6 +350,11 @@ class ExecutemanyContender(BaselineContender):
 
     async def append_events(self, events: Sequence[NewEvent]) -> int:
         await self.db.executemany(SQL_APPEND_MANY, event_records(events, self.clock()))
+        return len(events)
+
+    async def append_events_plain(self, events: Sequence[PlainEvent]) -> int:
+        now = self.clock()
+        await self.db.executemany(SQL_APPEND_MANY, [(*e, now, now) for e in events])
         return len(events)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.run import BULK_LABELS, LABELS, WORKLOADS
+from bench.workloads import BULK_LABELS, LABELS, WORKLOADS
 
 START = "<!-- results:start (written by `python -m bench --docs`) -->"
 END = "<!-- results:end -->"
@@ -64,20 +64,21 @@ def results_markdown(report: dict[str, Any]) -> str:
                 cells.append("—" if row is None or row["ratio"] is None else f"{row['ratio']:.2f}")
             lines.append(f"| {workload.title} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines += [
-        "### Bulk append (one connection)",
-        "",
-        "| contender | rows/s | ms per call (p50) | ratio to raw COPY |",
-        "| --- | ---: | ---: | ---: |",
-    ]
-    for contender in BULK_COLUMNS:
-        row = _find(report, "append_bulk", contender, 1)
-        if row is not None:
-            lines.append(
-                f"| {BULK_LABELS[contender]} | {row['ops_per_s']:,.0f} |"
-                f" {row['p50_us'] / 1000:,.0f} | {row['ratio']:.2f} |"
-            )
-    lines.append("")
+    for bulk in (w for w in WORKLOADS if w.kind == "bulk"):
+        lines += [
+            f"### {bulk.title.capitalize()} (one connection)",
+            "",
+            "| contender | rows/s | ms per call (p50) | ratio to raw COPY |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for contender in BULK_COLUMNS:
+            row = _find(report, bulk.name, contender, 1)
+            if row is not None:
+                lines.append(
+                    f"| {BULK_LABELS[contender]} | {row['ops_per_s']:,.0f} |"
+                    f" {row['p50_us'] / 1000:,.0f} | {row['ratio']:.2f} |"
+                )
+        lines.append("")
     if report.get("export"):
         lines += [
             f"### Export of {report['export'][0]['events']:,} events",
@@ -172,7 +173,7 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
         ax.set_xlabel("ops/s ratio to hand-written asyncpg + pydantic (higher is faster)")
         ax.set_yticks([p + 0.4 - width / 2 for p in range(len(names))])
         ax.set_yticklabels(
-            [("bulk append vs raw COPY" if w.kind == "bulk" else w.title) for w in names]
+            [(f"{w.title} vs raw COPY" if w.kind == "bulk" else w.title) for w in names]
         )
         ax.grid(axis="x", alpha=0.3)
     axes[0].invert_yaxis()  # the axes share y: invert once
