@@ -41,8 +41,7 @@ async def append_event(
     occurred_at: StoredDatetime,
     recorded_at: StoredDatetime,
 ) -> Event | None:
-    """Append an event unless one with the same event_key exists; no row back then,
-    and
+    """Append an event unless one with the same event_key exists; no row back then, and
     the caller reads the existing one with GetEventByKey.
     """
     row = await conn.fetchrow(
@@ -221,9 +220,7 @@ async def list_events_for_user(
     after_id: int,
     max_rows: int,
 ) -> list[Event]:
-    """A user's events in id order, strictly after @after_id (uses
-    events_user_id_id_idx).
-    """
+    """A user's events in id order, strictly after @after_id (uses events_user_id_id_idx)."""
     rows = await conn.fetch(
         LIST_EVENTS_FOR_USER,
         user_id,
@@ -251,15 +248,11 @@ async def read_event_stream(
     after_id: int,
     max_rows: int,
 ) -> list[Event]:
-    """The global stream after the position (@after_tx_id, @after_id), in (tx_id, id)
-    order.
-    Only rows of transactions older than every running one are returned: every
-    such
+    """The global stream after the position (@after_tx_id, @after_id), in (tx_id, id) order.
+    Only rows of transactions older than every running one are returned: every such
     transaction has ended, so no row can still appear below that horizon and the
-    (tx_id, id) order of what is returned only grows. (Paging by id alone skips
-    rows: a
-    transaction that took its xid early may take its ids after a later one
-    committed.)
+    (tx_id, id) order of what is returned only grows. (Paging by id alone skips rows: a
+    transaction that took its xid early may take its ids after a later one committed.)
     The row comparison walks events_tx_id_id_idx.
     """
     rows = await conn.fetch(

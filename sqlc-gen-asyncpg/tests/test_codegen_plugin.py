@@ -408,3 +408,44 @@ def test_enum_override_values_are_validated_into_the_users_enum(tmp_path: Path) 
         assert result.returncode == 0, f"{tool}:\n{result.stdout}{result.stderr}"
     assert user.status is domain.UserStatus.ACTIVE
     assert scalar is domain.UserStatus.DISABLED
+
+
+def test_docstrings_keep_the_sql_comments_lines_as_written() -> None:
+    request = recorded()
+    query(request, "DisableUser")["comments"] = [
+        " Disable an active user (the version goes up by one; updated_at never goes back, as",
+        " in UpdateUser). No row back: missing or already disabled.",
+        "",
+        ' Steps: "quotes" and a \\ stay',
+        "   - indented as written",
+    ]
+
+    module = run(request)["users.py"]
+
+    assert (
+        '    """Disable an active user (the version goes up by one; updated_at never goes back,'
+        " as\n"
+        "    in UpdateUser). No row back: missing or already disabled.\n"
+        "\n"
+        '    Steps: \\"quotes\\" and a \\\\ stay\n'
+        "      - indented as written\n"
+        '    """\n'
+    ) in module
+
+
+def test_iterator_docstrings_are_the_query_comment_then_a_note() -> None:
+    request = with_options(recorded(), {"emit_iterators": True})
+    query(request, "ListUserEmails")["comments"] = [" Emails by status."]
+
+    module = run(request)["users.py"]
+
+    assert (
+        '    """Emails by status."""\n' in module
+        and '    """Emails by status.\n'
+        "\n"
+        "    Stream the rows of ListUserEmails through a server-side cursor, fetching\n"
+        "    prefetch rows per round trip. Call it inside a transaction: asyncpg\n"
+        "    cursors need one.\n"
+        '    """\n'
+        in module
+    )
