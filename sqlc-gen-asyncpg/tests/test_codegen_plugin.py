@@ -471,6 +471,13 @@ def param(number: int, name: str) -> dict[str, Any]:
 USERS = {"catalog": "", "schema": "", "name": "users"}
 
 
+def void(request: dict[str, Any]) -> dict[str, Any]:
+    """A result column of type void (``SELECT pg_advisory_xact_lock(1) AS lock``)."""
+    column: dict[str, Any] = copy.deepcopy(query(request, "GetUserByEmail")["columns"][0])
+    column.update(name="lock", table=None, type={"catalog": "", "schema": "", "name": "void"})
+    return column
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -509,6 +516,24 @@ USERS = {"catalog": "", "schema": "", "name": "users"}
                 insert_into_table=USERS,
             ),
             "query DisableUser is :copyfrom and needs one parameter per inserted column",
+        ),
+        (
+            lambda r: changed("GetUserByEmail", cmd=":execlastid", columns=[void(r)])(r),
+            "query GetUserByEmail is :execlastid but its column lock is void (no value): "
+            "declare it :exec",
+        ),
+        (
+            lambda r: changed("GetUserByEmail", columns=[void(r)])(r),
+            "query GetUserByEmail is :one but its column lock is void (no value): declare it :exec",
+        ),
+        (
+            lambda r: changed(
+                "GetUserByEmail",
+                cmd=":batchmany",
+                columns=[query(r, "GetUserByEmail")["columns"][0], void(r)],
+            )(r),
+            "query GetUserByEmail is :batchmany but its column lock is void (no value): "
+            "declare it :exec",
         ),
         (
             changed("GetUserByEmail", filename="Users.sql"),
