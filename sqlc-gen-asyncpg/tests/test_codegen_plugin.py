@@ -313,6 +313,23 @@ def test_unknown_type_is_refused_unless_overridden() -> None:
     assert "    id: asyncpg.Point,\n" in run(overridden)["users.py"]
 
 
+@pytest.mark.parametrize(
+    ("py_type", "imported"),
+    [
+        ("Money", "from shop.money import Money\n"),
+        ("Money[int] | None", "from shop.money import Money\n"),
+        ("shop.money.Money", "import shop.money\n"),
+    ],
+)
+def test_an_override_imports_the_name_its_type_starts_with(py_type: str, imported: str) -> None:
+    options = {"overrides": [{"column": "users.email", "py_type": py_type, "import": "shop.money"}]}
+
+    models = run(with_options(recorded(), options))["models.py"]
+
+    assert f"\n{imported}" in models
+    assert f"    email: {py_type}\n" in models
+
+
 def test_help_and_version_answer_without_reading_stdin() -> None:
     for flag, expected in (
         ("--help", "usage: sqlc-gen-asyncpg"),

@@ -167,8 +167,8 @@ class _Types:
             if override.py_type.startswith(override.module + "."):
                 imports.add((override.module, ""))
             else:
-                head = re.match(r"[A-Za-z_][A-Za-z0-9_]*", override.py_type)
-                imports.add((override.module, head.group(0) if head else override.py_type))
+                # The name it starts with (options guarantee one): Money of Money[int].
+                imports.add((override.module, re.split(r"\W", override.py_type, maxsplit=1)[0]))
         return PyType(override.py_type, frozenset(imports), custom=True)
 
     def base(self, column: Column, table: Identifier | None, what: str) -> PyType:
