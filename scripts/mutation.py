@@ -81,27 +81,29 @@ def generate() -> None:
 
 def run(modules: list[str], sample: int | None, seed: int, *, again: bool = False) -> int:
     generate()  # new mutants for changed functions; unchanged ones keep their result
-    status = 0
+    names: list[str] = []
     for module in modules:
         codes = meta(module)
         if sample is not None:
             everything = sorted(codes)
-            names = sorted(random.Random(seed).sample(everything, min(sample, len(everything))))  # noqa: S311
+            chosen = sorted(random.Random(seed).sample(everything, min(sample, len(everything))))  # noqa: S311
         elif again:
-            names = [dotted(module) + ".*"]
+            chosen = [dotted(module) + ".*"]
         else:
             skip = equivalent()
-            names = sorted(k for k, v in codes.items() if k not in skip and v not in KILLED)
-        print(f"== {module}: {len(codes) if again else len(names)} mutants to test", flush=True)
-        if not names:
-            continue
-        result = subprocess.run(  # noqa: S603 - our own mutmut, our arguments
+            chosen = sorted(k for k, v in codes.items() if k not in skip and v not in KILLED)
+        print(f"== {module}: {len(codes) if again else len(chosen)} mutants to test", flush=True)
+        names += chosen
+    status = 0
+    if names:
+        # One mutmut run for all modules: one test run to map tests to functions, and
+        # the cheapest mutants of every module first.
+        status = subprocess.run(  # noqa: S603 - our own mutmut, our arguments
             [MUTMUT, "run", "--max-children", os.environ.get("MUTATION_JOBS", "1"), *names],
             cwd=ROOT,
             check=False,
             stdout=subprocess.DEVNULL if sample is not None else None,
-        )
-        status = status or result.returncode
+        ).returncode
     below = report(modules)
     if sample is None and below and ROOT == REPO:
         print(f"mutation score below {THRESHOLD}% in: {', '.join(below)}")
