@@ -430,11 +430,14 @@ def test_enum_override_values_are_validated_into_the_users_enum(tmp_path: Path) 
 def test_docstrings_keep_the_sql_comments_lines_as_written() -> None:
     request = recorded()
     query(request, "DisableUser")["comments"] = [
+        "",
         " Disable an active user (the version goes up by one; updated_at never goes back, as",
         " in UpdateUser). No row back: missing or already disabled.",
         "",
         ' Steps: "quotes" and a \\ stay',
         "   - indented as written",
+        "  ",
+        "",
     ]
 
     module = run(request)["users.py"]

@@ -138,10 +138,11 @@ def _string(text: str) -> str:
 
 
 def docstring(lines: Iterable[str]) -> Lines:
-    """Return a docstring of ``lines``, each kept as written (the SQL comment's own breaks)."""
+    """Return a docstring of ``lines``, each kept as written (the SQL comment's own breaks).
+
+    ``lines`` neither starts nor ends with an empty line (build.py trims them).
+    """
     text = [_string(line) for line in lines]
-    while text and not text[-1]:
-        text.pop()
     if not text:
         return []
     if len(text) == 1:
