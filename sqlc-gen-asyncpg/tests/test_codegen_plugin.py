@@ -104,6 +104,7 @@ def test_iterators_are_opt_in_for_all_or_named_many_queries() -> None:
     assert "iter_" not in default
     assert "AsyncIterator" not in default
     assert "async def iter_list_user_emails(" in every
+    assert '    """Stream the rows of ListUserEmails through a server-side cursor' in every
     assert named == every
 
 
@@ -328,6 +329,8 @@ def test_an_override_imports_the_name_its_type_starts_with(py_type: str, importe
 
     assert f"\n{imported}" in models
     assert f"    email: {py_type}\n" in models
+    # pydantic validates a class of the user's only when told it may.
+    assert "        arbitrary_types_allowed=True,\n" in models
 
 
 def test_help_and_version_answer_without_reading_stdin() -> None:
@@ -538,6 +541,16 @@ def void(request: dict[str, Any]) -> dict[str, Any]:
             "query DisableUser is :copyfrom and needs one parameter per inserted column",
         ),
         (
+            changed("DisableUser", cmd=":copyfrom", text="INSERT INTO users (id) VALUES ($1)"),
+            "query DisableUser is :copyfrom and must be an INSERT with a column list and one "
+            "parameter per column",
+        ),
+        (
+            changed("DisableUser", cmd=":copyfrom", insert_into_table=USERS),
+            "query DisableUser is :copyfrom and must be an INSERT with a column list and one "
+            "parameter per column",
+        ),
+        (
             lambda r: changed("GetUserByEmail", cmd=":execlastid", columns=[void(r)])(r),
             "query GetUserByEmail is :execlastid but its column lock is void (no value): "
             "declare it :exec",
@@ -599,7 +612,7 @@ def test_copyfrom_inserts_into_the_columns_its_insert_names() -> None:
     request = changed(
         "DisableUser",
         cmd=":copyfrom",
-        text='INSERT INTO users ( "email" ,status) VALUES ($1, $2)',
+        text='INSERT INTO users ( "email" ,"Xmas") VALUES ($1, $2)',
         insert_into_table={**USERS, "schema": "crm"},
         params=[param(1, "email"), param(2, "status")],
     )(recorded())
@@ -618,7 +631,7 @@ def test_copyfrom_inserts_into_the_columns_its_insert_names() -> None:
         "        ],\n"
         "        columns=[\n"
         '            "email",\n'
-        '            "status",\n'
+        '            "Xmas",\n'
         "        ],\n"
         '        schema_name="crm",\n'
         "    )\n"

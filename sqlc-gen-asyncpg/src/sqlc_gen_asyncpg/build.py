@@ -168,7 +168,7 @@ class _Types:
                 imports.add((override.module, ""))
             else:
                 # The name it starts with (options guarantee one): Money of Money[int].
-                imports.add((override.module, re.split(r"\W", override.py_type, maxsplit=1)[0]))
+                imports.add((override.module, re.split(r"\W", override.py_type)[0]))
         return PyType(override.py_type, frozenset(imports), custom=True)
 
     def base(self, column: Column, table: Identifier | None, what: str) -> PyType:
