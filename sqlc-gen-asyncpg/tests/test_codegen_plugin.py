@@ -637,3 +637,31 @@ def test_copyfrom_inserts_into_the_columns_its_insert_names() -> None:
         "    )\n"
         "    return rows_affected(status)\n"
     ) in module
+
+
+def test_a_computed_column_makes_a_row_model_even_with_a_tables_names_and_types() -> None:
+    request = recorded()
+    query(request, "GetUserByEmail")["columns"][1]["table"] = None  # lower(email) AS email
+
+    module = run(request)["users.py"]
+
+    assert "class GetUserByEmailRow(BaseModel):" in module
+    assert "-> GetUserByEmailRow | None:" in module
+
+
+def test_enum_scalars_are_validated_by_adapters_named_after_their_type() -> None:
+    request = recorded()
+    status = copy.deepcopy(query(request, "GetUserByEmail")["columns"][2])
+    status.update(is_array=True, array_dims=1, not_null=False)
+    query(request, "GetUserByEmail")["columns"] = [status]
+    query(request, "ListUserEmails")["columns"] = [status]
+
+    module = run(request)["users.py"]
+
+    assert "_USER_STATUS_LIST_OR_NONE = TypeAdapter(\n    list[UserStatus] | None,\n)" in module
+    assert (
+        "_USER_STATUS_LIST_LIST_OR_NONE = TypeAdapter(\n    list[list[UserStatus] | None],\n)"
+        in module
+    )
+    assert "return _USER_STATUS_LIST_OR_NONE.validate_python(" in module
+    assert "return _USER_STATUS_LIST_LIST_OR_NONE.validate_python(" in module

@@ -293,10 +293,12 @@ def _table_model(table: Table, types: _Types, default_schema: str) -> ModelDef:
     return ModelDef(class_name, tuple(fields), table.rel)
 
 
-def _same_table(a: Identifier | None, b: Identifier, default_schema: str) -> bool:
-    if a is None:
-        return False
-    return a.name == b.name and (a.schema or default_schema) == (b.schema or default_schema)
+def _same_table(a: Identifier | None, table: Identifier, default_schema: str) -> bool:
+    """Whether ``a`` (a column's table; schema optional) is the catalog's ``table``.
+
+    A catalog table always names its schema (request.py fills it in).
+    """
+    return a is not None and a.name == table.name and (a.schema or default_schema) == table.schema
 
 
 @dataclass(frozen=True, slots=True)
