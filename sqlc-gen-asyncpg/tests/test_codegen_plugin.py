@@ -647,6 +647,15 @@ def test_a_computed_column_makes_a_row_model_even_with_a_tables_names_and_types(
 
     assert "class GetUserByEmailRow(BaseModel):" in module
     assert "-> GetUserByEmailRow | None:" in module
+    # Validated from the record by position, each field from its own column.
+    assert (
+        "    return {\n"
+        '        "id": row[0],\n'
+        '        "email": row[1],\n'
+        '        "status": row[2],\n'
+        '        "tags": row[3],\n'
+        "    }\n"
+    ) in module
 
 
 def test_enum_scalars_are_validated_by_adapters_named_after_their_type() -> None:
