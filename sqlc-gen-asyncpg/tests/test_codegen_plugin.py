@@ -674,3 +674,20 @@ def test_enum_scalars_are_validated_by_adapters_named_after_their_type() -> None
     )
     assert "return _USER_STATUS_LIST_OR_NONE.validate_python(" in module
     assert "return _USER_STATUS_LIST_LIST_OR_NONE.validate_python(" in module
+
+
+def test_the_table_a_query_reads_is_found_among_others() -> None:
+    request = recorded()
+    tables = request["catalog"]["schemas"][0]["tables"]
+    users = tables[0]
+    shorter = copy.deepcopy(users)
+    shorter["rel"]["name"] = "accounts"  # sorted first, one column fewer
+    shorter["columns"].pop()
+    same_shape = copy.deepcopy(users)
+    same_shape["rel"]["name"] = "admins"  # the same columns, another table
+    tables += [shorter, same_shape]
+
+    module = run(request)["users.py"]
+
+    assert "-> User | None:" in module
+    assert "GetUserByEmailRow" not in module

@@ -343,8 +343,10 @@ class _Builder:
         )
 
     def matching_table(self, query: Query, fields: list[FieldDef]) -> ModelDef | None:
-        if any(f.embed for f in fields) or not query.columns:
-            return None
+        """The table whose row is exactly the query's: same columns, names and types.
+
+        (An embedded table's field has a model's type, which no table column has.)
+        """
         for table, model in self.tables:
             if len(table.columns) != len(query.columns):
                 continue
