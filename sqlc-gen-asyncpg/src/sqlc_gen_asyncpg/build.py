@@ -102,11 +102,6 @@ def _type_name(ident: Identifier) -> str:
     return f"{ident.schema}.{ident.name}" if ident.schema else ident.name
 
 
-def _parse_type_name(dotted: str) -> Identifier:
-    schema, _, name = dotted.rpartition(".")
-    return Identifier(schema, name)
-
-
 class _Types:
     """Resolves a column's Python type: column override, type override, enum, table."""
 
@@ -126,11 +121,7 @@ class _Types:
         self._enums: dict[str, EnumDef] = {}
         self._overridden_enums: dict[str, PyType] = {}
         for spelling, enum in enums.items():
-            replacing = [
-                self._by_type[s]
-                for s in self._spellings(_parse_type_name(spelling))
-                if s in self._by_type
-            ]
+            replacing = [self._by_type[s] for s in self._spellings(spelling) if s in self._by_type]
             if not replacing:
                 self._enums[spelling] = enum
             else:
@@ -151,8 +142,8 @@ class _Types:
             parts.insert(0, self._default_schema)
         return ".".join(parts)
 
-    def _spellings(self, ident: Identifier) -> list[str]:
-        full = _type_name(ident).lower()
+    def _spellings(self, type_name: str) -> list[str]:
+        full = type_name.lower()
         names = [full]
         schema, _, bare = full.rpartition(".")
         if schema in ("", self._default_schema, "pg_catalog"):
@@ -172,7 +163,7 @@ class _Types:
         return PyType(override.py_type, frozenset(imports), custom=True)
 
     def base(self, column: Column, table: Identifier | None, what: str) -> PyType:
-        spellings = self._spellings(column.type)
+        spellings = self._spellings(_type_name(column.type))
         self.codecs.update(CODECS[s] for s in spellings if s in CODECS)
         name = column.original_name or column.name
         if table is not None and name:
