@@ -747,3 +747,19 @@ def test_row_fields_named_like_keywords_keep_their_column_as_alias() -> None:
 
     assert '    class_: User = Field(\n        alias="class",\n    )\n' in module
     assert '    from_: str = Field(\n        alias="from",\n    )\n' in module
+
+
+def test_the_sql_constant_keeps_the_querys_indentation_without_trailing_spaces() -> None:
+    request = changed(
+        "DisableUser", text="UPDATE users   \n    SET status = 'disabled'\n    WHERE id = $1"
+    )(recorded())
+
+    module = run(request)["users.py"]
+
+    assert (
+        'DISABLE_USER = """-- name: DisableUser :execrows\n'
+        "UPDATE users\n"
+        "    SET status = 'disabled'\n"
+        "    WHERE id = $1\n"
+        '"""\n'
+    ) in module
