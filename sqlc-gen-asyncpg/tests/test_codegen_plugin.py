@@ -763,3 +763,15 @@ def test_the_sql_constant_keeps_the_querys_indentation_without_trailing_spaces()
         "    WHERE id = $1\n"
         '"""\n'
     ) in module
+
+
+def test_an_adapter_of_a_dotted_type_is_named_after_each_part() -> None:
+    options = {
+        "overrides": [{"db_type": "user_status", "py_type": "enums.Status", "import": "enums"}]
+    }
+    request = with_options(recorded(), options)
+    query(request, "ListUserEmails")["columns"] = [query(request, "GetUserByEmail")["columns"][2]]
+
+    module = run(request)["users.py"]
+
+    assert "_ENUMS_STATUS_LIST = TypeAdapter(\n    list[enums.Status],\n)" in module
