@@ -775,3 +775,14 @@ def test_an_adapter_of_a_dotted_type_is_named_after_each_part() -> None:
     module = run(request)["users.py"]
 
     assert "_ENUMS_STATUS_LIST = TypeAdapter(\n    list[enums.Status],\n)" in module
+
+
+def test_a_column_override_of_an_enum_column_is_validated_into_the_users_class() -> None:
+    options = {"overrides": [{"column": "users.status", "py_type": "Mood", "import": "shop"}]}
+    request = with_options(recorded(), options)
+    query(request, "GetUserByEmail")["columns"] = [query(request, "GetUserByEmail")["columns"][2]]
+
+    module = run(request)["users.py"]
+
+    assert "-> Mood | None:" in module
+    assert "return _MOOD.validate_python(\n        row[0],\n    )" in module
