@@ -116,11 +116,13 @@ test: setup tools ## run every test (starts the embedded PostgreSQL server itsel
 	$(MAKE) --no-print-directory test-plugin
 	$(MAKE) --no-print-directory test-atlas
 
+# The plugin, a distribution of its own, takes its server's URL from the environment
+# (SQLC_GEN_ASYNCPG_TEST_DSN, else DATABASE_URL): WITH_DB passes ours.
 test-plugin: setup ##! the sqlc plugin's own tests (sqlc-gen-asyncpg/tests, on a real server)
-	cd sqlc-gen-asyncpg && $(BIN)/python -m pytest
+	$(WITH_DB) env -C sqlc-gen-asyncpg $(BIN)/python -m pytest
 
 plugin-dist-check: setup ##! build the plugin's wheel, install it alone, compile sqlc's authors example
-	$(PY) sqlc-gen-asyncpg/scripts/dist_check.py
+	$(WITH_DB) $(PY) sqlc-gen-asyncpg/scripts/dist_check.py
 
 test-atlas: setup ##! go test of our Atlas build, on the embedded server
 	$(PY) scripts/go_test_atlas.py
@@ -205,8 +207,8 @@ mutation-report: setup ##! print the last mutation results (scores and survivors
 	$(PY) scripts/mutation.py report
 	cd sqlc-gen-asyncpg && $(abspath $(PY)) ../scripts/mutation.py report --plugin
 
-mutation-plugin: setup ##! mutation testing of the plugin's build.py and types.py (measured, no threshold)
-	cd sqlc-gen-asyncpg && $(abspath $(PY)) -m identity_store.dev.devdb --root $(CURDIR)/.devdb exec -- $(MUTATION_NICE) $(abspath $(PY)) ../scripts/mutation.py run --plugin $(if $(SAMPLE),--sample $(SAMPLE)) $(if $(AGAIN),--again)
+mutation-plugin: setup ##! mutation testing of the plugin's build.py, render.py and types.py (measured, no threshold)
+	$(WITH_DB) env -C sqlc-gen-asyncpg $(MUTATION_NICE) $(BIN)/python ../scripts/mutation.py run --plugin $(PLUGIN_MODULES) $(if $(SAMPLE),--sample $(SAMPLE)) $(if $(AGAIN),--again)
 
 clean: ## stop the server, delete its data (wherever it lives), .tools, .venv and build output
 	@if [ -x $(PY) ]; then $(PY) -m identity_store.dev.devdb clean; fi

@@ -37,10 +37,8 @@ async def add_event_type_counts(
     types: list[str],
     counts: list[int],
 ) -> None:
-    """Add what a bulk append wrote to the counts: @types[i] gained @counts[i]
-    events. The
-    caller sorts @types, so that two writers on one shard lock the rows in one
-    order.
+    """Add what a bulk append wrote to the counts: @types[i] gained @counts[i] events. The
+    caller sorts @types, so that two writers on one shard lock the rows in one order.
     """
     await conn.execute(
         ADD_EVENT_TYPE_COUNTS,
@@ -108,18 +106,12 @@ async def append_event(
     occurred_at: StoredDatetime,
     recorded_at: StoredDatetime,
 ) -> AppendEventRow | None:
-    """Append an event unless one with the same event_key exists; no row back then,
-    and
-    the caller reads the existing one with GetEventByKey. The same statement adds
-    the
-    event to its type's count (event_type_counts, on this backend's shard): a
-    replayed
-    key inserts nothing, so it counts nothing. A recorded event also wakes the
-    consumers
-    LISTENing on identity_store_events (identity_store.consume): the server
-    delivers the
-    notification at COMMIT (none on rollback), once per transaction however many
-    events
+    """Append an event unless one with the same event_key exists; no row back then, and
+    the caller reads the existing one with GetEventByKey. The same statement adds the
+    event to its type's count (event_type_counts, on this backend's shard): a replayed
+    key inserts nothing, so it counts nothing. A recorded event also wakes the consumers
+    LISTENing on identity_store_events (identity_store.consume): the server delivers the
+    notification at COMMIT (none on rollback), once per transaction however many events
     it appends (same channel, same empty payload).
     """
     row = await conn.fetchrow(
@@ -161,10 +153,8 @@ async def append_events(
     *,
     params: Iterable[AppendEventsParams],
 ) -> int:
-    """Bulk append through COPY, streamed from the parameter sets; the caller runs
-    it,
-    AddEventTypeCounts and NotifyEventsAppended (COPY cannot notify) in one
-    transaction.
+    """Bulk append through COPY, streamed from the parameter sets; the caller runs it,
+    AddEventTypeCounts and NotifyEventsAppended (COPY cannot notify) in one transaction.
     """
     status = await conn.copy_records_to_table(
         "events",
@@ -227,8 +217,7 @@ async def count_events_by_type(
     *,
     types: list[str] | None,
 ) -> list[CountEventsByTypeRow]:
-    """How many events there are of each type, optionally only of the given types:
-    the sum
+    """How many events there are of each type, optionally only of the given types: the sum
     of each type's shards in event_type_counts, which the append queries keep.
     """
     rows = await conn.fetch(
@@ -363,9 +352,7 @@ async def list_events_for_user(
     after_id: int,
     max_rows: int,
 ) -> list[Event]:
-    """A user's events in id order, strictly after @after_id (uses
-    events_user_id_id_idx).
-    """
+    """A user's events in id order, strictly after @after_id (uses events_user_id_id_idx)."""
     rows = await conn.fetch(
         LIST_EVENTS_FOR_USER,
         user_id,
@@ -407,15 +394,11 @@ async def read_event_stream(
     after_id: int,
     max_rows: int,
 ) -> list[Event]:
-    """The global stream after the position (@after_tx_id, @after_id), in (tx_id, id)
-    order.
-    Only rows of transactions older than every running one are returned: every
-    such
+    """The global stream after the position (@after_tx_id, @after_id), in (tx_id, id) order.
+    Only rows of transactions older than every running one are returned: every such
     transaction has ended, so no row can still appear below that horizon and the
-    (tx_id, id) order of what is returned only grows. (Paging by id alone skips
-    rows: a
-    transaction that took its xid early may take its ids after a later one
-    committed.)
+    (tx_id, id) order of what is returned only grows. (Paging by id alone skips rows: a
+    transaction that took its xid early may take its ids after a later one committed.)
     The row comparison walks events_tx_id_id_idx.
     """
     rows = await conn.fetch(

@@ -20,10 +20,8 @@ SELECT (CASE
 async def replica_lag(
     conn: Executor,
 ) -> float | None:
-    """Seconds this server's replay is behind its primary: NULL on a primary, 0 when
-    it
-    has replayed all it received, else the age of the last transaction it
-    replayed.
+    """Seconds this server's replay is behind its primary: NULL on a primary, 0 when it
+    has replayed all it received, else the age of the last transaction it replayed.
     """
     row = await conn.fetchrow(
         REPLICA_LAG,

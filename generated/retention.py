@@ -48,10 +48,8 @@ async def lock_subscription_positions(
     conn: Executor,
 ) -> list[LockSubscriptionPositionsRow]:
     """Retention of the event stream: see identity_store.purge_events.
-    Every subscription's position, the rows locked until the transaction ends:
-    batches
-    in progress finish first, and none starts (or is reset) while events are
-    deleted.
+    Every subscription's position, the rows locked until the transaction ends: batches
+    in progress finish first, and none starts (or is reset) while events are deleted.
     """
     rows = await conn.fetch(
         LOCK_SUBSCRIPTION_POSITIONS,
@@ -107,12 +105,9 @@ async def purge_events(
     max_rows: int,
     now: StoredDatetime,
 ) -> int | None:
-    """Delete up to @max_rows events recorded before @before, in stream order, at or
-    before
-    the position (@upto_tx_id, @upto_id), take them off their types' counts, and
-    move
-    the start of the retained range up to the last one deleted; return how many
-    were
+    """Delete up to @max_rows events recorded before @before, in stream order, at or before
+    the position (@upto_tx_id, @upto_id), take them off their types' counts, and move
+    the start of the retained range up to the last one deleted; return how many were
     deleted.
     """
     row = await conn.fetchrow(

@@ -38,8 +38,7 @@ async def claim_subscription(
     *,
     name: str,
 ) -> Subscription | None:
-    """The subscription's row, locked until the transaction ends, or no row while
-    another
+    """The subscription's row, locked until the transaction ends, or no row while another
     transaction holds it (a worker busy with a batch): workers take turns, never
     handle the same batch.
     """
@@ -271,15 +270,11 @@ async def read_subscription_batch(
     partition_index: int,
     max_rows: int,
 ) -> list[Event]:
-    """The subscription's next events after the position (@after_tx_id, @after_id)
-    and
-    below @horizon (a value of StreamHorizon: the horizon only grows, so an older
-    one is
-    safe), matching its filter (the caller passes the locked row's), in stream
-    order.
+    """The subscription's next events after the position (@after_tx_id, @after_id) and
+    below @horizon (a value of StreamHorizon: the horizon only grows, so an older one is
+    safe), matching its filter (the caller passes the locked row's), in stream order.
     Constants, not a join with the row: the row comparison then bounds the scan of
-    events_tx_id_id_idx (joined, it was a filter over the stream from its start).
-    The
+    events_tx_id_id_idx (joined, it was a filter over the stream from its start). The
     filter is spelled the same in SubscriptionLag.
     """
     rows = await conn.fetch(
@@ -326,8 +321,7 @@ async def save_subscription_progress(
     now: StoredDatetime,
     name: str,
 ) -> None:
-    """Store the subscription's progress (position, failure state) as the caller
-    computed
+    """Store the subscription's progress (position, failure state) as the caller computed
     it under the row's lock.
     """
     await conn.execute(
@@ -352,8 +346,7 @@ SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
 async def stream_horizon(
     conn: Executor,
 ) -> int | None:
-    """The stream's horizon: every transaction with a smaller id has ended, so no
-    event
+    """The stream's horizon: every transaction with a smaller id has ended, so no event
     can still appear below it (see ReadEventStream).
     """
     row = await conn.fetchrow(
@@ -400,11 +393,9 @@ def _stream_horizon_status_values(
 async def stream_horizon_status(
     conn: Executor,
 ) -> StreamHorizonStatusRow | None:
-    """What holds the stream back: the horizon, how many transaction ids were handed
-    out
+    """What holds the stream back: the horizon, how many transaction ids were handed out
     since, and the age in seconds of the oldest transaction holding an id, in any
-    database of the server (running or prepared); 0 when there is none. Other
-    roles'
+    database of the server (running or prepared); 0 when there is none. Other roles'
     running transactions are visible in pg_stat_activity only to members of
     pg_read_all_stats (and superusers).
     """
@@ -480,10 +471,8 @@ _SUBSCRIPTION_LAG_ROW_LIST = TypeAdapter(
 async def subscription_lag(
     conn: Executor,
 ) -> list[SubscriptionLagRow]:
-    """How far each subscription is behind: matching events after its position
-    (committed
-    or not yet below the horizon), and the seconds since the oldest of them was
-    recorded.
+    """How far each subscription is behind: matching events after its position (committed
+    or not yet below the horizon), and the seconds since the oldest of them was recorded.
     LATERAL, so that each subscription's position bounds its index scan.
     """
     rows = await conn.fetch(

@@ -39,10 +39,8 @@ async def consume_token(
     token_hash: bytes,
     kind: TokenKind,
 ) -> Token | None:
-    """Use up a single-use token in one statement: of many concurrent callers, the
-    first
-    to lock the row revokes it and gets it back; the others re-check the WHERE
-    clause
+    """Use up a single-use token in one statement: of many concurrent callers, the first
+    to lock the row revokes it and gets it back; the others re-check the WHERE clause
     after that commit and get nothing.
     """
     row = await conn.fetchrow(
@@ -106,8 +104,7 @@ async def get_live_token_by_hash(
     token_hash: bytes,
     now: StoredDatetime,
 ) -> Token | None:
-    """Return the live token with this hash: one lookup on tokens_token_hash_key, the
-    same
+    """Return the live token with this hash: one lookup on tokens_token_hash_key, the same
     work whether the token is unknown, expired or revoked.
     """
     row = await conn.fetchrow(

@@ -84,8 +84,7 @@ async def disable_user(
     now: StoredDatetime,
     id: UUID,
 ) -> User | None:
-    """Disable an active user (the version goes up by one; updated_at never goes
-    back, as
+    """Disable an active user (the version goes up by one; updated_at never goes back, as
     in UpdateUser). No row back: missing or already disabled.
     """
     row = await conn.fetchrow(
@@ -111,8 +110,7 @@ async def get_user_by_email(
     *,
     email_key: str,
 ) -> User | None:
-    """Return the user with this e-mail key
-    (identity_store.domain.validation.email_key,
+    """Return the user with this e-mail key (identity_store.domain.validation.email_key,
     computed by the caller; uses users_email_key_key).
     """
     row = await conn.fetchrow(
@@ -169,8 +167,7 @@ async def list_users(
     after_id: UUID,
     max_rows: int,
 ) -> list[User]:
-    """One page of users in (created_at, id) order, strictly after the cursor; the
-    row
+    """One page of users in (created_at, id) order, strictly after the cursor; the row
     comparison walks users_created_at_id_idx, so every page costs the same.
     """
     rows = await conn.fetch(
@@ -210,8 +207,7 @@ async def update_user(
 ) -> User | None:
     """Apply the given changes (NULL keeps a column) if the stored version is still
     @expected_version; the version goes up by one. No row back: missing or stale.
-    updated_at never goes back: @now comes from the calling host's clock, which
-    may be
+    updated_at never goes back: @now comes from the calling host's clock, which may be
     behind the one that wrote the row (and users_updated_after_created must hold).
     """
     row = await conn.fetchrow(

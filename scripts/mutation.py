@@ -2,7 +2,7 @@
 
     python scripts/mutation.py run [MODULE ...] [--again | --sample N [--seed S]]
     python scripts/mutation.py report
-    python scripts/mutation.py run|report --plugin ...   (build, types of sqlc-gen-asyncpg)
+    python scripts/mutation.py run|report --plugin ...   (build, render, types of sqlc-gen-asyncpg)
 
 ``run`` tests the mutants of each MODULE (short names: validation, _errors, token_repo,
 event_repo, user_repo, unit_of_work; default: all six) with mutmut, one module at a time.
@@ -43,7 +43,9 @@ MODULES = {
     "user_repo": "infrastructure/persistence/user_repo.py",
     "unit_of_work": "infrastructure/persistence/unit_of_work.py",
 }
-PLUGIN_MODULES = {"build": "build.py", "types": "types.py"}
+# The plugin's tests run it in process (tests/codegen_support.py: plugin_in_process), so
+# its mutants are live in every test, sqlc's runs included.
+PLUGIN_MODULES = {"build": "build.py", "render": "render.py", "types": "types.py"}
 EQUIVALENT = REPO / "mutation" / "equivalent.md"
 KILLED = {1, 3, -24, 24, 36, 152, 255}  # a failing test, or a timeout (the mutant hung)
 TIMEOUT = {-24, 24, 36, 152, 255}
@@ -79,27 +81,29 @@ def generate() -> None:
 
 def run(modules: list[str], sample: int | None, seed: int, *, again: bool = False) -> int:
     generate()  # new mutants for changed functions; unchanged ones keep their result
-    status = 0
+    names: list[str] = []
     for module in modules:
         codes = meta(module)
         if sample is not None:
             everything = sorted(codes)
-            names = sorted(random.Random(seed).sample(everything, min(sample, len(everything))))  # noqa: S311
+            chosen = sorted(random.Random(seed).sample(everything, min(sample, len(everything))))  # noqa: S311
         elif again:
-            names = [dotted(module) + ".*"]
+            chosen = [dotted(module) + ".*"]
         else:
             skip = equivalent()
-            names = sorted(k for k, v in codes.items() if k not in skip and v not in KILLED)
-        print(f"== {module}: {len(codes) if again else len(names)} mutants to test", flush=True)
-        if not names:
-            continue
-        result = subprocess.run(  # noqa: S603 - our own mutmut, our arguments
+            chosen = sorted(k for k, v in codes.items() if k not in skip and v not in KILLED)
+        print(f"== {module}: {len(codes) if again else len(chosen)} mutants to test", flush=True)
+        names += chosen
+    status = 0
+    if names:
+        # One mutmut run for all modules: one test run to map tests to functions, and
+        # the cheapest mutants of every module first.
+        status = subprocess.run(  # noqa: S603 - our own mutmut, our arguments
             [MUTMUT, "run", "--max-children", os.environ.get("MUTATION_JOBS", "1"), *names],
             cwd=ROOT,
             check=False,
             stdout=subprocess.DEVNULL if sample is not None else None,
-        )
-        status = status or result.returncode
+        ).returncode
     below = report(modules)
     if sample is None and below and ROOT == REPO:
         print(f"mutation score below {THRESHOLD}% in: {', '.join(below)}")

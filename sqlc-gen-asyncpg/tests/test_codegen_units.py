@@ -161,6 +161,13 @@ def test_imports_are_sectioned_and_sorted_as_isort_does() -> None:
     )
 
 
+@pytest.mark.parametrize("module", ["fractions", "statistics", "email.message"])
+def test_any_standard_library_module_sorts_as_standard_library(module: str) -> None:
+    text = imports({(module, "Thing"), ("asyncpg", ""), ("uuid", "UUID")})
+
+    assert text == f"from {module} import Thing\nfrom uuid import UUID\n\nimport asyncpg\n"
+
+
 def test_first_party_packages_are_folders_or_modules_of_the_project(tmp_path: Path) -> None:
     (tmp_path / "myapp").mkdir()
     (tmp_path / "src" / "core").mkdir(parents=True)

@@ -61,13 +61,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args and sys.stdin.isatty():
         print(USAGE, end="", file=sys.stderr)
         sys.exit(2)
+    status, output = answer(sys.stdin.buffer.read(), Path.cwd())
+    stream = sys.stdout if status == 0 else sys.stderr
+    stream.buffer.write(output)
+    stream.buffer.flush()
+    if status:
+        sys.exit(status)
+
+
+def answer(payload: bytes, project: Path) -> tuple[int, bytes]:
+    """Return the exit status and output for sqlc's request ``payload``, run in ``project``.
+
+    0 and the response, for stdout; or 1 and a one-line message, for stderr.
+    """
     try:
-        response = generate_response(sys.stdin.buffer.read(), Path.cwd())
+        return 0, generate_response(payload, project)
     except PluginError as exc:
-        print(f"sqlc-gen-asyncpg: {exc}", file=sys.stderr)
-        sys.exit(1)
-    sys.stdout.buffer.write(response)
-    sys.stdout.buffer.flush()
+        return 1, f"sqlc-gen-asyncpg: {exc}\n".encode()
 
 
 if __name__ == "__main__":

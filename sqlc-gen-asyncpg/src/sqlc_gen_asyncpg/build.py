@@ -6,7 +6,9 @@ fails on a program this module built.
 
 import builtins
 import re
-from collections.abc import Iterable
+import textwrap
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from sqlc_gen_asyncpg.errors import PluginError
@@ -29,21 +31,6 @@ from sqlc_gen_asyncpg.naming import (
 from sqlc_gen_asyncpg.options import Options, Override, parse_options
 from sqlc_gen_asyncpg.request import Column, Identifier, Query, Request, Table
 from sqlc_gen_asyncpg.types import VOID_TYPES, PyType, builtin_type
-
-COMMANDS = frozenset(
-    {
-        ":one",
-        ":many",
-        ":exec",
-        ":execrows",
-        ":execresult",
-        ":execlastid",
-        ":copyfrom",
-        ":batchexec",
-        ":batchone",
-        ":batchmany",
-    }
-)
 
 # Attributes of pydantic.BaseModel a field may not shadow: such fields get a trailing
 # underscore and keep the column name as their alias.
@@ -103,6 +90,9 @@ FUNCTION_RESERVED = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 # Module names the generator writes itself.
 RESERVED_MODULES = frozenset({"db", "models", "__init__"})
 
+# The codecs of the runtime (its pieces, runtime/db.py) that these database types need.
+CODECS = {"json": "json", "jsonb": "json", "bit": "bits", "varbit": "bits", "bit varying": "bits"}
+
 _INSERT_COLUMNS = re.compile(
     r"^\s*INSERT\s+INTO\s+[^\s(]+\s*\(([^)]*)\)", re.IGNORECASE | re.DOTALL
 )
@@ -112,11 +102,6 @@ def _type_name(ident: Identifier) -> str:
     return f"{ident.schema}.{ident.name}" if ident.schema else ident.name
 
 
-def _parse_type_name(dotted: str) -> Identifier:
-    schema, _, name = dotted.rpartition(".")
-    return Identifier(schema, name)
-
-
 class _Types:
     """Resolves a column's Python type: column override, type override, enum, table."""
 
@@ -124,6 +109,8 @@ class _Types:
         self._default_schema = request.default_schema
         self._by_type: dict[str, Override] = {}
         self._by_column: dict[str, Override] = {}
+        # The runtime codecs that the types resolved so far need.
+        self.codecs: set[str] = set()
         for override in options.overrides:
             if override.db_type:
                 self._by_type[override.db_type.lower()] = override
@@ -134,11 +121,7 @@ class _Types:
         self._enums: dict[str, EnumDef] = {}
         self._overridden_enums: dict[str, PyType] = {}
         for spelling, enum in enums.items():
-            replacing = [
-                self._by_type[s]
-                for s in self._spellings(_parse_type_name(spelling))
-                if s in self._by_type
-            ]
+            replacing = [self._by_type[s] for s in self._spellings(spelling) if s in self._by_type]
             if not replacing:
                 self._enums[spelling] = enum
             else:
@@ -159,8 +142,8 @@ class _Types:
             parts.insert(0, self._default_schema)
         return ".".join(parts)
 
-    def _spellings(self, ident: Identifier) -> list[str]:
-        full = _type_name(ident).lower()
+    def _spellings(self, type_name: str) -> list[str]:
+        full = type_name.lower()
         names = [full]
         schema, _, bare = full.rpartition(".")
         if schema in ("", self._default_schema, "pg_catalog"):
@@ -175,23 +158,21 @@ class _Types:
             if override.py_type.startswith(override.module + "."):
                 imports.add((override.module, ""))
             else:
-                head = re.match(r"[A-Za-z_][A-Za-z0-9_]*", override.py_type)
-                imports.add((override.module, head.group(0) if head else override.py_type))
+                # The name it starts with (options guarantee one): Money of Money[int].
+                imports.add((override.module, re.split(r"\W", override.py_type)[0]))
         return PyType(override.py_type, frozenset(imports), custom=True)
 
     def base(self, column: Column, table: Identifier | None, what: str) -> PyType:
+        spellings = self._spellings(_type_name(column.type))
+        self.codecs.update(CODECS[s] for s in spellings if s in CODECS)
         name = column.original_name or column.name
         if table is not None and name:
             key = self._column_key(f"{table.schema or self._default_schema}.{table.name}.{name}")
             if key in self._by_column:
                 custom = self._from_override(self._by_column[key])
-                if any(
-                    s in self._enums or s in self._overridden_enums
-                    for s in self._spellings(column.type)
-                ):
+                if any(s in self._enums or s in self._overridden_enums for s in spellings):
                     return PyType(custom.expr, custom.imports, enum=custom.expr)
                 return custom
-        spellings = self._spellings(column.type)
         for spelling in spellings:
             if spelling in self._overridden_enums:
                 return self._overridden_enums[spelling]
@@ -303,10 +284,23 @@ def _table_model(table: Table, types: _Types, default_schema: str) -> ModelDef:
     return ModelDef(class_name, tuple(fields), table.rel)
 
 
-def _same_table(a: Identifier | None, b: Identifier, default_schema: str) -> bool:
-    if a is None:
-        return False
-    return a.name == b.name and (a.schema or default_schema) == (b.schema or default_schema)
+def _same_table(a: Identifier | None, table: Identifier, default_schema: str) -> bool:
+    """Whether ``a`` (a column's table; schema optional) is the catalog's ``table``.
+
+    A catalog table always names its schema (request.py fills it in).
+    """
+    return a is not None and a.name == table.name and (a.schema or default_schema) == table.schema
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    """What a query returns: a model (the query's own ``row_model`` or a table's, read
+    ``by_name``), a bare ``scalar``, or nothing."""
+
+    model: ModelDef | None = None
+    row_model: ModelDef | None = None
+    scalar: PyType | None = None
+    by_name: bool = False
 
 
 class _Builder:
@@ -340,8 +334,10 @@ class _Builder:
         )
 
     def matching_table(self, query: Query, fields: list[FieldDef]) -> ModelDef | None:
-        if any(f.embed for f in fields) or not query.columns:
-            return None
+        """The table whose row is exactly the query's: same columns, names and types.
+
+        (An embedded table's field has a model's type, which no table column has.)
+        """
         for table, model in self.tables:
             if len(table.columns) != len(query.columns):
                 continue
@@ -356,65 +352,17 @@ class _Builder:
         return None
 
     def query(self, query: Query) -> QueryDef:
-        if query.cmd not in COMMANDS:
+        command = COMMANDS.get(query.cmd)
+        if command is None:
             raise PluginError(f"query {query.name} has command {query.cmd}, which is not supported")
-        base = snake(query.name)
         text, slices = _expand_slices(query)
         params = self.params(query, slices)
-        result_model: ModelDef | None = None
-        row_model: ModelDef | None = None
-        scalar: PyType | None = None
-        by_name = False
-        if query.cmd in {
-            ":exec",
-            ":execrows",
-            ":execresult",
-            ":copyfrom",
-            ":batchexec",
-        }:
-            pass
-        elif not query.columns:
-            if query.cmd == ":execlastid":
-                raise PluginError(
-                    f"query {query.name} is :execlastid but has no RETURNING clause: "
-                    "add RETURNING <id column>"
-                )
-            raise PluginError(
-                f"query {query.name} is {query.cmd} but returns no columns: declare it "
-                ":exec, or :execrows for the number of rows, or select a column"
-            )
-        elif query.cmd == ":execlastid":
-            if len(query.columns) != 1:
-                raise PluginError(
-                    f"query {query.name} is :execlastid and must return exactly one column"
-                )
-            scalar = self.column_type(query, query.columns[0], f"column {query.columns[0].name}")
-        elif len(query.columns) == 1 and query.columns[0].embed_table is None:
-            scalar = self.column_type(query, query.columns[0], f"column {query.columns[0].name}")
-        else:
-            fields = self.result_fields(query)
-            result_model = self.matching_table(query, fields)
-            if result_model is not None:
-                by_name = True
-            else:
-                row_model = ModelDef(pascal(query.name) + "Row", tuple(fields))
-                result_model = row_model
-        copy_table: Identifier | None = None
-        copy_columns: tuple[str, ...] = ()
-        if query.cmd == ":copyfrom":
-            copy_table = query.insert_into_table
-            match = _INSERT_COLUMNS.match(text)
-            if copy_table is None or match is None:
-                raise PluginError(
-                    f"query {query.name} is :copyfrom and must be an INSERT with a column list "
-                    "and one parameter per column"
-                )
-            copy_columns = tuple(c.strip().strip('"') for c in match.group(1).split(","))
-            if len(copy_columns) != len(params):
-                raise PluginError(
-                    f"query {query.name} is :copyfrom and needs one parameter per inserted column"
-                )
-        doc = [line.strip() for line in query.comments]
+        result = command.result(self, query)
+        copy_table, copy_columns = (
+            _copy_target(query, text, len(params)) if command.copies else (None, ())
+        )
+        # The comment's lines as written, less the margin they share ("-- " gives one).
+        doc = textwrap.dedent("\n".join(line.rstrip() for line in query.comments)).split("\n")
         while doc and not doc[0]:
             doc.pop(0)
         while doc and not doc[-1]:
@@ -422,20 +370,57 @@ class _Builder:
         return QueryDef(
             name=query.name,
             cmd=query.cmd,
-            function=safe_identifier(base, FUNCTION_RESERVED),
+            function=safe_identifier(snake(query.name), FUNCTION_RESERVED),
             constant=upper_snake(query.name),
             sql=f"-- name: {query.name} {query.cmd}\n{text.strip()}",
             doc=tuple(doc),
             params=tuple(params),
             params_class=pascal(query.name) + "Params",
-            result_model=result_model,
-            row_model=row_model,
-            scalar=scalar,
-            by_name=by_name,
+            result_model=result.model,
+            row_model=result.row_model,
+            scalar=result.scalar,
+            by_name=result.by_name,
             copy_table=copy_table,
             copy_columns=copy_columns,
-            iterator=query.cmd == ":many" and self.options.wants_iterator(query.name),
+            iterator=command.iterates and self.options.wants_iterator(query.name),
         )
+
+    # -- what a command makes of the result columns ----------------------------------
+
+    def no_result(self, query: Query) -> _Result:
+        """The command ignores the rows (``:exec``, ``:execrows``, ...)."""
+        return _Result()
+
+    def last_id(self, query: Query) -> _Result:
+        """``:execlastid``: the one ``RETURNING`` column, as a bare value."""
+        if not query.columns:
+            raise PluginError(
+                f"query {query.name} is :execlastid but has no RETURNING clause: "
+                "add RETURNING <id column>"
+            )
+        if len(query.columns) != 1:
+            raise PluginError(
+                f"query {query.name} is :execlastid and must return exactly one column"
+            )
+        column = query.columns[0]
+        return _Result(scalar=self.column_type(query, column, f"column {column.name}"))
+
+    def rows(self, query: Query) -> _Result:
+        """Rows: one column as a bare value, else a table's model or the query's own Row."""
+        if not query.columns:
+            raise PluginError(
+                f"query {query.name} is {query.cmd} but returns no columns: declare it "
+                ":exec, or :execrows for the number of rows, or select a column"
+            )
+        column = query.columns[0]
+        if len(query.columns) == 1 and column.embed_table is None:
+            return _Result(scalar=self.column_type(query, column, f"column {column.name}"))
+        fields = self.result_fields(query)
+        table_model = self.matching_table(query, fields)
+        if table_model is not None:
+            return _Result(model=table_model, by_name=True)
+        row_model = ModelDef(pascal(query.name) + "Row", tuple(fields))
+        return _Result(model=row_model, row_model=row_model)
 
     def params(self, query: Query, slices: frozenset[int]) -> list[ParamDef]:
         ordered = sorted(query.params, key=lambda p: p.number)
@@ -445,9 +430,8 @@ class _Builder:
             safe_identifier(snake(p.column.name) if p.column.name else f"dollar_{p.number}")
             for p in ordered
         )
+        # Still unique: snake() never ends a name in "_", so no "x_" is there to meet.
         names = [safe_identifier(n, ARGUMENT_RESERVED) for n in names]
-        if len(set(names)) != len(names):
-            raise PluginError(f"query {query.name} has parameter names that collide: {names}")
         result = []
         for name, p in zip(names, ordered, strict=True):
             what = f"parameter {p.column.name or p.number} of query {query.name}"
@@ -487,6 +471,47 @@ class _Builder:
                     )
                 )
         return fields
+
+
+@dataclass(frozen=True, slots=True)
+class _Command:
+    """How the builder reads a query of one command: its ``result``; whether it copies
+    rows into a table (``copies``) and may stream through an ``iter_`` (``iterates``)."""
+
+    result: Callable[[_Builder, Query], _Result]
+    copies: bool = False
+    iterates: bool = False
+
+
+# sqlc's query commands, as the builder reads them (render.py's BODIES writes them).
+COMMANDS: dict[str, _Command] = {
+    ":one": _Command(_Builder.rows),
+    ":many": _Command(_Builder.rows, iterates=True),
+    ":exec": _Command(_Builder.no_result),
+    ":execrows": _Command(_Builder.no_result),
+    ":execresult": _Command(_Builder.no_result),
+    ":execlastid": _Command(_Builder.last_id),
+    ":copyfrom": _Command(_Builder.no_result, copies=True),
+    ":batchexec": _Command(_Builder.no_result),
+    ":batchone": _Command(_Builder.rows),
+    ":batchmany": _Command(_Builder.rows),
+}
+
+
+def _copy_target(query: Query, text: str, param_count: int) -> tuple[Identifier, tuple[str, ...]]:
+    """Return the table and columns a ``:copyfrom`` query inserts into."""
+    match = _INSERT_COLUMNS.match(text)
+    if query.insert_into_table is None or match is None:
+        raise PluginError(
+            f"query {query.name} is :copyfrom and must be an INSERT with a column list "
+            "and one parameter per column"
+        )
+    columns = tuple(c.strip().strip('"') for c in match.group(1).split(","))
+    if len(columns) != param_count:
+        raise PluginError(
+            f"query {query.name} is :copyfrom and needs one parameter per inserted column"
+        )
+    return query.insert_into_table, columns
 
 
 _SLICE = r"(?P<not>\bNOT\s+)?\bIN\s*\(\s*\${number}\s*\)"
@@ -595,6 +620,8 @@ def build(request: Request) -> Program:
         models=tuple(models),
         modules=tuple(modules),
         iterator_prefetch=options.iterator_prefetch,
+        override_modules=frozenset(o.module for o in options.overrides if o.module),
+        codecs=frozenset(builder.types.codecs),
     )
 
 
@@ -605,7 +632,7 @@ def _check_iterators(options: Options, request: Request) -> None:
     for name in options.emit_iterators:
         if name not in commands:
             raise PluginError(f"option emit_iterators names query {name}, which does not exist")
-        if commands[name] != ":many":
+        if not COMMANDS[commands[name]].iterates:
             raise PluginError(
                 f"option emit_iterators names query {name}, which is {commands[name]}: "
                 "iterators exist for :many queries only"

@@ -115,6 +115,10 @@ class Program:
     models: tuple[ModelDef, ...]
     modules: tuple[QueryModule, ...]
     iterator_prefetch: int
-    # Top-level packages of the project being generated into (its own code, which
-    # isort sorts into a section after the third-party imports).
+    # The modules the type overrides import from, and those of them that are the
+    # project's own (first_party: top-level packages, which isort sorts into a section
+    # after the third-party imports; the pipeline finds them in the project directory).
+    override_modules: frozenset[str] = frozenset()
+    # The runtime codecs the program's types need (``json``, ``bits``).
+    codecs: frozenset[str] = frozenset()
     first_party: frozenset[str] = frozenset()

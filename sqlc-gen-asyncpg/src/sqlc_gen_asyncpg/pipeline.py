@@ -12,18 +12,17 @@ from importlib.resources import files
 from pathlib import Path
 
 from sqlc_gen_asyncpg.build import build
-from sqlc_gen_asyncpg.options import parse_options
 from sqlc_gen_asyncpg.render import (
-    header,
     render_init,
     render_models,
     render_query_module,
+    render_runtime,
 )
 from sqlc_gen_asyncpg.request import parse_request
 
 
 def runtime_module(name: str) -> str:
-    """Return the text of ``runtime/<name>``, a file copied into every output."""
+    """Return the text of ``runtime/<name>``, copied (its pieces in use) into every output."""
     return files("sqlc_gen_asyncpg").joinpath("runtime").joinpath(name).read_text("utf-8")
 
 
@@ -55,12 +54,10 @@ def generate(payload: bytes, project: Path | None = None) -> dict[str, str]:
     request = parse_request(payload)
     program = build(request)
     if project is not None:
-        options = parse_options({**request.global_options, **request.plugin_options})
-        overridden = {o.module for o in options.overrides if o.module}
-        program = replace(program, first_party=first_party(project, overridden))
+        program = replace(program, first_party=first_party(project, program.override_modules))
     output = {
         "__init__.py": render_init(program),
-        "db.py": header(program.sqlc_version, "") + runtime_module("db.py"),
+        "db.py": render_runtime(program, runtime_module("db.py")),
         "models.py": render_models(program),
     }
     for module in program.modules:

@@ -10,7 +10,7 @@ Code fragments are lists of lines, indented relative to their first line.
 """
 
 import re
-import textwrap
+import sys
 from collections.abc import Iterable, Sequence
 
 from sqlc_gen_asyncpg.ir import FieldDef, ModelDef, Program, QueryDef, QueryModule
@@ -21,23 +21,9 @@ from sqlc_gen_asyncpg.version import __version__
 Lines = list[str]
 
 INDENT = "    "
-# Docstrings are wrapped to fit ruff's default line length (cosmetic: the formatter
-# never rewraps text).
-DOC_WIDTH = 88
 
-STDLIB = frozenset(
-    {
-        "collections.abc",
-        "dataclasses",
-        "datetime",
-        "decimal",
-        "enum",
-        "ipaddress",
-        "json",
-        "typing",
-        "uuid",
-    }
-)
+# isort's standard-library section: the running interpreter's own list.
+STDLIB = sys.stdlib_module_names
 
 
 def header(sqlc_version: str, source: str) -> str:
@@ -115,7 +101,7 @@ def _section(module: str, first_party: frozenset[str]) -> str:
     if module.startswith("."):
         return "local"
     top = module.split(".")[0]
-    if module in STDLIB or top in STDLIB:
+    if top in STDLIB:
         return "stdlib"
     return "first" if top in first_party else "third"
 
@@ -151,19 +137,17 @@ def _string(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def docstring(lines: Iterable[str], margin: str = "") -> Lines:
-    """Return a docstring of ``lines`` (wrapped), for a body indented by ``margin``."""
-    width = DOC_WIDTH - len(margin) - 6
-    wrapped: Lines = []
-    for line in lines:
-        wrapped.extend(textwrap.wrap(_string(line), width) or [""])
-    while wrapped and not wrapped[-1]:
-        wrapped.pop()
-    if not wrapped:
+def docstring(lines: Iterable[str]) -> Lines:
+    """Return a docstring of ``lines``, each kept as written (the SQL comment's own breaks).
+
+    ``lines`` neither starts nor ends with an empty line (build.py trims them).
+    """
+    text = [_string(line) for line in lines]
+    if not text:
         return []
-    if len(wrapped) == 1:
-        return [f'"""{wrapped[0]}"""']
-    return [f'"""{wrapped[0]}', *wrapped[1:], '"""']
+    if len(text) == 1:
+        return [f'"""{text[0]}"""']
+    return [f'"""{text[0]}', *text[1:], '"""']
 
 
 def _sql_constant(name: str, sql: str) -> Lines:
@@ -202,7 +186,7 @@ def _field(field: FieldDef) -> Lines:
 
 def _model(model: ModelDef, doc: str) -> tuple[Lines, set[tuple[str, str]]]:
     needed: set[tuple[str, str]] = {("pydantic", "BaseModel")}
-    body = docstring([doc], INDENT)
+    body = docstring([doc])
     config = []
     if any(f.type.custom for f in model.fields):
         config.append("arbitrary_types_allowed=True")
@@ -227,7 +211,7 @@ def render_models(program: Program) -> str:
     for enum in program.enums:
         needed.add(("enum", "StrEnum"))
         members = [f'{member} = "{_string(label)}"' for member, label in enum.members]
-        body = [*docstring([f"The {enum.sql_name} enum."], INDENT), *([""] if members else [])]
+        body = [*docstring([f"The {enum.sql_name} enum."]), *([""] if members else [])]
         blocks.append([f"class {enum.class_name}(StrEnum):", *indent(body + members)])
     for model in program.models:
         table = model.table.name if model.table else ""
@@ -458,7 +442,7 @@ class _QueryRenderer:
             ["conn: Executor", *self.signature_args()],
             f") -> {returns}:",
         )
-        return [*head, *indent([*docstring(q.doc, INDENT), *self.body()])]
+        return [*head, *indent([*docstring(q.doc), *self.body()])]
 
     def iterator(self) -> Lines:
         """Return ``iter_<name>``, streaming the rows of a :many query through a cursor."""
@@ -469,14 +453,15 @@ class _QueryRenderer:
             *(self.signature_args() or ["*"]),
             f"prefetch: int = {self.program.iterator_prefetch}",
         ]
-        note = (
-            f"Stream the rows of {q.name} through a server-side cursor, fetching prefetch "
-            "rows per round trip. Call it inside a transaction: asyncpg cursors need one."
-        )
-        doc = [*q.doc, "", note] if q.doc else [note]
+        note = [
+            f"Stream the rows of {q.name} through a server-side cursor, fetching",
+            "prefetch rows per round trip. Call it inside a transaction: asyncpg",
+            "cursors need one.",
+        ]
+        doc = [*q.doc, "", *note] if q.doc else note
         cursor_args = exploded("(", [*self.args(), "prefetch=prefetch"], "):")
         body = [
-            *docstring(doc, INDENT),
+            *docstring(doc),
             *fill(
                 "async for row in conn.cursor{cursor_args}\n    yield {row}",
                 cursor_args=cursor_args,
@@ -522,7 +507,7 @@ class _QueryRenderer:
         if q.batch:
             self.needed.add(("dataclasses", "dataclass"))
             fields = [f"{p.name}: {self.use(p.type)}" for p in q.params]
-            body = [*docstring([f"One set of parameters of {q.name}."], INDENT)]
+            body = [*docstring([f"One set of parameters of {q.name}."])]
             body += ["", *fields] if fields else []
             blocks.append(
                 ["@dataclass(frozen=True, slots=True)", f"class {q.params_class}:", *indent(body)]
@@ -552,6 +537,51 @@ def render_query_module(program: Program, module: QueryModule) -> str:
     return _module(program, module.source, needed, blocks)
 
 
+# -- db.py ----------------------------------------------------------------------------
+
+_BLOCK_MARK = re.compile(r"^\s*# \[(/?)(\w+)\]$")
+_LINE_MARK = re.compile(r"^(.*\S)  # \[(\w+)\]$")
+
+
+def runtime_pieces(program: Program) -> frozenset[str]:
+    """Return the optional pieces of the runtime module that ``program``'s code uses."""
+    queries = [q for module in program.modules for q in module.queries]
+    pieces = set(program.codecs)
+    if any(q.iterator for q in queries):
+        pieces.add("cursor")
+    if any(q.cmd in USES_ROWS_AFFECTED for q in queries):
+        pieces.add("rows_affected")
+    return frozenset(pieces)
+
+
+def render_runtime(program: Program, text: str) -> str:
+    """Return ``db.py``: the runtime module's ``text`` with the pieces the program uses.
+
+    The marks of runtime/__init__.py go: a block ``# [piece]`` ... ``# [/piece]``, or
+    a line ending in ``  # [piece]``, is kept (unmarked) only if the program uses it.
+    """
+    pieces = runtime_pieces(program)
+    kept: Lines = []
+    dropping = ""
+    for line in text.splitlines():
+        block = _BLOCK_MARK.match(line)
+        if block is not None:
+            closing, piece = block.groups()
+            if not closing and piece not in pieces:
+                dropping = piece
+            elif closing and piece == dropping:
+                dropping = ""
+            continue
+        if dropping:
+            continue
+        marked = _LINE_MARK.match(line)
+        if marked is None:
+            kept.append(line)
+        elif marked.group(2) in pieces:
+            kept.append(marked.group(1))
+    return header(program.sqlc_version, "") + "\n".join(kept) + "\n"
+
+
 def render_init(program: Program) -> str:
     """Return ``__init__.py``: the header and a docstring."""
     return header(program.sqlc_version, "") + '"""Generated by sqlc with sqlc-gen-asyncpg."""\n'
@@ -563,4 +593,5 @@ __all__: Sequence[str] = [
     "render_init",
     "render_models",
     "render_query_module",
+    "render_runtime",
 ]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
+import json  # [json]
 from collections.abc import AsyncIterable, Iterable, Sequence
 from typing import Any, Protocol
 
 import asyncpg
-from asyncpg.cursor import CursorFactory
+from asyncpg.cursor import CursorFactory  # [cursor]
 
 
 class Executor(Protocol):
@@ -67,6 +67,7 @@ class Executor(Protocol):
     ) -> str: ...
 
 
+# [cursor]
 class CursorExecutor(Protocol):
     """Opens server-side cursors: an ``asyncpg.Connection`` or a pooled connection.
 
@@ -82,12 +83,16 @@ class CursorExecutor(Protocol):
     ) -> CursorFactory[asyncpg.Record]: ...
 
 
+# [/cursor]
+# [rows_affected]
 def rows_affected(status: str) -> int:
     """Return the row count of a command status (``UPDATE 3``, ``INSERT 0 1``)."""
     count = status.rpartition(" ")[2]
     return int(count) if count.isdigit() else 0
 
 
+# [/rows_affected]
+# [json]
 def _encode_json(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
@@ -101,6 +106,8 @@ def _decode_jsonb(data: bytes) -> Any:
     return json.loads(data[1:])
 
 
+# [/json]
+# [bits]
 def _encode_bits(value: str) -> bytes:
     # bit and varbit travel as a 32-bit length in bits, then the bits, padded to bytes.
     size = -(-len(value) // 8)
@@ -113,23 +120,25 @@ def _decode_bits(data: bytes) -> str:
     return "".join(f"{byte:08b}" for byte in data[4:])[:length]
 
 
+# [/bits]
 async def init_connection(conn: asyncpg.Connection) -> None:
-    """Install the codecs the generated code relies on, on one new connection.
+    """Set up one new connection for the generated functions (the codecs they rely on).
 
-    ``json`` and ``jsonb`` values are decoded to Python values (``dict``, ``list``,
-    ``str``, ``int``, ``float``, ``bool``, ``None``) and encoded from them, instead of
-    asyncpg's default of JSON text; ``bit`` and ``varbit`` travel as strings of ``0``
-    and ``1``. The codecs use the binary protocol, so ``copy_records_to_table`` (the
-    ``:copyfrom`` functions) works with these types too. Use it for every connection
-    the generated functions see::
+    Use it for every connection the generated functions see::
 
         pool = await asyncpg.create_pool(dsn, init=init_connection)
 
         conn = await asyncpg.connect(dsn)
         await init_connection(conn)
 
-    A Python ``None`` is SQL ``NULL``, never the JSON ``null``.
+    It installs only what this package's types need (possibly nothing): call it all
+    the same, so that a new query with such a type needs no change of the set-up.
     """
+    # [json]
+    # json and jsonb values are decoded to Python values (dict, list, str, int, float,
+    # bool, None) and encoded from them, instead of asyncpg's default of JSON text. A
+    # Python None is SQL NULL, never the JSON null. Binary codecs: copy_records_to_table
+    # (the :copyfrom functions) works with them too.
     await conn.set_type_codec(
         "json",
         schema="pg_catalog",
@@ -144,6 +153,9 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         decoder=_decode_jsonb,
         format="binary",
     )
+    # [/json]
+    # [bits]
+    # bit and varbit travel as strings of 0 and 1 (binary codecs, as for JSON).
     for name in ("bit", "varbit"):
         await conn.set_type_codec(
             name,
@@ -152,3 +164,4 @@ async def init_connection(conn: asyncpg.Connection) -> None:
             decoder=_decode_bits,
             format="binary",
         )
+    # [/bits]
