@@ -622,13 +622,13 @@ def test_copyfrom_inserts_into_the_columns_its_insert_names() -> None:
     assert (
         "    status = await conn.copy_records_to_table(\n"
         '        "users",\n'
-        "        records=[\n"
+        "        records=(\n"
         "            [\n"
         "                item.email,\n"
         "                item.status,\n"
         "            ]\n"
         "            for item in params\n"
-        "        ],\n"
+        "        ),\n"
         "        columns=[\n"
         '            "email",\n'
         '            "Xmas",\n'
