@@ -75,6 +75,13 @@ class Run:
     exited: list[tuple[str, int]] = field(default_factory=list)
     restarts: list[tuple[float, float]] = field(default_factory=list)
 
+    def stderr_of(self, instance: str) -> Path:
+        return self.effects.parent / f"{instance}.stderr"
+
+    def last_words(self, instance: str) -> str:
+        lines = self.stderr_of(instance).read_text(errors="replace").strip().splitlines()
+        return lines[-1][:200] if lines else "(nothing on stderr)"
+
     def spawn(self, slot: int) -> Worker:
         self.started += 1
         instance = f"w{slot}.{self.started}"
@@ -86,14 +93,17 @@ class Run:
             "CRASH_EFFECTS": str(self.effects),
             "PYTHONPATH": os.pathsep.join([str(_ROOT), str(_ROOT / "src")]),
         }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.reliability.consumer_worker"],
-            cwd=_ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        # Each worker's stderr is kept, so a worker that dies on its own says why.
+        with self.stderr_of(instance).open("w") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tests.reliability.consumer_worker"],
+                cwd=_ROOT,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
         assert process.stdout is not None
         assert process.stdout.readline().strip() == "ready", f"worker {instance} did not start"
         return Worker(instance, process)
@@ -243,6 +253,8 @@ async def test_killed_workers_and_restarts_handle_every_event_once_in_the_databa
     FIGURES["consumer crash test: database effects twice"] += duplicated_in_database
     FIGURES["consumer crash test: workers killed (SIGKILL)"] += len(run.killed)
     FIGURES["consumer crash test: workers exited on their own"] += len(run.exited)
+    for instance, code in run.exited:  # seen once in CI, not reproduced: say why next time
+        FIGURES[f"consumer crash test: {instance} exited {code}: {run.last_words(instance)}"] += 1
     FIGURES["consumer crash test: external effects (lines)"] += sum(map(len, lines.values()))
     FIGURES["consumer crash test: external duplicates (extra lines)"] += sum(
         n * count for n, count in duplicates.items()
