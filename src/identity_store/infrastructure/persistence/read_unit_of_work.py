@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import weakref
 from types import TracebackType
 from typing import Any, Self, cast
@@ -34,7 +35,9 @@ def _first_use(pool: asyncpg.Pool[Any]) -> bool:
     return True
 
 
+@functools.cache
 def _reads_of(port: type) -> frozenset[str]:
+    """The methods of a reader port (read once per port, not on every property access)."""
     return frozenset(name for name in vars(port) if not name.startswith("_"))
 
 
