@@ -30,7 +30,7 @@ class Standby:
     """A streaming standby of the embedded server, in a temporary folder."""
 
     def __init__(self, primary_url: str) -> None:
-        self.owner = devdb._run_as()
+        self.owner = devdb.server_user()
         # As root the server user runs these: from a private folder (a clone's .venv in a
         # 0700 folder), only devdb's copy is reachable.
         self.bin = devdb.server_bin_dir(self.owner)

@@ -16,8 +16,9 @@ commit is acknowledged only once a standby has it and an unplanned failover prom
 that standby: nothing acknowledged is lost. Every process listens on 127.0.0.1 only.
 
 As root the nodes run as the embedded server's system user (PostgreSQL refuses root) and
-the cluster lives in that user's folder, ``/var/lib/identity-store-pg/ha-<key>``;
-otherwise under ``.ha/`` in the checkout. ``state.json`` there records ports, processes
+the cluster lives in that user's folder (``identity_store.dev.devdb.system_area`` of
+``.ha/``, under ``/var/lib/identity-store-pg``); otherwise under ``.ha/`` in the
+checkout. ``state.json`` there records ports, processes
 and the generated superuser password (mode 0600).
 """
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import pwd
@@ -44,11 +44,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from identity_store.dev import devdb
+
 ROOT = Path(__file__).resolve().parent.parent
 SCOPE = "identity-ha"
 NODES = ("node1", "node2", "node3")
 DATABASE = "identity_store"
-SYSTEM_USER = "identity-store-pg"
 _TTL_S = 10
 """Patroni's leader lease: an unplanned failover starts at most this long after the primary dies."""
 _WAIT_S = 90
@@ -107,33 +108,10 @@ class State:
         return next(n for n in self.nodes if n.name == name)
 
 
-def _owner() -> pwd.struct_passwd | None:
-    if os.geteuid() != 0:
-        return None
-    try:
-        return pwd.getpwnam(SYSTEM_USER)
-    except KeyError:
-        subprocess.run(  # noqa: S603
-            [
-                shutil.which("useradd") or "/usr/sbin/useradd",
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                SYSTEM_USER,
-            ],
-            check=True,
-            capture_output=True,
-        )
-        return pwd.getpwnam(SYSTEM_USER)
-
-
 def folder() -> Path:
-    if os.geteuid() != 0:
-        return ROOT / ".ha"
-    home = Path(os.environ.get("IDENTITY_STORE_PG_HOME") or "/var/lib/identity-store-pg")
-    key = hashlib.sha256(str(ROOT).encode()).hexdigest()[:16]
-    return home / f"ha-{key}"
+    """``.ha/`` in the checkout; as root, the server user's folder for it (devdb's rule)."""
+    local = ROOT / ".ha"
+    return local if os.geteuid() != 0 else devdb.system_area(local)
 
 
 def _free_ports(count: int) -> list[int]:
@@ -306,7 +284,7 @@ def _start_node(state: State, node: Node, owner: pwd.struct_passwd | None) -> No
 
 
 def up(pg_bin: str) -> State:
-    owner = _owner()
+    owner = devdb.server_user()
     where = folder()
     state = State.load(where)
     if state is not None and _alive(state.etcd_pid) and all(_alive(n.pid) for n in state.nodes):
@@ -455,7 +433,7 @@ def kill_primary(state: State) -> str:
 
 def rejoin(state: State) -> list[str]:
     """Start every node whose Patroni is not running; it rejoins as a standby."""
-    owner = _owner()
+    owner = devdb.server_user()
     started = []
     for node in state.nodes:
         if not _alive(node.pid):

@@ -33,28 +33,6 @@ StopMode = Literal["smart", "fast", "immediate"]
 _TIMEOUT_S = 60
 
 
-def _owner() -> pwd.struct_passwd | None:
-    if os.geteuid() != 0:
-        return None
-    try:
-        return pwd.getpwnam(devdb.SYSTEM_USER)
-    except KeyError:
-        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-        subprocess.run(
-            [
-                useradd,
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                devdb.SYSTEM_USER,
-            ],
-            check=True,
-            capture_output=True,
-        )
-        return pwd.getpwnam(devdb.SYSTEM_USER)
-
-
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -76,7 +54,7 @@ class DurableServer:
     def create(cls) -> DurableServer:
         """Initialise a new cluster in a temporary folder (not started)."""
         root = Path(tempfile.mkdtemp(prefix="identity-store-durable-"))
-        owner = _owner()
+        owner = devdb.server_user()
         if owner is not None:
             os.chown(root, owner.pw_uid, owner.pw_gid)
         root.chmod(0o700)

@@ -102,7 +102,7 @@ def _assert_cluster_placement(root: Path) -> None:
         # The cluster lives in the server user's folder, linked from .devdb.
         assert (root / "data").is_symlink()
         area = (root / "data").resolve().parent
-        assert area.stat().st_uid == devdb._run_as().pw_uid  # type: ignore[union-attr]
+        assert area.stat().st_uid == devdb.server_user().pw_uid  # type: ignore[union-attr]
         assert (area / "checkout").read_text().strip() == str(root.resolve())
     else:
         assert (root / "data").is_dir()

@@ -34,7 +34,7 @@ class Pair:
 
 def _start_standby(primary: devdb.DevServer, root: Path) -> tuple[Path, int]:
     """Clone ``primary`` with pg_basebackup -R into ``root`` and start it as a standby."""
-    owner = devdb._run_as()
+    owner = devdb.server_user()
     root.mkdir(mode=0o700, parents=True)
     area = devdb._prepare_area(root, owner)
     data = area / "data"
@@ -97,7 +97,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
             devdb._pg(
                 devdb.server_bin_dir(),
                 ["pg_ctl", "stop", "--wait", "--mode", "fast", "--pgdata", str(standby_data)],
-                devdb._run_as(),
+                devdb.server_user(),
                 check=False,
             )
         devdb.destroy(standby_root)

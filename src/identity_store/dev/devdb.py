@@ -80,9 +80,11 @@ __all__ = [
     "recreate_database",
     "scratch_database",
     "server_bin_dir",
+    "server_user",
     "start",
     "status",
     "stop",
+    "system_area",
 ]
 
 APP_DATABASE = "identity_store"
@@ -159,7 +161,7 @@ def bin_dir() -> Path:
     return folder
 
 
-def _run_as() -> pwd.struct_passwd | None:
+def server_user() -> pwd.struct_passwd | None:
     """Return the system user to run the server as, or None to run as ourselves."""
     if os.geteuid() != 0:
         return None
@@ -255,7 +257,7 @@ def server_bin_dir(owner: pwd.struct_passwd | None = None) -> Path:
     copied once into the server user's folder, keyed by the binaries' path and stamp.
     """
     binaries = bin_dir()
-    owner = owner if owner is not None else _run_as()
+    owner = owner if owner is not None else server_user()
     if owner is None or _usable_by(binaries / "postgres", owner):
         return binaries
     postgres = (binaries / "postgres").stat()
@@ -343,7 +345,7 @@ def _package_path(binaries: Path) -> Path:
     return Path(binaries.parent.parent.name, binaries.parent.name, binaries.name)
 
 
-def _system_area(root: Path) -> Path:
+def system_area(root: Path) -> Path:
     """The server user's folder for the cluster of ``root`` (used when run as root)."""
     home = Path(_setting("IDENTITY_STORE_PG_HOME") or SYSTEM_HOME)
     key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
@@ -359,7 +361,7 @@ def _prepare_area(root: Path, owner: pwd.struct_passwd | None) -> Path:
     """
     if owner is None or ((root / "data").is_dir() and not (root / "data").is_symlink()):
         return root
-    area = _system_area(root)
+    area = system_area(root)
     for folder in (area.parent, area):
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chown(folder, owner.pw_uid, owner.pw_gid)
@@ -531,7 +533,7 @@ def start(root: Path | None = None, *, durable: bool | None = None) -> DevServer
                     f"{'with' if want_durable else 'without'} (IDENTITY_STORE_PG_DURABLE)"
                 )
             return running
-        owner = _run_as()
+        owner = server_user()
         if owner is not None:
             prune_binary_copies()
         binaries = server_bin_dir(owner)
@@ -591,7 +593,7 @@ def stop(root: Path | None = None) -> bool:
         pid = _read_pid(root / "data")
         if pid is None:
             return False
-        owner = _run_as()
+        owner = server_user()
         data = (root / "data").resolve()
         _pg(
             server_bin_dir(owner),
@@ -619,7 +621,7 @@ def destroy(root: Path | None = None) -> bool:
     data = root / "data"
     if data.is_symlink():
         area = data.resolve().parent
-        if area.name == _system_area(root).name:
+        if area.name == system_area(root).name:
             shutil.rmtree(area, ignore_errors=True)
     shutil.rmtree(root, ignore_errors=True)
     return True
