@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -101,6 +103,32 @@ async def create_database(admin: str, prefix: str) -> str:
     finally:
         await conn.close()
     return name
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(admin: str, prefix: str) -> AsyncIterator[str]:
+    """Yield the URL of a scratch database on ``admin``'s server with ``migrations/``
+    applied by Atlas (the deployed schema; :func:`create_database` runs ``schema.sql``);
+    dropped afterwards."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = with_database(admin, name)
+    try:
+        atlas = os.environ.get("ATLAS") or str(ROOT / ".tools" / "bin" / "atlas")
+        await asyncio.to_thread(
+            subprocess.run,
+            [atlas, "migrate", "apply", "--dir", "file://migrations", "--url", url],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        yield url
+    finally:
+        await drop_database(admin, name)
 
 
 async def drop_database(admin: str, name: str) -> None:

@@ -17,9 +17,6 @@ asserted.
 """
 
 import asyncio
-import os
-import secrets
-import subprocess
 import sys
 import time
 import uuid
@@ -27,7 +24,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from pydantic import TypeAdapter
 
 from identity_store import (
@@ -40,25 +36,18 @@ from identity_store import (
     User,
     create_pool,
 )
-from identity_store.infrastructure.settings import parse_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._database import admin_url, migrated_database  # noqa: E402
+
 ROWS = 1000
 ROUNDS = 20
 USER_SQL = (
     "SELECT id, email, display_name, password_hash, status, version, created_at, updated_at"
     " FROM users"
 )
-
-
-def admin_url() -> str:
-    configured = os.environ.get("DATABASE_URL")
-    if configured:
-        return configured
-    from identity_store.dev.devdb import start  # development tool, only for this script
-
-    url: str = start().url("postgres")
-    return url
 
 
 async def best_of(
@@ -225,26 +214,8 @@ async def _conversion(pool: Any) -> None:
 
 
 async def main() -> None:
-    admin = admin_url()
-    name = f"read_bench_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    url = parse_database_url(admin).with_database(name).render()
-    try:
-        atlas = os.environ.get("ATLAS") or str(ROOT / ".tools" / "bin" / "atlas")
-        await asyncio.to_thread(
-            subprocess.run,
-            [atlas, "migrate", "apply", "--dir", "file://migrations", "--url", url],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
+    async with migrated_database(admin_url(), "read_bench") as url:
         await run(url)
-    finally:
-        conn = await asyncpg.connect(admin)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -36,22 +35,10 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 10
 CALLS = 200
 BEFORE = "a48d4f6"  # the last commit without telemetry
-
-
-def admin_url() -> str:
-    configured = os.environ.get("DATABASE_URL")
-    if configured:
-        return configured
-    from identity_store.dev.devdb import start  # development tool, only for this script
-
-    url: str = start().url("postgres")
-    return url
 
 
 async def calls(pool: Any) -> dict[str, Callable[[], Awaitable[Any]]]:
@@ -305,28 +292,12 @@ async def per_statement(pool: Any) -> None:
 
 
 async def main(before: str | None) -> None:
-    admin = admin_url()
-    name = f"telemetry_bench_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    from identity_store.infrastructure.settings import parse_database_url
+    # Imported here: a --worker child runs this file against another tree's package.
+    sys.path.insert(0, str(ROOT))
+    from bench._database import admin_url, migrated_database
 
-    url = parse_database_url(admin).with_database(name).render()
-    try:
-        atlas = os.environ.get("ATLAS") or str(ROOT / ".tools" / "bin" / "atlas")
-        await asyncio.to_thread(
-            subprocess.run,
-            [atlas, "migrate", "apply", "--dir", "file://migrations", "--url", url],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
+    async with migrated_database(admin_url(), "telemetry_bench") as url:
         await measure(url, before)
-    finally:
-        conn = await asyncpg.connect(admin)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
 
 
 if __name__ == "__main__":
