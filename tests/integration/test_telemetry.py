@@ -29,6 +29,7 @@ from identity_store import (
     NewEvent,
     NewToken,
     NewUser,
+    PostgresEventRepository,
     PostgresUnitOfWork,
     PostgresUserRepository,
     TokenKind,
@@ -380,3 +381,17 @@ async def test_the_generic_asyncpg_instrumentation_is_suppressed_under_query_spa
 
     assert seen == [False, True]
     assert [s.name for s in otel.finished()] == ["GetUserById"]
+
+
+async def test_a_bulk_append_on_an_instrumented_pool_is_traced(otel: Otel) -> None:
+    events = PostgresEventRepository(otel.pool)
+    appended = await events.append_many(
+        NewEvent(type="otel.bulk", payload={"i": i}) for i in range(3)
+    )
+    assert appended == 3
+    # asyncpg's COPY sends no SQL text to name it by: the span is "COPY".
+    assert [s.name for s in otel.finished()] == [
+        "COPY",
+        "AddEventTypeCounts",
+        "NotifyEventsAppended",
+    ]

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Final
 
 import asyncpg
@@ -506,6 +506,12 @@ class _Traced:
 
     def __getattr__(self, name: str) -> Any:  # is_closed(), cursor(), ...: untraced
         return getattr(self._db, name)
+
+    @contextlib.asynccontextmanager
+    async def acquire(self, *, timeout: float | None = None) -> AsyncIterator[_Traced]:  # noqa: ASYNC109
+        """A connection of the pool, its statements traced like the pool's own."""
+        async with self._db.acquire(timeout=timeout) as connection:
+            yield _Traced(connection, self._telemetry)
 
     async def execute(self, query: str, *args: object, timeout: float | None = None) -> str:  # noqa: ASYNC109
         return await self._telemetry.run(  # type: ignore[no-any-return]

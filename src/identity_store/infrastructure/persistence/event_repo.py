@@ -11,8 +11,6 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 from uuid import UUID
 
-import asyncpg
-
 from identity_store._generated import events as queries
 from identity_store.domain.arguments import (
     MAX_APPEND_MANY,
@@ -119,7 +117,7 @@ class PostgresEventRepository(Repository):
         """Yield a connection in a transaction of its own: on the pool, a pooled
         connection's; on a connection, a savepoint of the caller's transaction (or a
         transaction when it has none), so that a failure undoes only this call."""
-        if isinstance(self._db, asyncpg.Pool):
+        if hasattr(self._db, "acquire"):  # a pool, instrumented (traced) or not
             async with self._db.acquire() as conn, conn.transaction():
                 yield conn
         else:
