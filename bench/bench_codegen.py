@@ -90,9 +90,9 @@ def admin_url() -> str:
     configured = os.environ.get("DATABASE_URL")
     if configured:
         return configured
-    from identity_store.dev.devdb import start
+    from identity_store.dev import start_server  # only without a server of our own
 
-    url: str = start().url("postgres")
+    url: str = start_server().url("postgres")
     return url
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import asyncpg
 
-from identity_store.dev import devdb
+from identity_store import dev
 from identity_store.infrastructure.settings import database_url, describe_url, parse_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,13 +66,13 @@ def _redact(arg: str) -> str:
 
 
 def check_validate(server: str) -> None:
-    with devdb.scratch_database(server, "drift_dev") as dev:
-        run([ATLAS, "migrate", "validate", "--dir", "file://migrations", "--dev-url", dev])
+    with dev.scratch_database(server, "drift_dev") as dev_url:
+        run([ATLAS, "migrate", "validate", "--dir", "file://migrations", "--dev-url", dev_url])
 
 
 def check_no_pending_diff(server: str) -> None:
     with (
-        devdb.scratch_database(server, "drift_dev") as dev,
+        dev.scratch_database(server, "drift_dev") as dev_url,
         tempfile.TemporaryDirectory(prefix="migrations-") as scratch,
     ):
         copy = Path(scratch) / "migrations"
@@ -89,7 +89,7 @@ def check_no_pending_diff(server: str) -> None:
                 "--to",
                 "file://schema.sql",
                 "--dev-url",
-                dev,
+                dev_url,
             ]
         )
         after = sorted(p.name for p in copy.iterdir())
@@ -114,7 +114,7 @@ def check_generated() -> None:
 def _dump(url: str) -> list[str]:
     text = run(
         [
-            str(devdb.bin_dir() / "pg_dump"),
+            str(dev.server_bin_dir() / "pg_dump"),
             "--schema-only",
             "--no-owner",
             "--no-privileges",
@@ -220,13 +220,13 @@ def column_order_problems(
 
 def check_equivalence(server: str) -> None:
     with (
-        devdb.scratch_database(server, "drift_from_migrations") as from_migrations,
-        devdb.scratch_database(server, "drift_from_schema") as from_schema,
+        dev.scratch_database(server, "drift_from_migrations") as from_migrations,
+        dev.scratch_database(server, "drift_from_schema") as from_schema,
     ):
         run([ATLAS, "migrate", "apply", "--dir", "file://migrations", "--url", from_migrations])
         run(
             [
-                str(devdb.bin_dir() / "psql"),
+                str(dev.server_bin_dir() / "psql"),
                 "--no-psqlrc",
                 "--quiet",
                 "--set",
@@ -264,13 +264,13 @@ def _server() -> str:
     configured = database_url()
     if configured:
         return parse_database_url(configured).render()
-    return devdb.start().url("postgres")
+    return dev.start_server().url("postgres")
 
 
 def main() -> int:
     try:
         server = _server()
-    except (devdb.DevServerError, ValueError) as exc:
+    except (dev.DevServerError, ValueError) as exc:
         print(f"FAIL  a server for the checks\n{exc}", file=sys.stderr)
         return 1
     checks: list[tuple[str, Callable[[], None]]] = [
@@ -282,7 +282,7 @@ def main() -> int:
     for title, check in checks:
         try:
             check()
-        except (CheckError, devdb.DevServerError) as exc:
+        except (CheckError, dev.DevServerError) as exc:
             print(f"FAIL  {title}\n{exc}", file=sys.stderr)
             return 1
         print(f"ok    {title}")

@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from identity_store.dev import devdb
+from identity_store import dev
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS = os.environ.get("ATLAS") or str(ROOT / ".tools" / "bin" / "atlas")
@@ -79,18 +79,18 @@ def main() -> int:
         print(f"PostgreSQL 15 binaries not found in {pg15} (apt-get install postgresql-15)")
         return 1
     os.environ["IDENTITY_STORE_PG_BIN"] = pg15
-    started = devdb.status(PG15_ROOT) is None
-    server = devdb.start(PG15_ROOT)
+    started = dev.server_status(PG15_ROOT) is None
+    server = dev.start_server(PG15_ROOT)
     official_db, ours_db = "compat_official", "compat_ours"
     try:
         steps = 0
-        devdb.recreate_database(server, devdb.DEV_DATABASE)
-        dev = server.url(devdb.DEV_DATABASE)
-        atlas(OFFICIAL, "migrate", "validate", "--dir", "file://migrations", "--dev-url", dev)
+        dev.recreate_database(server, dev.DEV_DATABASE)
+        dev_url = server.url(dev.DEV_DATABASE)
+        atlas(OFFICIAL, "migrate", "validate", "--dir", "file://migrations", "--dev-url", dev_url)
         with tempfile.TemporaryDirectory() as scratch:
             copy = Path(scratch) / "migrations"
             shutil.copytree(ROOT / "migrations", copy)
-            devdb.recreate_database(server, devdb.DEV_DATABASE)
+            dev.recreate_database(server, dev.DEV_DATABASE)
             out = atlas(
                 OFFICIAL,
                 "migrate",
@@ -100,7 +100,7 @@ def main() -> int:
                 "--to",
                 "file://schema.sql",
                 "--dev-url",
-                dev,
+                dev_url,
             )
             expect(out, "no changes to be made", "official migrate diff")
             if sorted(p.name for p in copy.iterdir()) != sorted(
@@ -111,7 +111,7 @@ def main() -> int:
         print("ok    official CLI validates migrations/ and finds schema.sql in sync")
 
         for name in (official_db, ours_db):
-            devdb.recreate_database(server, name)
+            dev.recreate_database(server, name)
         official_url, ours_url = server.url(official_db), server.url(ours_db)
         migrations = ("--dir", "file://migrations")
 
@@ -151,9 +151,9 @@ def main() -> int:
         return 1
     finally:
         for name in (official_db, ours_db):
-            devdb.drop_database(server, name)
+            dev.drop_database(server, name)
         if started:
-            devdb.stop(PG15_ROOT)
+            dev.stop_server(PG15_ROOT)
     return 0
 
 

@@ -49,9 +49,9 @@ cleanup() {
     if [ -x "$clone/.venv/bin/python" ]; then
       owner="$(stat -c %U "$clone")"
       if [ "$owner" = "$(id -un)" ]; then
-        (cd "$clone" && .venv/bin/python -m identity_store.dev.devdb destroy >/dev/null 2>&1)
+        (cd "$clone" && .venv/bin/python -m identity_store.dev db destroy >/dev/null 2>&1)
       else
-        runuser -u "$owner" -- bash -c "cd '$clone' && .venv/bin/python -m identity_store.dev.devdb destroy" >/dev/null 2>&1
+        runuser -u "$owner" -- bash -c "cd '$clone' && .venv/bin/python -m identity_store.dev db destroy" >/dev/null 2>&1
       fi
     fi
     rm -rf "$clone"

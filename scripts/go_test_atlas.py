@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from identity_store.dev import devdb
+from identity_store import dev
 from identity_store.infrastructure.settings import database_url, parse_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,15 +31,17 @@ class Standby:
     """A streaming standby of the embedded server, in a temporary folder."""
 
     def __init__(self, primary_url: str) -> None:
-        self.owner = devdb.server_user()
+        self.owner = dev.server_user()
         # As root the server user runs these: from a private folder (a clone's .venv in a
         # 0700 folder), only devdb's copy is reachable.
-        self.bin = devdb.server_bin_dir(self.owner)
+        self.bin = dev.server_bin_dir(self.owner)
         self.root = Path(tempfile.mkdtemp(prefix="atlas-standby-"))
         if self.owner is not None:
             os.chown(self.root, self.owner.pw_uid, self.owner.pw_gid)
         self.data = self.root / "data"
-        self.port = devdb._free_port()
+        with socket.socket() as probe:  # a free port on loopback
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
         self.started = False
         self.primary_url = primary_url
 
@@ -126,13 +129,13 @@ def main() -> int:
     if configured:
         base = parse_database_url(configured).with_database("postgres").render()
     else:
-        started = devdb.status() is None
-        base = devdb.start().url("postgres")
+        started = dev.server_status() is None
+        base = dev.start_server().url("postgres")
         try:
             standby = Standby(base)
             standby.start()
             env["ATLAS_ENGINE_TEST_STANDBY_HOST"] = f"127.0.0.1:{standby.port}"
-        except (devdb.DevServerError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        except (dev.DevServerError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
             print(f"go_test_atlas: no standby, the primary+standby test is skipped: {exc}")
             if standby is not None:
                 standby.stop()
@@ -150,7 +153,7 @@ def main() -> int:
         if standby is not None:
             standby.stop()
         if started:
-            devdb.stop()
+            dev.stop_server()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ commit is acknowledged only once a standby has it and an unplanned failover prom
 that standby: nothing acknowledged is lost. Every process listens on 127.0.0.1 only.
 
 As root the nodes run as the embedded server's system user (PostgreSQL refuses root) and
-the cluster lives in that user's folder (``identity_store.dev.devdb.system_area`` of
+the cluster lives in that user's folder (``identity_store.dev.dev.system_area`` of
 ``.ha/``, under ``/var/lib/identity-store-pg``); otherwise under ``.ha/`` in the
 checkout. ``state.json`` there records ports, processes
 and the generated superuser password (mode 0600).
@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from identity_store.dev import devdb
+from identity_store import dev
 
 ROOT = Path(__file__).resolve().parent.parent
 SCOPE = "identity-ha"
@@ -111,7 +111,7 @@ class State:
 def folder() -> Path:
     """``.ha/`` in the checkout; as root, the server user's folder for it (devdb's rule)."""
     local = ROOT / ".ha"
-    return local if os.geteuid() != 0 else devdb.system_area(local)
+    return local if os.geteuid() != 0 else dev.system_area(local)
 
 
 def _free_ports(count: int) -> list[int]:
@@ -284,7 +284,7 @@ def _start_node(state: State, node: Node, owner: pwd.struct_passwd | None) -> No
 
 
 def up(pg_bin: str) -> State:
-    owner = devdb.server_user()
+    owner = dev.server_user()
     where = folder()
     state = State.load(where)
     if state is not None and _alive(state.etcd_pid) and all(_alive(n.pid) for n in state.nodes):
@@ -433,7 +433,7 @@ def kill_primary(state: State) -> str:
 
 def rejoin(state: State) -> list[str]:
     """Start every node whose Patroni is not running; it rejoins as a standby."""
-    owner = devdb.server_user()
+    owner = dev.server_user()
     started = []
     for node in state.nodes:
         if not _alive(node.pid):

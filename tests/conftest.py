@@ -39,7 +39,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from identity_store.dev import devdb
+from identity_store import dev
 from identity_store.infrastructure.db import Settings, create_pool
 from identity_store.infrastructure.settings import database_url as configured_database_url
 from identity_store.infrastructure.settings import parse_database_url
@@ -149,11 +149,11 @@ def admin_url() -> Iterator[str]:
     if configured:
         yield with_database(configured, "postgres")
         return
-    was_running = devdb.status() is not None
-    server = devdb.start()
+    was_running = dev.server_status() is not None
+    server = dev.start_server()
     yield server.url("postgres")
     if not was_running:
-        devdb.stop()
+        dev.stop_server()
 
 
 @pytest.fixture(scope="session")

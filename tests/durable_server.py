@@ -2,7 +2,7 @@
 
 The embedded development server runs with ``fsync=off`` and ``synchronous_commit=off``:
 a crash may lose commits it acknowledged, so a fault test there would prove nothing.
-This one runs the same binaries (``identity_store.dev.devdb.server_bin_dir()``, so
+This one runs the same binaries (``identity_store.dev.dev.server_bin_dir()``, so
 ``IDENTITY_STORE_PG_BIN`` applies, and as root a copy the server user can reach) with
 ``fsync``, ``synchronous_commit`` and ``full_page_writes`` on, listens on 127.0.0.1
 only, on one port for its whole life so that a pool can find it again after a restart,
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-from identity_store.dev import devdb
+from identity_store import dev
 
 __all__ = ["DurableServer"]
 
@@ -54,13 +54,13 @@ class DurableServer:
     def create(cls) -> DurableServer:
         """Initialise a new cluster in a temporary folder (not started)."""
         root = Path(tempfile.mkdtemp(prefix="identity-store-durable-"))
-        owner = devdb.server_user()
+        owner = dev.server_user()
         if owner is not None:
             os.chown(root, owner.pw_uid, owner.pw_gid)
         root.chmod(0o700)
         # As root the server user may not reach the checkout's .venv (a clone in a 0700
         # folder): devdb gives a copy of the binaries it can run, as for the dev server.
-        binaries = devdb.server_bin_dir(owner)
+        binaries = dev.server_bin_dir(owner)
         server = cls(root, _free_port(), secrets.token_urlsafe(18), binaries, owner)
         pwfile = root / "pw"
         pwfile.write_text(server.password + "\n")

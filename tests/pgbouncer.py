@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from identity_store.dev import devdb
+from identity_store import dev
 from identity_store.infrastructure.settings import parse_database_url
 
 __all__ = ["PgBouncer", "PgBouncerUnavailable", "find_pgbouncer"]
@@ -155,12 +155,7 @@ class PgBouncer:
 
 def _run_as() -> pwd.struct_passwd | None:
     """PgBouncer refuses root: run it as the embedded server's system user then."""
-    if os.geteuid() != 0:
-        return None
     try:
-        return pwd.getpwnam(devdb.SYSTEM_USER)
-    except KeyError:
-        raise PgBouncerUnavailable(
-            f"running as root needs the system user {devdb.SYSTEM_USER!r} (created by "
-            "`make db-up`) to run pgbouncer as"
-        ) from None
+        return dev.server_user()
+    except dev.DevServerError as exc:
+        raise PgBouncerUnavailable(str(exc)) from None

@@ -1,5 +1,5 @@
 """The contract suite: one set of behavioural tests of the ports, run against the fakes
-of :mod:`identity_store.dev.testing` and against the PostgreSQL adapters.
+of :mod:`identity_store.dev` and against the PostgreSQL adapters.
 
 Every test takes ``backend`` (parametrised ``fake`` / ``postgres``): a factory of units
 of work over one store, and the clock they all read. The PostgreSQL side runs on a
@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from identity_store.dev.testing import FakeUnitOfWork, Store
+from identity_store.dev import FakeUnitOfWork, Store
 from identity_store.domain.ports import UnitOfWork
 from identity_store.infrastructure.db import create_pool
 from identity_store.infrastructure.persistence.unit_of_work import PostgresUnitOfWork

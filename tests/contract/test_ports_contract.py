@@ -1,4 +1,4 @@
-"""What every implementation of the ports does: the fakes of identity_store.dev.testing and
+"""What every implementation of the ports does: the fakes of identity_store.dev and
 the PostgreSQL adapters pass the same tests (see conftest.py)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What every SubscriptionRepository does: the fake of identity_store.dev.testing and the
+"""What every SubscriptionRepository does: the fake of identity_store.dev and the
 PostgreSQL adapter pass the same tests (see conftest.py). The PostgreSQL database is
 shared by the contract tests: each test uses names and event types of its own."""
 

@@ -15,7 +15,7 @@ from types import ModuleType
 import asyncpg
 import pytest
 
-from identity_store.dev import devdb
+from identity_store.dev import _devdb as devdb
 from identity_store.infrastructure.settings import database_url as configured_database_url
 from tests.durable_server import DurableServer
 

@@ -42,7 +42,7 @@ def _everything_in(record: logging.LogRecord) -> str:
 
 def test_importing_the_package_configures_no_logging() -> None:
     code = (
-        "import logging, identity_store, identity_store.fastapi, identity_store.dev.migrate\n"
+        "import logging, identity_store, identity_store.fastapi, identity_store.dev\n"
         "log = logging.getLogger('identity_store')\n"
         "root = logging.getLogger()\n"
         "print(log.handlers, log.level, log.propagate, root.handlers, root.level)\n"

@@ -1,4 +1,4 @@
-"""identity_store.dev.migrate: the migrations shipped in the package, applied without Atlas,
+"""identity_store.dev.apply_migrations: the shipped migrations, applied without Atlas,
 leave a database Atlas reads as current, and the other way round."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from identity_store.dev.migrate import (
+from identity_store.dev._migrate import (
     MigrationError,
     apply_migrations,
     migration_files,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from identity_store.dev import devdb
+from identity_store.dev import _devdb as devdb
 from identity_store.infrastructure.db import Settings, create_pool
 from identity_store.infrastructure.settings import database_url as configured_database_url
 

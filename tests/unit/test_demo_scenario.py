@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from identity_store.dev.demo import scenario
-from identity_store.dev.testing import FakeUnitOfWork, Store
+from identity_store.dev import FakeUnitOfWork, Store
+from identity_store.dev._demo import scenario
 from identity_store.domain.errors import UnitOfWorkError
 from identity_store.domain.models import NewEvent, NewUser
 from identity_store.domain.ports import UnitOfWork

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import zipfile
+from inspect import ismodule
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ def test_the_wheel_holds_the_identity_store_package_only(tmp_path: Path) -> None
     }
     assert top_level.decode().split() == ["identity_store"]
     assert "identity_store/_generated/users.py" in names
-    assert "identity_store/dev/testing.py" in names
+    assert "identity_store/dev/_fakes.py" in names
     assert entry_points == []  # no console script of a development tool
 
 
@@ -89,6 +90,25 @@ def test_the_development_tooling_sits_apart_in_identity_store_dev() -> None:
             for alias in node.names
         }
         assert not {m for m in imported if m.startswith("identity_store.dev")}, module
+
+
+def test_the_tooling_names_its_api_in_one_place_and_keeps_its_modules_private() -> None:
+    folder = ROOT / "src" / "identity_store" / "dev"
+    # pytest loads a plugin by module name, so that one module keeps a public name.
+    assert {p.name for p in folder.glob("*.py") if not p.name.startswith("_")} == {
+        "pytest_plugin.py"
+    }
+    import identity_store.dev as dev
+
+    names = {n for n, v in vars(dev).items() if not n.startswith("_") and not ismodule(v)}
+    assert sorted(dev.__all__) == sorted(names)
+    usage = subprocess.run(
+        [sys.executable, "-m", "identity_store.dev"], capture_output=True, text=True, check=False
+    )
+    assert (usage.returncode, usage.stderr.strip()) == (
+        2,
+        "usage: python -m identity_store.dev {db,migrate,demo} ...",
+    )
 
 
 def test_the_generated_layer_is_a_private_subpackage() -> None:

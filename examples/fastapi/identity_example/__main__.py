@@ -21,7 +21,7 @@ import uvicorn
 from identity_example.app import create_app
 from identity_example.telemetry import configure_from_environment
 from identity_store import IdentityStoreError
-from identity_store.dev.migrate import apply_migrations
+from identity_store.dev import apply_migrations
 
 
 class _TerminatedError(Exception):
@@ -43,10 +43,10 @@ def main() -> int:
 
     started_server = False
     if not (os.environ.get("DATABASE_URL") or os.environ.get("DB_URL")):
-        from identity_store.dev import devdb
+        from identity_store import dev
 
-        started_server = devdb.status() is None
-        os.environ["DATABASE_URL"] = devdb.start().url(devdb.APP_DATABASE)
+        started_server = dev.server_status() is None
+        os.environ["DATABASE_URL"] = dev.start_server().url(dev.APP_DATABASE)
         try:
             asyncio.run(apply_migrations(os.environ["DATABASE_URL"]))
         except IdentityStoreError as exc:
@@ -61,9 +61,9 @@ def main() -> int:
         return 128 + signal.SIGTERM
     finally:
         if started_server:
-            from identity_store.dev import devdb
+            from identity_store import dev
 
-            devdb.stop()
+            dev.stop_server()
     return 0
 
 

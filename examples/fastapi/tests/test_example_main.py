@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLE, stop, wait_for_line
 
-from identity_store.dev import devdb
+from identity_store import dev
 from identity_store.infrastructure.settings import database_url as configured_database_url
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ def own_root(tmp_path: Path) -> Iterator[Path]:
     private.mkdir(mode=0o700)
     root = private / ".devdb"
     yield root
-    devdb.destroy(root)
+    dev.destroy_server(root)
     shutil.rmtree(private, ignore_errors=True)
 
 
@@ -57,7 +57,7 @@ def test_sigterm_stops_the_embedded_server_it_started(own_root: Path, tmp_path: 
         )
     try:
         wait_for_line(process, log, re.compile(r"Uvicorn running on"), timeout=120)
-        server = devdb.status(own_root)
+        server = dev.server_status(own_root)
         assert server is not None
 
         process.send_signal(signal.SIGTERM)
@@ -65,5 +65,5 @@ def test_sigterm_stops_the_embedded_server_it_started(own_root: Path, tmp_path: 
     finally:
         stop(process)
 
-    assert devdb.status(own_root) is None
-    assert not devdb._alive(server.pid)  # a zombie waiting for its reaper counts as gone
+    assert dev.server_status(own_root) is None
+    assert not server.process_alive()  # a zombie waiting for its reaper counts as gone

@@ -14,7 +14,7 @@ from conftest import LiveServer
 from identity_example import Config, create_app
 from identity_example.schemas import PASSWORD_MIN_LENGTH
 
-from identity_store.dev.testing import FakeUnitOfWork, Store
+from identity_store.dev import FakeUnitOfWork, Store
 from identity_store.domain import validation as limits
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 from httpx import ASGITransport, AsyncClient
 from identity_example import Config, create_app
 
-from identity_store.dev.testing import FakeUnitOfWork, Store
+from identity_store.dev import FakeUnitOfWork, Store
 
 pytestmark = pytest.mark.unit
 

@@ -22,7 +22,7 @@ Fixtures:
 
 ``identity_store_template``
     session: the name of a database created for this test session and migrated with
-    the migrations shipped in the package (:mod:`identity_store.dev.migrate`); dropped at
+    the migrations shipped in the package (:func:`~identity_store.dev.apply_migrations`); dropped at
     the end. Tests do not connect to it: it is the template of the per-test clones.
 ``identity_store_database_url``
     function: the URL of a fresh copy of the template (``CREATE DATABASE ... TEMPLATE``,
@@ -34,8 +34,8 @@ Fixtures:
     function, async: a pool from :func:`~identity_store.create_pool` on that database,
     closed after the test.
 ``identity_store_store`` and ``identity_store_fake_uow``
-    function: an empty in-memory :class:`~identity_store.dev.testing.Store` and a
-    :class:`~identity_store.dev.testing.FakeUnitOfWork` over it, for unit tests of code
+    function: an empty in-memory :class:`~identity_store.dev.Store` and a
+    :class:`~identity_store.dev.FakeUnitOfWork` over it, for unit tests of code
     above the ports; no database at all. For code that opens one unit of work per
     call, hand it ``lambda: FakeUnitOfWork(identity_store_store)``.
 
@@ -58,8 +58,14 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from identity_store.dev.migrate import apply_migrations
-from identity_store.dev.testing import FakeUnitOfWork, Store
+from identity_store.dev import (
+    FakeUnitOfWork,
+    Store,
+    apply_migrations,
+    server_status,
+    start_server,
+    stop_server,
+)
 from identity_store.infrastructure.db import Settings, create_pool
 from identity_store.infrastructure.settings import parse_database_url
 
@@ -134,23 +140,19 @@ class _Admin:
 @pytest.fixture(scope="session")
 def _identity_store_admin() -> Iterator[_Admin]:
     configured = os.environ.get("DATABASE_URL") or os.environ.get("DB_URL")
-    stop_server = False
+    we_started = False
     if configured:
         url = _with_database(configured, "postgres")
-    else:
-        from identity_store.dev import devdb  # needs identity-store[embedded]
-
-        stop_server = devdb.status() is None
-        url = devdb.start().url("postgres")
+    else:  # the embedded server: needs identity-store[embedded]
+        we_started = server_status() is None
+        url = start_server().url("postgres")
     admin = _Admin(url)
     try:
         yield admin
     finally:
         admin.close()
-        if stop_server:
-            from identity_store.dev import devdb
-
-            devdb.stop()
+        if we_started:
+            stop_server()
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Checks of the arguments of the ports' methods, shared by every implementation.
 
-The PostgreSQL adapters and the fakes of :mod:`identity_store.dev.testing` call the same
+The PostgreSQL adapters and the fakes of :mod:`identity_store.dev` call the same
 checks, so both refuse the same input with the same :class:`InvalidInput` naming the
 argument, before anything is read or written. A wrong type (a ``str`` where a ``UUID``
 belongs, a float limit, a list of dicts instead of events) is refused here instead of

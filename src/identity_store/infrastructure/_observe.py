@@ -15,7 +15,7 @@ message                                       level      extra attributes
                                                          ``outage_seconds``
 ``database connection recovered after <s>``   INFO       ``db_where``, ``outage_seconds``
 ``slow statement <QueryName>: <s> s``         WARNING    ``query_name``, ``elapsed_seconds``
-``applied migration <file>``                  INFO       (:mod:`identity_store.dev.migrate`)
+``applied migration <file>``                  INFO       (:mod:`identity_store.dev`)
 ============================================  =========  ==================================
 
 ``<where>`` is every host and port and the database name (``DatabaseURL.location``):

@@ -2,7 +2,7 @@
 
 Every consumer reads settings through this module: the library (:class:`Settings`,
 ``create_pool()``), the embedded development server and the Makefile's helpers
-(``python -m identity_store.dev.devdb exec``), and the scripts under ``scripts/``.
+(``python -m identity_store.dev db exec``), and the scripts under ``scripts/``.
 
 Where a setting comes from, later sources winning::
 

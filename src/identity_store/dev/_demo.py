@@ -1,4 +1,4 @@
-"""A short tour of the public API: ``make demo`` (or ``python -m identity_store.dev.demo``).
+"""A short tour of the public API: ``make demo`` (or ``python -m identity_store.dev demo``).
 
 Registers a user, issues and verifies a session token, resets the password with a
 single-use token, and lists what the event log recorded. Each step is one unit of
@@ -13,7 +13,7 @@ import hashlib
 import secrets
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from identity_store.domain.errors import IdentityStoreError, TokenInvalid, UserNotFound
@@ -150,8 +150,11 @@ async def run(settings: Settings | str) -> None:
         await pool.close()
 
 
-def main() -> int:
+def main(argv: Sequence[str] = ()) -> int:
     """Entry point: settings as the library reads them (``DATABASE_URL`` or ``DB_URL``)."""
+    if argv:
+        print("demo: takes no arguments; it reads DATABASE_URL", file=sys.stderr)
+        return 2
     try:
         settings = load_settings()
     except IdentityStoreError as exc:

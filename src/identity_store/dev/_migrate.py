@@ -6,7 +6,7 @@ files as the repository's ``migrations/`` (the folder is a symbolic link there; 
 wheel stores the files themselves). Deploys apply them with the official
 ``atlas migrate apply --dir file://<that folder>``; :func:`migrations_dir` says where
 it is. Development and test tooling (the pytest plugin, ``python -m
-identity_store.dev.migrate``) apply them with :func:`apply_migrations`, which needs nothing
+identity_store.dev migrate``) apply them with :func:`apply_migrations`, which needs nothing
 but asyncpg and does what ``atlas migrate apply`` does, so either can take over from
 the other:
 
@@ -341,10 +341,10 @@ async def apply_migrations(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m identity_store.dev.migrate [--url URL]``: apply the shipped migrations
+    """``python -m identity_store.dev migrate [--url URL]``: apply the shipped migrations
     to ``--url``, else ``DATABASE_URL``."""
     parser = argparse.ArgumentParser(
-        prog="python -m identity_store.dev.migrate",
+        prog="python -m identity_store.dev migrate",
         description="Apply identity-store's migrations (what `atlas migrate apply` does).",
     )
     parser.add_argument("--url", default=None, help="database URL (default: $DATABASE_URL)")

@@ -2,7 +2,7 @@
 
 ::
 
-    from identity_store.dev.testing import FakeUnitOfWork, Store
+    from identity_store.dev import FakeUnitOfWork, Store
 
     store = Store()
     async with FakeUnitOfWork(store) as uow:

@@ -33,8 +33,8 @@ library reads them: the environment, ``.env`` and ``.env.local``
 
 Command line (``make db-up`` / ``db-down`` / ``db-url`` / ``db-reset``)::
 
-    python -m identity_store.dev.devdb up|down|status|url|reset|destroy|clean [--database NAME]
-    python -m identity_store.dev.devdb exec -- COMMAND...   # with DATABASE_URL, ATLAS_DEV_URL
+    python -m identity_store.dev db up|down|status|url|reset|destroy|clean [--database NAME]
+    python -m identity_store.dev db exec -- COMMAND...   # with DATABASE_URL, ATLAS_DEV_URL
 """
 
 from __future__ import annotations
@@ -124,6 +124,10 @@ class DevServer:
             f"postgresql://{quote(self.user, safe='')}:{quote(self.password, safe='')}"
             f"@{self.host}:{self.port}/{quote(database, safe='')}?sslmode=disable"
         )
+
+    def process_alive(self) -> bool:
+        """Whether the server's process still runs (an exited, unreaped one does not)."""
+        return _alive(self.pid)
 
 
 def _setting(name: str) -> str:
@@ -762,7 +766,7 @@ def _exec(root: Path | None, command: Sequence[str]) -> int:
     Atlas refuses a dev database that holds anything).
     """
     if not command:
-        raise DevServerError("exec needs a command: devdb exec -- atlas migrate diff ...")
+        raise DevServerError("exec needs a command: db exec -- atlas migrate diff ...")
     env = read_environment()
     with contextlib.ExitStack() as stack:
         if env.get("DATABASE_URL"):
@@ -781,9 +785,9 @@ def _exec(root: Path | None, command: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m identity_store.dev.devdb``."""
+    """Entry point of ``python -m identity_store.dev db``."""
     parser = argparse.ArgumentParser(
-        prog="python -m identity_store.dev.devdb",
+        prog="python -m identity_store.dev db",
         description="Start, stop or locate the embedded development PostgreSQL server.",
     )
     parser.add_argument(
