@@ -99,10 +99,12 @@ def targets(results: list[dict[str, Any]], export: list[dict[str, Any]]) -> list
         out.append({"target": what, "value": value, "goal": goal, "met": met})
 
     kinds = {w.name: w.kind for w in WORKLOADS}
+    # Issue 21: single-row reads at 0.97 of the baseline, pages at 0.95; writes (issue 11) 0.90.
+    goals = {"read": 0.97, "page": 0.95, "write": 0.90}
     for name, kind in kinds.items():
-        if kind in ("read", "write"):
-            goal = 0.95 if kind == "read" else 0.90
-            add(f"repositories / baseline, {name}", ratio_of(results, name, "repository", 1), goal)
+        if kind in goals:
+            ratio = ratio_of(results, name, "repository", 1)
+            add(f"repositories / baseline, {name}", ratio, goals[kind])
     for name, kind in kinds.items():
         if kind in ("read", "write"):
             add(f"generated / baseline, {name}", ratio_of(results, name, "generated", 1), 0.97)
