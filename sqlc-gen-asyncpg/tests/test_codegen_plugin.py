@@ -786,3 +786,106 @@ def test_a_column_override_of_an_enum_column_is_validated_into_the_users_class()
 
     assert "-> Mood | None:" in module
     assert "return _MOOD.validate_python(\n        row[0],\n    )" in module
+
+
+CAST = 'return cast(\n        "str | None",\n        {},\n    )'
+
+
+@pytest.mark.parametrize(
+    ("cmd", "returns", "result"),
+    [
+        (":one", ") -> str | None:", CAST.format("row[0]")),
+        (":many", ") -> list[str | None]:", "return [row[0] for row in rows]"),
+        (":batchone", ") -> list[str | None]:", "results: list[str | None] = []"),
+        (":batchmany", ") -> list[list[str | None]]:", "results: list[list[str | None]] = []"),
+        (":execlastid", ") -> str | None:", CAST.format("value")),
+    ],
+)
+def test_a_nullable_scalar_result_is_optional_exactly_once(
+    cmd: str, returns: str, result: str
+) -> None:
+    request = recorded()
+    found = query(request, "GetUserByEmail")
+    email = {**copy.deepcopy(found["columns"][1]), "not_null": False}
+    found.update(cmd=cmd, columns=[email])
+
+    module = run(request)["users.py"]
+
+    function = module[module.index("async def get_user_by_email(") :]
+    function = function[: function.index("\n\n\n")]
+    assert returns in function
+    assert result in function
+    assert "None | None" not in function
+
+
+def test_a_model_with_a_custom_type_and_an_alias_allows_both() -> None:
+    options = {"overrides": [{"column": "users.email", "py_type": "Email", "import": "mail"}]}
+    request = with_options(recorded(), options)
+    request["catalog"]["schemas"][0]["tables"][0]["columns"][3]["name"] = "from"
+
+    models = run(request)["models.py"]
+
+    assert models.endswith(
+        "class User(BaseModel):\n"
+        '    """A row of table users."""\n'
+        "\n"
+        "    model_config = ConfigDict(\n"
+        "        arbitrary_types_allowed=True,\n"
+        "        validate_by_name=True,\n"
+        "        validate_by_alias=True,\n"
+        "    )\n"
+        "\n"
+        "    id: int\n"
+        "    email: Email\n"
+        "    status: UserStatus\n"
+        "    from_: list[str] = Field(\n"
+        '        alias="from",\n'
+        "    )\n"
+    )
+
+
+def test_an_enum_without_labels_is_a_class_with_its_docstring_alone() -> None:
+    request = recorded()
+    request["catalog"]["schemas"][0]["enums"][0]["vals"] = []
+
+    models = run(request)["models.py"]
+
+    assert 'class UserStatus(StrEnum):\n    """The user_status enum."""\n\n\nclass User(' in models
+
+
+@pytest.mark.parametrize("cmd", [":batchexec", ":batchone", ":batchmany"])
+def test_a_batch_without_parameters_is_refused(cmd: str) -> None:
+    request = changed("GetUserByEmail", cmd=cmd, params=[], text="SELECT 1")(recorded())
+
+    with pytest.raises(PluginError) as raised:
+        run(request)
+
+    assert str(raised.value) == (
+        f"query GetUserByEmail is {cmd} but has no parameters: every run would be the "
+        "same statement; give it parameters, or use :exec"
+    )
+
+
+def test_an_unknown_type_of_a_result_column_names_the_column_and_the_query() -> None:
+    request = recorded()
+    query(request, "ListUserEmails")["columns"][1]["type"] = {
+        "catalog": "",
+        "schema": "",
+        "name": "point",
+    }
+
+    with pytest.raises(PluginError) as raised:
+        run(request)
+
+    assert str(raised.value).startswith(
+        "column email of query ListUserEmails has type 'point', which sqlc-gen-asyncpg"
+    )
+
+
+def test_a_parameter_sqlc_could_not_name_is_named_after_its_number() -> None:
+    request = recorded()
+    query(request, "DisableUser")["params"][0]["column"]["name"] = ""
+
+    module = run(request)["users.py"]
+
+    assert "async def disable_user(\n    conn: Executor,\n    *,\n    dollar_1: int,\n)" in module

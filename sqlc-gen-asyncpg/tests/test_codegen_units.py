@@ -161,6 +161,29 @@ def test_imports_are_sectioned_and_sorted_as_isort_does() -> None:
     )
 
 
+def test_imports_order_modules_ignoring_case_and_names_by_kind_as_isort_does() -> None:
+    names = {"func", "Class", "CONST", "A", "ZZ", "x"}
+    modules = {"Zeta", "ab", "a_b"}
+    text = imports({("alpha", n) for n in names} | {(m, "thing") for m in modules})
+
+    # What ruff's isort rule accepts: constants (two capitals or more), then classes,
+    # then the rest; modules in lower case, so "a_b" before "ab" and "Zeta" last.
+    assert text == (
+        "from a_b import thing\n"
+        "from ab import thing\n"
+        "from alpha import (\n"
+        "    CONST,\n"
+        "    ZZ,\n"
+        "    A,\n"
+        "    Class,\n"
+        "    func,\n"
+        "    x,\n"
+        ")\n"
+        "from Zeta import thing\n"
+    )
+    assert imports(set()) == ""
+
+
 @pytest.mark.parametrize("module", ["fractions", "statistics", "email.message"])
 def test_any_standard_library_module_sorts_as_standard_library(module: str) -> None:
     text = imports({(module, "Thing"), ("asyncpg", ""), ("uuid", "UUID")})

@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 
 from sqlc_gen_asyncpg.errors import PluginError
 from sqlc_gen_asyncpg.ir import (
+    BATCH_COMMANDS,
     EnumDef,
     FieldDef,
     ModelDef,
@@ -357,6 +358,11 @@ class _Builder:
             raise PluginError(f"query {query.name} has command {query.cmd}, which is not supported")
         text, slices = _expand_slices(query)
         params = self.params(query, slices)
+        if not params and query.cmd in BATCH_COMMANDS:
+            raise PluginError(
+                f"query {query.name} is {query.cmd} but has no parameters: every run would "
+                "be the same statement; give it parameters, or use :exec"
+            )
         result = command.result(self, query)
         copy_table, copy_columns = (
             _copy_target(query, text, len(params)) if command.copies else (None, ())

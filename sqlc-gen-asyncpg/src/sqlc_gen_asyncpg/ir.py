@@ -5,6 +5,9 @@ from dataclasses import dataclass
 from sqlc_gen_asyncpg.request import Identifier
 from sqlc_gen_asyncpg.types import PyType
 
+BATCH_COMMANDS = frozenset({":copyfrom", ":batchexec", ":batchone", ":batchmany"})
+"""The commands whose function takes a sequence of parameter sets."""
+
 
 @dataclass(frozen=True, slots=True)
 class EnumDef:
@@ -85,7 +88,7 @@ class QueryDef:
     @property
     def batch(self) -> bool:
         """Whether the function takes a sequence of ``<Name>Params``."""
-        return self.cmd in {":copyfrom", ":batchexec", ":batchone", ":batchmany"}
+        return self.cmd in BATCH_COMMANDS
 
     @property
     def result_type(self) -> str:
