@@ -786,6 +786,7 @@ def test_a_column_override_of_an_enum_column_is_validated_into_the_users_class()
 
     assert "-> Mood | None:" in module
     assert "return _MOOD.validate_python(\n        row[0],\n    )" in module
+    assert "\nfrom shop import Mood\n" in module
 
 
 CAST = 'return cast(\n        "str | None",\n        {},\n    )'
@@ -889,3 +890,77 @@ def test_a_parameter_sqlc_could_not_name_is_named_after_its_number() -> None:
     module = run(request)["users.py"]
 
     assert "async def disable_user(\n    conn: Executor,\n    *,\n    dollar_1: int,\n)" in module
+
+
+def test_a_slice_after_an_ordinary_parameter_is_expanded_too() -> None:
+    request = recorded()
+    q = query(request, "DisableUser")
+    q["text"] = "UPDATE users SET status = 'disabled' WHERE id > $1 AND id IN ($2)"
+    q["params"].append(copy.deepcopy(q["params"][0]))
+    q["params"][0]["column"]["name"] = "after"
+    q["params"][1].update(number=2)
+    q["params"][1]["column"].update(is_sqlc_slice=True, name="ids")
+
+    module = run(request)["users.py"]
+
+    assert "WHERE id > $1 AND id = ANY($2)" in module
+    assert "    after: int,\n    ids: list[int],\n" in module
+
+
+@pytest.mark.parametrize("is_slice", [False, True])
+def test_a_parameters_unknown_type_names_the_parameter_and_the_query(is_slice: bool) -> None:
+    request = recorded()
+    q = query(request, "DisableUser")
+    if is_slice:
+        q["text"] = "UPDATE users SET status = 'disabled' WHERE id IN ($1)"
+    q["params"][0]["column"].update(
+        is_sqlc_slice=is_slice, type={"catalog": "", "schema": "geo", "name": "int4"}
+    )
+
+    with pytest.raises(PluginError) as raised:
+        run(request)
+
+    # A type of another schema is not pg_catalog's int4, whatever its name.
+    assert str(raised.value).startswith(
+        "parameter id of query DisableUser has type 'geo.int4', which sqlc-gen-asyncpg"
+    )
+
+
+def test_a_column_sqlc_knows_no_type_for_is_refused_as_unknown() -> None:
+    request = recorded()
+    query(request, "DisableUser")["params"][0]["column"]["type"] = {
+        "catalog": "",
+        "schema": "",
+        "name": "",
+    }
+
+    with pytest.raises(PluginError) as raised:
+        run(request)
+
+    assert "parameter id of query DisableUser has type '(unknown)'" in str(raised.value)
+
+
+@pytest.mark.parametrize("is_slice", [False, True])
+def test_a_column_override_types_the_parameters_of_that_column(is_slice: bool) -> None:
+    options = {"overrides": [{"column": "users.id", "py_type": "UserId", "import": "shop"}]}
+    request = with_options(recorded(), options)
+    q = query(request, "DisableUser")
+    if is_slice:
+        q["text"] = "UPDATE users SET status = 'disabled' WHERE id IN ($1)"
+        q["params"][0]["column"]["is_sqlc_slice"] = True
+
+    module = run(request)["users.py"]
+
+    assert ("    id: list[UserId],\n" if is_slice else "    id: UserId,\n") in module
+
+
+@pytest.mark.parametrize(("dims", "is_array"), [(0, True), (1, True), (2, True)])
+def test_array_columns_nest_one_list_per_dimension(dims: int, is_array: bool) -> None:
+    request = recorded()
+    tags = query(request, "GetUserByEmail")["columns"][3]
+    tags.update(array_dims=dims, is_array=is_array, table=None)
+
+    module = run(request)["users.py"]
+
+    # sqlc gives array_dims 0 for some arrays it knows only as arrays: one level then.
+    assert f"    tags: {'list[' * max(dims, 1)}str{']' * max(dims, 1)}\n" in module
