@@ -93,8 +93,12 @@ def rows_affected(status: str) -> int:
 
 # [/rows_affected]
 # [json]
+# One encoder for every value: json.dumps with options builds a new one per call.
+_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def _encode_json(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
+    return _JSON.encode(value).encode()
 
 
 def _encode_jsonb(value: object) -> bytes:
