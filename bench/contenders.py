@@ -22,7 +22,7 @@ pool (concurrency 16); for SQLAlchemy an engine whose pool holds 1 or 16 connect
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -70,9 +70,9 @@ class StreamPosition:
 EVENT_COLUMNS = ("event_key", "user_id", "type", "payload", "occurred_at", "recorded_at")
 
 
-def event_records(events: Sequence[NewEvent], now: datetime) -> list[tuple[Any, ...]]:
-    """The rows of ``events`` as tuples in ``EVENT_COLUMNS`` order."""
-    return [(e.event_key, e.user_id, e.type, e.payload, e.occurred_at or now, now) for e in events]
+def event_records(events: Iterable[NewEvent], now: datetime) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``events`` as tuples in ``EVENT_COLUMNS`` order, drawn as they are read."""
+    return ((e.event_key, e.user_id, e.type, e.payload, e.occurred_at or now, now) for e in events)
 
 
 async def repository_stream_page(
@@ -141,7 +141,7 @@ class Contender:
     async def append_event(self, new: NewEvent) -> Any:
         raise NotImplementedError
 
-    async def append_events(self, events: Sequence[NewEvent]) -> int:
+    async def append_events(self, events: Iterable[NewEvent]) -> int:
         raise NotImplementedError
 
     async def list_user_events(self, user_id: UUID, limit: int) -> list[Any]:
@@ -152,7 +152,9 @@ class Contender:
 
     # End to end (issue 21): the caller's plain values in; each contender builds its own
     # inputs from them. The library's way is to build NewUser / UserUpdate / NewEvent,
-    # which check every value; hand-written asyncpg (below) sends tuples unchecked.
+    # which check every value; hand-written asyncpg (below) sends tuples unchecked. Bulk
+    # inputs are built as they are sent (a generator), where the contender's call takes
+    # one: a COPY then overlaps the caller's work with the server's.
 
     async def register_plain(self, email: str, display_name: str) -> Any:
         return await self.register(NewUser(email=email, display_name=display_name))
@@ -171,7 +173,7 @@ class Contender:
 
     async def append_events_plain(self, events: Sequence[PlainEvent]) -> int:
         return await self.append_events(
-            [NewEvent(event_key=k, user_id=u, type=t, payload=p) for k, u, t, p in events]
+            NewEvent(event_key=k, user_id=u, type=t, payload=p) for k, u, t, p in events
         )
 
     async def close(self) -> None:
@@ -295,7 +297,7 @@ class BaselineContender(Contender):
                 raise RuntimeError("event key conflict")
         return Event.model_validate(dict(row))
 
-    async def append_events(self, events: Sequence[NewEvent]) -> int:
+    async def append_events(self, events: Iterable[NewEvent]) -> int:
         status = await self.db.copy_records_to_table(
             "events", records=event_records(events, self.clock()), columns=EVENT_COLUMNS
         )
@@ -337,7 +339,7 @@ class BaselineContender(Contender):
     async def append_events_plain(self, events: Sequence[PlainEvent]) -> int:
         now = self.clock()
         status = await self.db.copy_records_to_table(
-            "events", records=[(*e, now, now) for e in events], columns=EVENT_COLUMNS
+            "events", records=((*e, now, now) for e in events), columns=EVENT_COLUMNS
         )
         return int(status.rpartition(" ")[2])
 
@@ -348,13 +350,14 @@ class ExecutemanyContender(BaselineContender):
     name = "executemany"
     label = "asyncpg executemany"
 
-    async def append_events(self, events: Sequence[NewEvent]) -> int:
-        await self.db.executemany(SQL_APPEND_MANY, event_records(events, self.clock()))
-        return len(events)
+    async def append_events(self, events: Iterable[NewEvent]) -> int:
+        rows = list(event_records(events, self.clock()))
+        await self.db.executemany(SQL_APPEND_MANY, rows)
+        return len(rows)
 
     async def append_events_plain(self, events: Sequence[PlainEvent]) -> int:
         now = self.clock()
-        await self.db.executemany(SQL_APPEND_MANY, [(*e, now, now) for e in events])
+        await self.db.executemany(SQL_APPEND_MANY, ((*e, now, now) for e in events))
         return len(events)
 
 
@@ -418,11 +421,11 @@ class GeneratedContender(Contender):
                 raise RuntimeError("event key conflict")
         return row
 
-    async def append_events(self, events: Sequence[NewEvent]) -> int:
+    async def append_events(self, events: Iterable[NewEvent]) -> int:
         now = self.clock()
         return await gen_events.append_events(
             self.db,
-            params=[
+            params=(
                 gen_events.AppendEventsParams(
                     event_key=e.event_key,
                     user_id=e.user_id,
@@ -432,7 +435,7 @@ class GeneratedContender(Contender):
                     recorded_at=now,
                 )
                 for e in events
-            ],
+            ),
         )
 
     async def list_user_events(self, user_id: UUID, limit: int) -> list[Any]:
@@ -488,7 +491,7 @@ class RepositoryContender(Contender):
     async def append_event(self, new: NewEvent) -> Any:
         return await self.events.append(new)
 
-    async def append_events(self, events: Sequence[NewEvent]) -> int:
+    async def append_events(self, events: Iterable[NewEvent]) -> int:
         return await self.events.append_many(events)
 
     async def list_user_events(self, user_id: UUID, limit: int) -> list[Any]:
@@ -642,7 +645,7 @@ class SqlaOrmContender(_Sqla):
                     raise RuntimeError("event key conflict")
             return Event.model_validate(found)
 
-    async def append_events(self, events: Sequence[NewEvent]) -> int:
+    async def append_events(self, events: Iterable[NewEvent]) -> int:
         from sqlalchemy import insert
 
         from bench.sqla import EventRow
@@ -819,7 +822,7 @@ class SqlaCoreContender(_Sqla):
                     raise RuntimeError("event key conflict")
             return Event.model_validate(row._mapping)
 
-    async def append_events(self, events: Sequence[NewEvent]) -> int:
+    async def append_events(self, events: Iterable[NewEvent]) -> int:
         from sqlalchemy import insert
 
         from bench.sqla import EventRow
