@@ -169,8 +169,10 @@ def test_two_tables_with_the_same_class_name_are_refused() -> None:
     twin["rel"]["name"] = "user"
     public["tables"].append(twin)
 
-    with pytest.raises(PluginError, match="class name User comes from both"):
+    with pytest.raises(PluginError) as raised:
         run(request)
+
+    assert str(raised.value) == "class name User comes from both table user and table users"
 
 
 def test_query_file_named_like_a_generated_module_is_refused() -> None:
@@ -189,10 +191,13 @@ def test_row_class_clashing_with_a_model_is_refused() -> None:
     table["rel"]["name"] = "list_user_emails_rows"
     public["tables"].append(table)
 
-    with pytest.raises(
-        PluginError, match="class ListUserEmailsRow of query ListUserEmails clashes"
-    ):
+    with pytest.raises(PluginError) as raised:
         run(request)
+
+    assert str(raised.value) == (
+        "in users.sql, class ListUserEmailsRow of query ListUserEmails clashes with a model "
+        "of the same name in models.py"
+    )
 
 
 def test_response_is_json_with_base64_file_contents() -> None:
@@ -964,3 +969,25 @@ def test_array_columns_nest_one_list_per_dimension(dims: int, is_array: bool) ->
 
     # sqlc gives array_dims 0 for some arrays it knows only as arrays: one level then.
     assert f"    tags: {'list[' * max(dims, 1)}str{']' * max(dims, 1)}\n" in module
+
+
+def test_two_queries_whose_classes_share_a_name_are_refused() -> None:
+    request = recorded()
+    original = query(request, "ListUserEmails")
+    # Different functions (list1, list_1), one class name: List1Row.
+    for name in ("List1", "List_1"):
+        request["queries"].append({**copy.deepcopy(original), "name": name})
+
+    with pytest.raises(PluginError) as raised:
+        run(request)
+
+    assert str(raised.value) == "in users.sql, class List1Row comes from both List1 and List_1"
+
+
+def test_a_result_column_without_a_name_is_named_after_its_position() -> None:
+    request = recorded()
+    query(request, "ListUserEmails")["columns"][1]["name"] = ""
+
+    module = run(request)["users.py"]
+
+    assert "    id: int\n    column_2: str\n" in module

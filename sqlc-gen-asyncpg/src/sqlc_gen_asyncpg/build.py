@@ -243,9 +243,9 @@ def _enum_defs(request: Request) -> dict[str, EnumDef]:
         class_name = pascal(prefix + enum.name)
         members = tuple(zip(enum_member_names(enum.values), enum.values, strict=True))
         enum_def = EnumDef(class_name, enum.name, members)
+        # Only the qualified spelling: a bare type name is also looked up as the default
+        # schema's (_Types._spellings).
         by_spelling[f"{enum.schema}.{enum.name}".lower()] = enum_def
-        if enum.schema == request.default_schema:
-            by_spelling[enum.name.lower()] = enum_def
     return by_spelling
 
 
@@ -607,8 +607,9 @@ def build(request: Request) -> Program:
         )
         functions = [(q.function, q.name) for q in queries]
         functions += [(f"iter_{q.function}", q.name) for q in queries if q.iterator]
+        # Constants need no check of their own: a constant is its function's snake name
+        # in capitals, so two constants clash only where their functions already do.
         _check_unique(functions, f"in {filename}, function")
-        _check_unique([(q.constant, q.name) for q in queries], f"in {filename}, constant")
         classes = [(q.row_model.class_name, q.name) for q in queries if q.row_model]
         classes += [(q.params_class, q.name) for q in queries if q.batch]
         _check_unique(classes, f"in {filename}, class")
