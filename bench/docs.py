@@ -13,6 +13,12 @@ COLUMNS = ("baseline", "generated", "repository", "sqla_core", "sqla_orm")
 BULK_COLUMNS = ("baseline", "executemany", "generated", "repository", "sqla_orm")
 
 
+def _machine(load: float) -> str:
+    """How busy the machine was, from the load average at the start (issue 21: quiet is
+    at most 0.5)."""
+    return "quiet" if load <= 0.5 else "shared with other work"
+
+
 def _find(report: dict[str, Any], workload: str, contender: str, level: int) -> Any:
     for row in report["results"]:
         if (row["workload"], row["contender"], row["concurrency"]) == (workload, contender, level):
@@ -35,7 +41,8 @@ def results_markdown(report: dict[str, Any]) -> str:
         f" Python {facts['python']}, asyncpg {facts['asyncpg']}, pydantic {facts['pydantic']},"
         f" SQLAlchemy {facts['sqlalchemy']}; {facts['cpu']}, {facts['machine']}."
         f" Load average {facts['load_average_at_start'][0]:.1f} at the start and"
-        f" {facts['load_average_at_end'][0]:.1f} at the end (the machine was shared).",
+        f" {facts['load_average_at_end'][0]:.1f} at the end"
+        f" ({_machine(facts['load_average_at_start'][0])}).",
         "",
         f"Data: {scale['users']:,} users with a live token each, {scale['events']:,} events."
         f" Single-row workloads: {scale['rounds']} measured rounds after a warm-up round,"
@@ -227,6 +234,14 @@ def headline_markdown(report: dict[str, Any]) -> str:
                 else "."
             ),
         ]
+    e2e = {c: _find(report, "append_bulk_e2e", c, 1) for c in ("repository", "executemany")}
+    if e2e["repository"] and e2e["executemany"]:
+        many = e2e["repository"]["ops_per_s"] / e2e["executemany"]["ops_per_s"]
+        lines.append(
+            "The same with the caller building each `NewEvent` from plain values as it is"
+            f" sent: {e2e['repository']['ratio']:.2f}x the speed of a raw COPY of tuples,"
+            f" {many:.1f}x asyncpg's `executemany`."
+        )
     for row in report.get("export", []):
         if row["contender"] == "repository":
             lines.append(
@@ -239,10 +254,11 @@ def headline_markdown(report: dict[str, Any]) -> str:
                 )
                 + "."
             )
+    load = report["facts"]["load_average_at_start"][0]
     lines += [
         "",
-        f"Run of {report['date'][:10]} on a shared 2-CPU machine (load average"
-        f" {report['facts']['load_average_at_start'][0]:.0f}): single ratios move by"
+        f"Run of {report['date'][:10]} on a 2-CPU machine, {_machine(load)} (load average"
+        f" {load:.1f} at the start): single ratios move by"
         " several per cent from run to run; see the per-round numbers and the load-free"
         " Python cost per call in the docs.",
         HEAD_END,
