@@ -579,7 +579,7 @@ def build(request: Request) -> Program:
     models = [model for _, model in builder.tables]
     _check_unique(
         [(e.class_name, f"enum {e.sql_name}") for e in enums]
-        + [(m.class_name, f"table {m.table.name if m.table else ''}") for m in models],
+        + [(m.class_name, f"table {table.rel.name}") for table, m in builder.tables],
         "class name",
     )
     model_names = {e.class_name for e in enums} | {m.class_name for m in models}

@@ -89,13 +89,10 @@ def fill(template: str, **parts: str | Lines) -> Lines:
     return lines
 
 
-def _name_order(name: str) -> tuple[int, str]:
-    # isort's order-by-type: CONSTANTS, then Classes, then everything else.
-    if name.isupper() and len(name) > 1:
-        return (0, name)
-    if name[:1].isupper():
-        return (1, name)
-    return (2, name)
+def _name_order(name: str) -> tuple[bool, str]:
+    # isort's order-by-type: CONSTANTS, then Classes, then everything else; the plain
+    # sort already puts Classes (a capital first) before lower case and "_".
+    return (not (name.isupper() and len(name) > 1), name)
 
 
 def _section(module: str, first_party: frozenset[str]) -> str:
