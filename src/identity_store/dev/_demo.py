@@ -168,7 +168,3 @@ def main(argv: Sequence[str] = ()) -> int:
         print(f"demo: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

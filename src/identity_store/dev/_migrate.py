@@ -364,7 +364,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(f"applied {len(applied)} migration(s)" if applied else "already at the latest version")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
