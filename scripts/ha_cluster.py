@@ -149,20 +149,6 @@ def _spawn(command: Sequence[str], log: Path, owner: pwd.struct_passwd | None, c
     return proc.pid
 
 
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (our own child that nobody reaped) is dead.
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split()[2] != "Z"
-
-
 def _chown(path: Path, owner: pwd.struct_passwd | None) -> None:
     if owner is not None:
         os.chown(path, owner.pw_uid, owner.pw_gid)
@@ -287,7 +273,11 @@ def up(pg_bin: str) -> State:
     owner = dev.server_user()
     where = folder()
     state = State.load(where)
-    if state is not None and _alive(state.etcd_pid) and all(_alive(n.pid) for n in state.nodes):
+    if (
+        state is not None
+        and dev.process_alive(state.etcd_pid)
+        and all(dev.process_alive(n.pid) for n in state.nodes)
+    ):
         _wait("a healthy cluster", lambda: healthy(state))
         return state
     if state is not None:
@@ -436,7 +426,7 @@ def rejoin(state: State) -> list[str]:
     owner = dev.server_user()
     started = []
     for node in state.nodes:
-        if not _alive(node.pid):
+        if not dev.process_alive(node.pid):
             _start_node(state, node, owner)
             started.append(node.name)
     state.save()
@@ -471,7 +461,7 @@ def down() -> bool:
     for node in state.nodes:
         _signal(node.pid, signal.SIGTERM)
     deadline = time.monotonic() + 30
-    while any(_alive(n.pid) for n in state.nodes) and time.monotonic() < deadline:
+    while any(dev.process_alive(n.pid) for n in state.nodes) and time.monotonic() < deadline:
         for node in state.nodes:
             _reap(node.pid)
         time.sleep(0.2)
@@ -482,7 +472,7 @@ def down() -> bool:
             _signal(int(pidfile.read_text().split()[0]), signal.SIGKILL)
     _signal(state.etcd_pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
-    while _alive(state.etcd_pid) and time.monotonic() < deadline:
+    while dev.process_alive(state.etcd_pid) and time.monotonic() < deadline:
         _reap(state.etcd_pid)
         time.sleep(0.2)
     _signal(state.etcd_pid, signal.SIGKILL)

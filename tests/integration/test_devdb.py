@@ -54,7 +54,7 @@ async def test_up_twice_reuses_one_server_and_down_stops_it(scratch_root: Path) 
         await conn.close()
 
     assert devdb.stop(scratch_root) is True
-    assert not devdb._alive(first.pid)
+    assert not devdb.process_alive(first.pid)
     assert devdb.status(scratch_root) is None
     assert devdb.stop(scratch_root) is False
 
@@ -138,7 +138,7 @@ async def test_destroy_removes_the_cluster_wherever_it_lives(scratch_root: Path)
 
     assert devdb.destroy(scratch_root) is True
 
-    assert not devdb._alive(server.pid)
+    assert not devdb.process_alive(server.pid)
     assert not _exists(scratch_root)
     assert not _exists(data)
     again = devdb.start(scratch_root)
@@ -291,9 +291,9 @@ async def test_a_checkout_cloned_again_at_the_same_path_starts_afresh(scratch_ro
             await conn.close()
         if os.geteuid() == 0:
             # The old cluster outlived the clone: its server was stopped, then replaced.
-            assert not devdb._alive(first.pid)
+            assert not devdb.process_alive(first.pid)
     finally:
         # An ordinary user's cluster went with the folder; its server stops by itself
         # only when it next checks its lock file, so stop it here.
-        if devdb._alive(first.pid):
+        if devdb.process_alive(first.pid):
             os.kill(first.pid, signal.SIGQUIT)

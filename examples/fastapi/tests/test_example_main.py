@@ -66,4 +66,4 @@ def test_sigterm_stops_the_embedded_server_it_started(own_root: Path, tmp_path: 
         stop(process)
 
     assert dev.server_status(own_root) is None
-    assert not server.process_alive()  # a zombie waiting for its reaper counts as gone
+    assert not dev.process_alive(server.pid)  # a zombie waiting for its reaper counts as gone

@@ -76,6 +76,7 @@ __all__ = [
     "drop_database",
     "ensure_database",
     "main",
+    "process_alive",
     "prune_binary_copies",
     "recreate_database",
     "scratch_database",
@@ -124,10 +125,6 @@ class DevServer:
             f"postgresql://{quote(self.user, safe='')}:{quote(self.password, safe='')}"
             f"@{self.host}:{self.port}/{quote(database, safe='')}?sslmode=disable"
         )
-
-    def process_alive(self) -> bool:
-        """Whether the server's process still runs (an exited, unreaped one does not)."""
-        return _alive(self.pid)
 
 
 def _setting(name: str) -> str:
@@ -470,11 +467,13 @@ def _read_pid(data: Path) -> int | None:
         pid = int(first)
     except (FileNotFoundError, IndexError, ValueError):
         return None
-    return pid if _alive(pid) else None
+    return pid if process_alive(pid) else None
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs; a zombie (exited, not yet reaped) counts as gone."""
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs; a zombie (exited, not yet reaped) counts as gone."""
+    if pid <= 0:  # os.kill would signal a process group
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -608,7 +607,7 @@ def stop(root: Path | None = None) -> bool:
         # just before it exits: wait for the process itself, or a caller that starts
         # again (or checks) at once can still see it running.
         deadline = time.monotonic() + _START_TIMEOUT_S
-        while _alive(pid) and time.monotonic() < deadline:
+        while process_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
         return True
 
@@ -846,4 +845,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"devdb: {exc}", file=sys.stderr)
         return 1
     return 0
-
