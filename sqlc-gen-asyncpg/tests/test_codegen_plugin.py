@@ -497,6 +497,22 @@ def param(number: int, name: str) -> dict[str, Any]:
 
 
 USERS = {"catalog": "", "schema": "", "name": "users"}
+COPY_SHAPE = (
+    "query DisableUser is :copyfrom and must be INSERT INTO <table> (<columns>) VALUES "
+    "($1, $2, ...): one parameter per column, in order, and nothing else (a COPY sends the "
+    "values as they are)"
+)
+
+
+def copying(text: str) -> Any:
+    """DisableUser as a :copyfrom of ``text`` with two parameters, email and status."""
+    return changed(
+        "DisableUser",
+        cmd=":copyfrom",
+        text=text,
+        insert_into_table=USERS,
+        params=[param(1, "email"), param(2, "status")],
+    )
 
 
 def void(request: dict[str, Any]) -> dict[str, Any]:
@@ -533,8 +549,7 @@ def void(request: dict[str, Any]) -> dict[str, Any]:
         ),
         (
             changed("DisableUser", cmd=":copyfrom"),
-            "query DisableUser is :copyfrom and must be an INSERT with a column list and one "
-            "parameter per column",
+            COPY_SHAPE,
         ),
         (
             changed(
@@ -543,17 +558,27 @@ def void(request: dict[str, Any]) -> dict[str, Any]:
                 text="INSERT INTO users (email, status) VALUES ($1, 'active')",
                 insert_into_table=USERS,
             ),
-            "query DisableUser is :copyfrom and needs one parameter per inserted column",
+            COPY_SHAPE,
         ),
         (
             changed("DisableUser", cmd=":copyfrom", text="INSERT INTO users (id) VALUES ($1)"),
-            "query DisableUser is :copyfrom and must be an INSERT with a column list and one "
-            "parameter per column",
+            COPY_SHAPE,
         ),
         (
             changed("DisableUser", cmd=":copyfrom", insert_into_table=USERS),
-            "query DisableUser is :copyfrom and must be an INSERT with a column list and one "
-            "parameter per column",
+            COPY_SHAPE,
+        ),
+        *(
+            (copying(text), COPY_SHAPE)
+            for text in [
+                "INSERT INTO users (email, status) VALUES ($2, $1)",
+                "INSERT INTO users (email, status) VALUES ($1, lower($2))",
+                "INSERT INTO users (email, status) VALUES ($1, $2::text)",
+                "INSERT INTO users (email, status) VALUES ($1, $2) RETURNING id",
+                "INSERT INTO users (email, status) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                "INSERT INTO users (email, status) VALUES ($1, $2), ($1, $2)",
+                "INSERT INTO users (email, status) SELECT $1, $2",
+            ]
         ),
         (
             lambda r: changed("GetUserByEmail", cmd=":execlastid", columns=[void(r)])(r),
@@ -627,13 +652,7 @@ def test_copyfrom_inserts_into_the_columns_its_insert_names() -> None:
     assert (
         "    status = await conn.copy_records_to_table(\n"
         '        "users",\n'
-        "        records=(\n"
-        "            [\n"
-        "                item.email,\n"
-        "                item.status,\n"
-        "            ]\n"
-        "            for item in params\n"
-        "        ),\n"
+        "        records=params,\n"
         "        columns=[\n"
         '            "email",\n'
         '            "Xmas",\n'
@@ -991,3 +1010,30 @@ def test_a_result_column_without_a_name_is_named_after_its_position() -> None:
     module = run(request)["users.py"]
 
     assert "    id: int\n    column_2: str\n" in module
+
+
+def test_a_batch_commands_parameter_sets_are_named_tuples_with_fields_a_tuple_allows() -> None:
+    request = changed(
+        "DisableUser",
+        cmd=":batchexec",
+        params=[param(1, "count"), param(2, "index"), param(3, "1st"), param(4, "conn")],
+    )(recorded())
+
+    module = run(request)["users.py"]
+
+    head = "class DisableUserParams(NamedTuple):\n"
+    assert "from typing import NamedTuple\n" in module
+    start = module.index(head)
+    block = module[start : module.index("\n\n\n", start)]
+    assert block.splitlines()[3:] == [
+        "    count_: str",
+        "    index_: str",
+        "    p_1st: str",
+        "    conn_: str",
+    ]
+    # A NamedTuple refuses a field starting with "_"; these fields define one.
+    namespace: dict[str, Any] = {}
+    exec(f"from typing import NamedTuple\n{block}", namespace)
+    sets = namespace["DisableUserParams"](count_="a", index_="b", p_1st="c", conn_="d")
+    assert sets.count("a") == 1 and tuple(sets) == ("a", "b", "c", "d")
+    assert "    await conn.executemany(\n        DISABLE_USER,\n        params,\n    )\n" in module

@@ -74,13 +74,16 @@ ARGUMENT_RESERVED = frozenset(
     {"cast", "conn", "dict", "map", "params", "prefetch", "rows_affected"}
 )
 
+# Names a batch command's parameter may not take: they would hide the methods of the
+# NamedTuple that holds one set.
+TUPLE_RESERVED = frozenset({"count", "index"})
+
 # Names a query function may not take: the builtins (a query ``List`` would make
 # ``def list``, and ``-> list[Row]`` after it would name the function) and the
 # lowercase names a generated module imports.
 FUNCTION_RESERVED = frozenset(n for n in dir(builtins) if not n.startswith("_")) | {
     "asyncpg",
     "cast",
-    "dataclass",
     "date",
     "datetime",
     "rows_affected",
@@ -94,8 +97,11 @@ RESERVED_MODULES = frozenset({"db", "models", "__init__"})
 # The codecs of the runtime (its pieces, runtime/db.py) that these database types need.
 CODECS = {"json": "json", "jsonb": "json", "bit": "bits", "varbit": "bits", "bit varying": "bits"}
 
+# A COPY sends the values as they are, into the columns in order: the INSERT it stands
+# for must be exactly that, with no expression, cast, ON CONFLICT or RETURNING to lose.
 _INSERT_COLUMNS = re.compile(
-    r"^\s*INSERT\s+INTO\s+[^\s(]+\s*\(([^)]*)\)", re.IGNORECASE | re.DOTALL
+    r"^\s*INSERT\s+INTO\s+[^\s(]+\s*\(([^)]*)\)\s*VALUES\s*\(([^)]*)\)\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
 )
 
 
@@ -432,12 +438,15 @@ class _Builder:
         ordered = sorted(query.params, key=lambda p: p.number)
         if [p.number for p in ordered] != list(range(1, len(ordered) + 1)):
             raise PluginError(f"query {query.name} has parameters that are not $1..$n")
-        names = _unique(
-            safe_identifier(snake(p.column.name) if p.column.name else f"dollar_{p.number}")
-            for p in ordered
-        )
+        names = [snake(p.column.name) if p.column.name else f"dollar_{p.number}" for p in ordered]
+        reserved = ARGUMENT_RESERVED
+        if query.cmd in BATCH_COMMANDS:
+            # Fields of a NamedTuple: none may start with "_", nor hide a tuple method.
+            names = ["p" + n if n.startswith("_") else n for n in names]
+            reserved |= TUPLE_RESERVED
+        names = _unique(safe_identifier(n) for n in names)
         # Still unique: snake() never ends a name in "_", so no "x_" is there to meet.
-        names = [safe_identifier(n, ARGUMENT_RESERVED) for n in names]
+        names = [safe_identifier(n, reserved) for n in names]
         result = []
         for name, p in zip(names, ordered, strict=True):
             what = f"parameter {p.column.name or p.number} of query {query.name}"
@@ -504,19 +513,26 @@ COMMANDS: dict[str, _Command] = {
 }
 
 
+_COPY_SHAPE = (
+    "must be INSERT INTO <table> (<columns>) VALUES ($1, $2, ...): one parameter per "
+    "column, in order, and nothing else (a COPY sends the values as they are)"
+)
+
+
 def _copy_target(query: Query, text: str, param_count: int) -> tuple[Identifier, tuple[str, ...]]:
     """Return the table and columns a ``:copyfrom`` query inserts into."""
     match = _INSERT_COLUMNS.match(text)
-    if query.insert_into_table is None or match is None:
-        raise PluginError(
-            f"query {query.name} is :copyfrom and must be an INSERT with a column list "
-            "and one parameter per column"
-        )
-    columns = tuple(c.strip().strip('"') for c in match.group(1).split(","))
-    if len(columns) != param_count:
-        raise PluginError(
-            f"query {query.name} is :copyfrom and needs one parameter per inserted column"
-        )
+    columns = values = None
+    if match is not None:
+        columns = tuple(c.strip().strip('"') for c in match.group(1).split(","))
+        values = [v.strip() for v in match.group(2).split(",")]
+    if (
+        query.insert_into_table is None
+        or columns is None
+        or len(columns) != param_count
+        or values != [f"${n}" for n in range(1, param_count + 1)]
+    ):
+        raise PluginError(f"query {query.name} is :copyfrom and {_COPY_SHAPE}")
     return query.insert_into_table, columns
 
 

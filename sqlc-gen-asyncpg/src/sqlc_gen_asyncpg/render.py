@@ -226,7 +226,8 @@ def render_models(program: Program) -> str:
 # What each command's function does after its signature and docstring. Placeholders:
 # {args} the call's arguments (the SQL constant and the parameters), {item_args} the
 # same read from one parameter set ``item``, {row}/{rows}/{value} the result built from
-# ``row``/``rows``/``value``, {records} the parameter sets as lists, {one} the type of one result.
+# ``row``/``rows``/``value``, {copy_args}/{batch_args} the arguments of a COPY or an
+# ``executemany`` (the parameter sets themselves), {one} the type of one result.
 BODIES: dict[str, str] = {
     ":one": """\
 row = await conn.fetchrow{args}
@@ -368,23 +369,12 @@ class _QueryRenderer:
     def args(self, source: str = "") -> list[str]:
         return [self.q.constant, *(f"{source}{p.name}" for p in self.q.params)]
 
-    def records(self) -> Lines:
-        """Return a generator of the parameter sets, each as a list: asyncpg encodes
-        and sends them as it draws them, so ``params`` may be a generator too and is
-        never held whole.
-
-        Lists, not tuples: the trailing comma of a one-element tuple is not one the
-        formatter keeps exploded.
-        """
-        row = exploded("[", [f"item.{p.name}" for p in self.q.params], "]")
-        return ["(", *indent(row), f"{INDENT}for item in params", ")"]
-
     def copy_args(self) -> Lines:
         q = self.q
         assert q.copy_table is not None
         args: list[str | Lines] = [
             f'"{_string(q.copy_table.name)}"',
-            prefixed("records=", self.records()),
+            "records=params",
             prefixed("columns=", exploded("[", [f'"{_string(c)}"' for c in q.copy_columns], "]")),
         ]
         if q.copy_table.schema:
@@ -431,7 +421,7 @@ class _QueryRenderer:
         if q.cmd == ":copyfrom":
             parts["copy_args"] = self.copy_args()
         if q.cmd == ":batchexec":
-            parts["batch_args"] = exploded("(", [q.constant, self.records()], ")")
+            parts["batch_args"] = exploded("(", [q.constant, "params"], ")")
         return fill(BODIES[q.cmd], **parts)
 
     def function(self) -> Lines:
@@ -506,12 +496,11 @@ class _QueryRenderer:
         q = self.q
         blocks = [_sql_constant(q.constant, q.sql)]
         if q.batch:
-            self.needed.add(("dataclasses", "dataclass"))
+            # A NamedTuple: asyncpg takes each set as the row it sends, with no copy.
+            self.needed.add(("typing", "NamedTuple"))
             fields = [f"{p.name}: {self.use(p.type)}" for p in q.params]
             body = [*docstring([f"One set of parameters of {q.name}."]), "", *fields]
-            blocks.append(
-                ["@dataclass(frozen=True, slots=True)", f"class {q.params_class}:", *indent(body)]
-            )
+            blocks.append([f"class {q.params_class}(NamedTuple):", *indent(body)])
         if q.row_model is not None:
             lines, used = _model(q.row_model, f"A row returned by {q.name}.")
             blocks.append(lines)
