@@ -36,7 +36,7 @@ __all__ = [
     "check_single_use_kind",
     "check_token_kind",
     "check_uuid",
-    "chunks_of_new_events",
+    "checked_new_events",
     "read_clock",
 ]
 
@@ -135,42 +135,38 @@ def check_new_events(events: object, *, field: str = "events") -> list[NewEvent]
         InvalidInput: not an iterable of ``NewEvent`` (a string or mapping is not), too
             many, or a repeated key.
     """
-    taken: list[NewEvent] = []
-    for chunk in chunks_of_new_events(events, size=MAX_APPEND_MANY, field=field):
-        taken.extend(chunk)
-    return taken
+    return list(checked_new_events(events, field=field))
 
 
-def chunks_of_new_events(
-    events: object, *, size: int, field: str = "events"
-) -> Iterator[list[NewEvent]]:
-    """Return an iterator over ``events`` in lists of at most ``size``, checked as
-    :func:`check_new_events` checks them, one list at a time: a bulk writer never
-    holds more than one list (and the keys seen so far).
+def checked_new_events(events: object, *, field: str = "events") -> Iterator[NewEvent]:
+    """Return an iterator over ``events`` that checks each as :func:`check_new_events`
+    does, as it is drawn: a bulk writer holds one event at a time (and the keys seen
+    so far).
 
     Raises:
         InvalidInput: at once, ``events`` is not an iterable (a string or mapping is
-            not); while iterating, at the first list that holds something other than a
-            ``NewEvent``, a key seen before, or goes past :data:`MAX_APPEND_MANY`.
+            not); while iterating, at the first item that is not a ``NewEvent``,
+            repeats a key, or goes past :data:`MAX_APPEND_MANY`.
     """
     if isinstance(events, str | bytes | bytearray | Mapping) or not isinstance(events, Iterable):
         raise InvalidInput(field, "must be an iterable of NewEvent")
-    return _checked_chunks(iter(events), size, field)
+    return _checked(iter(events), field)
 
 
-def _checked_chunks(source: Iterator[object], size: int, field: str) -> Iterator[list[NewEvent]]:
-    seen: set[UUID] = set()
-    while chunk := list(islice(source, min(size, MAX_APPEND_MANY + 1 - len(seen)))):
-        if len(seen) + len(chunk) > MAX_APPEND_MANY:
-            raise InvalidInput(field, f"at most {MAX_APPEND_MANY} events per call")
-        checked = [new for new in chunk if isinstance(new, NewEvent)]
-        if len(checked) != len(chunk):
+def _checked(source: Iterator[object], field: str) -> Iterator[NewEvent]:
+    # The keys as ints, which the garbage collector does not track: a million UUID
+    # objects kept here would be scanned by every full collection while the call runs.
+    seen: set[int] = set()
+    for new in source:
+        if not isinstance(new, NewEvent):
             raise InvalidInput(field, "must all be NewEvent")
-        before = len(seen)
-        seen.update(new.event_key for new in checked)
-        if len(seen) - before != len(checked):
+        key = new.event_key.int
+        if key in seen:
             raise InvalidInput(field, "event_key must not repeat within one call")
-        yield checked
+        if len(seen) == MAX_APPEND_MANY:
+            raise InvalidInput(field, f"at most {MAX_APPEND_MANY} events per call")
+        seen.add(key)
+        yield new
 
 
 def check_event_types(types: object, *, field: str = "types") -> list[str] | None:

@@ -18,7 +18,7 @@ from identity_store.domain.arguments import (
     check_event_types,
     check_instance,
     check_uuid,
-    chunks_of_new_events,
+    checked_new_events,
 )
 from identity_store.domain.errors import DatabaseError, EventKeyConflict
 from identity_store.domain.models import Event, EventPage, NewEvent
@@ -31,10 +31,6 @@ from identity_store.infrastructure.persistence._base import Repository, check_li
 from identity_store.infrastructure.persistence._records import Reader, fetch
 
 __all__ = ["MAX_APPEND_MANY", "PostgresEventRepository"]
-
-APPEND_CHUNK = 5_000
-"""Events ``append_many`` draws from its iterable at a time: what it holds in memory."""
-
 
 _EVENTS = Reader(Event)
 
@@ -79,27 +75,27 @@ class PostgresEventRepository(Repository):
         return existing
 
     async def append_many(self, events: Iterable[NewEvent]) -> int:
-        """One ``COPY`` that draws the events :data:`APPEND_CHUNK` at a time, in a
+        """One ``COPY`` that draws the events one at a time as it sends them, in a
         transaction of its own (a savepoint inside the caller's), then the counts and
         the consumers' wake-up once."""
-        chunks = chunks_of_new_events(events, size=APPEND_CHUNK)
+        checked = checked_new_events(events)
         now = self._now()
         counts: Counter[str] = Counter()
 
         def params() -> Iterator[queries.AppendEventsParams]:
             # Drawn by the COPY as it sends: the caller's generator runs while the
-            # server stores what was sent before.
-            for chunk in chunks:
-                counts.update(new.type for new in chunk)
-                for new in chunk:
-                    yield queries.AppendEventsParams(
-                        event_key=new.event_key,
-                        user_id=new.user_id,
-                        type=new.type,
-                        payload=new.payload,  # validated into a dict of its own: no copy
-                        occurred_at=new.occurred_at or now,
-                        recorded_at=now,
-                    )
+            # server stores what was sent before, and each event is garbage as soon as
+            # it is encoded (a list of them would be scanned by every collection).
+            for new in checked:
+                counts[new.type] += 1
+                yield queries.AppendEventsParams(
+                    event_key=new.event_key,
+                    user_id=new.user_id,
+                    type=new.type,
+                    payload=new.payload,  # validated into a dict of its own: no copy
+                    occurred_at=new.occurred_at or now,
+                    recorded_at=now,
+                )
 
         with self._errors():
             async with self._transaction() as conn:
