@@ -40,7 +40,8 @@ class Scale:
     users: int
     events: int
     rounds: int
-    ops: int  # single-row operations per contender per round at concurrency 1
+    ops: int  # single-row writes per contender per round at concurrency 1
+    read_ops: int  # single-row reads: ten times as many, to resolve a few per cent
     page_ops: int  # page reads per contender per round
     bulk_rows: int
     bulk_rounds: int
@@ -53,6 +54,7 @@ FULL = Scale(
     events=100_000,
     rounds=5,
     ops=200,
+    read_ops=2_000,
     page_ops=10,
     bulk_rows=100_000,
     bulk_rounds=2,
@@ -64,6 +66,7 @@ QUICK = Scale(
     events=3_000,
     rounds=1,
     ops=12,
+    read_ops=12,
     page_ops=2,
     bulk_rows=1_000,
     bulk_rounds=1,

@@ -46,8 +46,10 @@ def results_markdown(report: dict[str, Any]) -> str:
         "",
         f"Data: {scale['users']:,} users with a live token each, {scale['events']:,} events."
         f" Single-row workloads: {scale['rounds']} measured rounds after a warm-up round,"
-        f" {scale['ops']} operations per contender per round on one connection and"
-        f" {scale['ops'] * 2} spread over {scale['pool']} workers on a pool of {scale['pool']};"
+        f" {scale.get('read_ops', scale['ops']):,} reads or {scale['ops']} writes per"
+        f" contender per round on one connection and twice as many spread over"
+        f" {scale['pool']} workers on a pool of"
+        f" {scale['pool']};"
         f" bulk: {scale['bulk_rounds']} rounds of {scale['bulk_rows']:,} rows."
         " The contenders take turns within every round, the starting one rotating.",
         "",

@@ -63,6 +63,12 @@ def single_ops(scale: Scale) -> int:
     return scale.ops
 
 
+def read_ops(scale: Scale) -> int:
+    # A read is ~150 µs: 200 of them (30 ms) left the per-round ratios spread from
+    # 0.5 to 1.2, too coarse for goals of 0.97.
+    return scale.read_ops
+
+
 async def pick_ids(data: Data, conn: Any, who: str, n: int, workers: int) -> Inputs:
     return split([data.rng.choice(data.user_ids) for _ in range(n)], workers)
 
@@ -183,7 +189,7 @@ WORKLOADS = [
         SINGLE,
         lambda c, x: c.get_user(x),
         pick_ids,
-        single_ops,
+        read_ops,
     ),
     Workload(
         "get_user_by_email",
@@ -192,7 +198,7 @@ WORKLOADS = [
         SINGLE,
         lambda c, x: c.get_user_by_email(x),
         pick_emails,
-        single_ops,
+        read_ops,
     ),
     Workload(
         "register",
@@ -237,7 +243,7 @@ WORKLOADS = [
         SINGLE,
         lambda c, x: c.verify_token(x),
         pick_secrets,
-        single_ops,
+        read_ops,
     ),
     Workload(
         "consume_token",
