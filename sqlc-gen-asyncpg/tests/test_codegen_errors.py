@@ -31,6 +31,7 @@ def project(
     options: str = "",
     engine: str = "postgresql",
     schema: str = SCHEMA,
+    format_line: str = "format: json",
 ) -> Path:
     (root / "queries").mkdir()
     (root / "schema.sql").write_text(schema)
@@ -42,7 +43,7 @@ def project(
           - name: asyncpg
             process:
               cmd: sqlc-gen-asyncpg
-              format: json
+              {format_line}
         sql:
           - engine: {engine}
             schema: schema.sql
@@ -64,6 +65,11 @@ SELECT name FROM things WHERE id = $1;
 """
 
 CASES = {
+    "sqlc's default protobuf request": (
+        {"queries": GET_NAME, "format_line": ""},
+        "sqlc-gen-asyncpg: sqlc sent its request as protobuf (its default); this plugin "
+        "reads JSON: add `format: json` under the plugin's `process:` in sqlc.yaml",
+    ),
     "unknown option": (
         {"queries": GET_NAME, "options": "options:\n  colour: blue\n"},
         "sqlc-gen-asyncpg: unknown option 'colour' (known options: emit_iterators, "

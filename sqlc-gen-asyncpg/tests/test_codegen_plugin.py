@@ -1028,12 +1028,84 @@ def test_a_batch_commands_parameter_sets_are_named_tuples_with_fields_a_tuple_al
     assert block.splitlines()[3:] == [
         "    count_: str",
         "    index_: str",
-        "    p_1st: str",
+        "    n_1st: str",
         "    conn_: str",
     ]
     # A NamedTuple refuses a field starting with "_"; these fields define one.
     namespace: dict[str, Any] = {}
     exec(f"from typing import NamedTuple\n{block}", namespace)
-    sets = namespace["DisableUserParams"](count_="a", index_="b", p_1st="c", conn_="d")
+    sets = namespace["DisableUserParams"](count_="a", index_="b", n_1st="c", conn_="d")
     assert sets.count("a") == 1 and tuple(sets) == ("a", "b", "c", "d")
     assert "    await conn.executemany(\n        DISABLE_USER,\n        params,\n    )\n" in module
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        # sqlc's default: protobuf, whose first byte is field 1's tag.
+        (
+            b"\n\x0ebuilt by sqlc",
+            "sqlc sent its request as protobuf (its default); this plugin reads JSON: "
+            "add `format: json` under the plugin's `process:` in sqlc.yaml",
+        ),
+        (b"", "sqlc sent its request as protobuf"),
+        (b' \n{"settings": ', "the request is not JSON: "),
+    ],
+)
+def test_a_request_that_is_not_json_says_what_to_do(payload: bytes, message: str) -> None:
+    with pytest.raises(PluginError) as raised:
+        generate(payload)
+    assert str(raised.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("table", "enum", "options", "model", "enum_class"),
+    [
+        ("sequences", "user_status", {}, "Sequence_", "UserStatus"),  # collections.abc
+        ("named_tuples", "field", {}, "NamedTuple_", "Field_"),  # typing, pydantic
+        ("uuids", "none", {}, "Uuid", "None_"),  # UUID differs in case; None is a keyword
+        (
+            "emails",
+            "user_status",
+            {"overrides": [{"column": "emails.email", "py_type": "Email", "import": "m"}]},
+            "Email_",
+            "UserStatus",
+        ),
+    ],
+)
+def test_a_class_named_like_an_import_or_a_keyword_gets_a_trailing_underscore(
+    table: str, enum: str, options: dict[str, Any], model: str, enum_class: str
+) -> None:
+    request = with_options(recorded(), options)
+    schema = request["catalog"]["schemas"][0]
+    schema["tables"][0]["rel"]["name"] = table
+    schema["enums"][0]["name"] = enum
+
+    def rename(node: Any) -> None:  # the enum's type, wherever a column has it
+        if isinstance(node, dict):
+            if node.get("name") == "user_status" and "schema" in node:
+                node["name"] = enum
+            for value in node.values():
+                rename(value)
+        elif isinstance(node, list):
+            for value in node:
+                rename(value)
+
+    rename(request["queries"])
+    rename(schema["tables"])
+
+    files = run(request)
+
+    assert f"class {model}(BaseModel):" in files["models.py"]
+    assert f"class {enum_class}(StrEnum):" in files["models.py"]
+    for text in files.values():
+        compile(text, "generated.py", "exec")  # None as a class name would not
+
+
+def test_a_column_starting_with_a_digit_is_a_field_with_n_and_its_name_as_alias() -> None:
+    request = recorded()
+    request["catalog"]["schemas"][0]["tables"][0]["columns"][3]["name"] = "1st"
+
+    models = run(request)["models.py"]
+
+    assert '    n_1st: list[str] = Field(\n        alias="1st",\n    )\n' in models

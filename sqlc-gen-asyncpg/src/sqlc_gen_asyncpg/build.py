@@ -23,6 +23,7 @@ from sqlc_gen_asyncpg.ir import (
     QueryModule,
 )
 from sqlc_gen_asyncpg.naming import (
+    field_name,
     pascal,
     safe_identifier,
     singular,
@@ -31,7 +32,7 @@ from sqlc_gen_asyncpg.naming import (
 )
 from sqlc_gen_asyncpg.options import Options, Override, parse_options
 from sqlc_gen_asyncpg.request import Column, Identifier, Query, Request, Table
-from sqlc_gen_asyncpg.types import VOID_TYPES, PyType, builtin_type
+from sqlc_gen_asyncpg.types import PY_IMPORTS, VOID_TYPES, PyType, builtin_type
 
 # Attributes of pydantic.BaseModel a field may not shadow: such fields get a trailing
 # underscore and keep the column name as their alias.
@@ -90,6 +91,16 @@ FUNCTION_RESERVED = frozenset(n for n in dir(builtins) if not n.startswith("_"))
     "time",
     "timedelta",
 }
+
+# Class names a generated module imports (or an override brings, added per run): a
+# table's model or an enum with one of them gets a trailing underscore, as a function
+# does (a table ``sequences`` → ``Sequence_``).
+CLASS_RESERVED = frozenset(
+    {name for imports in PY_IMPORTS.values() for _, name in imports}
+    | {"AsyncIterator", "BaseModel", "ConfigDict", "CursorExecutor", "Executor", "Field"}
+    | {"Iterable", "NamedTuple", "Sequence", "StrEnum", "TypeAdapter"}
+)
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 
 # Module names the generator writes itself.
 RESERVED_MODULES = frozenset({"db", "models", "__init__"})
@@ -242,11 +253,11 @@ def enum_member_names(labels: Iterable[str]) -> list[str]:
     return _unique(bases)
 
 
-def _enum_defs(request: Request) -> dict[str, EnumDef]:
+def _enum_defs(request: Request, reserved: frozenset[str]) -> dict[str, EnumDef]:
     by_spelling: dict[str, EnumDef] = {}
     for enum in sorted(request.enums, key=lambda e: (e.schema, e.name)):
         prefix = "" if enum.schema == request.default_schema else enum.schema + "_"
-        class_name = pascal(prefix + enum.name)
+        class_name = safe_identifier(pascal(prefix + enum.name), reserved)
         members = tuple(zip(enum_member_names(enum.values), enum.values, strict=True))
         enum_def = EnumDef(class_name, enum.name, members)
         # Only the qualified spelling: a bare type name is also looked up as the default
@@ -259,7 +270,7 @@ def _field_names(columns: Iterable[str]) -> list[tuple[str, str]]:
     """Return (field name, alias) for result or table columns, in order."""
     columns = list(columns)
     bases = [
-        safe_identifier(snake(name) if name else f"column_{i + 1}", MODEL_RESERVED)
+        safe_identifier(field_name(name) if name else f"column_{i + 1}", MODEL_RESERVED)
         for i, name in enumerate(columns)
     ]
     # A renamed field keeps its column name as alias, unless the name is repeated (the
@@ -273,9 +284,11 @@ def _field_names(columns: Iterable[str]) -> list[tuple[str, str]]:
     ]
 
 
-def _table_model(table: Table, types: _Types, default_schema: str) -> ModelDef:
+def _table_model(
+    table: Table, types: _Types, default_schema: str, reserved: frozenset[str]
+) -> ModelDef:
     prefix = "" if table.rel.schema == default_schema else table.rel.schema + "_"
-    class_name = pascal(prefix + singular(table.rel.name))
+    class_name = safe_identifier(pascal(prefix + singular(table.rel.name)), reserved)
     fields = []
     for (name, alias), column in zip(
         _field_names(c.name for c in table.columns), table.columns, strict=True
@@ -314,10 +327,13 @@ class _Builder:
     def __init__(self, request: Request, options: Options) -> None:
         self.request = request
         self.options = options
-        self.enums = _enum_defs(request)
+        reserved = CLASS_RESERVED | {
+            name for o in options.overrides for name in _IDENTIFIER.findall(o.py_type)
+        }
+        self.enums = _enum_defs(request, reserved)
         self.types = _Types(request, options, self.enums)
         self.tables: list[tuple[Table, ModelDef]] = [
-            (table, _table_model(table, self.types, request.default_schema))
+            (table, _table_model(table, self.types, request.default_schema, reserved))
             for table in sorted(request.tables, key=lambda t: (t.rel.schema, t.rel.name))
         ]
 
@@ -438,13 +454,12 @@ class _Builder:
         ordered = sorted(query.params, key=lambda p: p.number)
         if [p.number for p in ordered] != list(range(1, len(ordered) + 1)):
             raise PluginError(f"query {query.name} has parameters that are not $1..$n")
-        names = [snake(p.column.name) if p.column.name else f"dollar_{p.number}" for p in ordered]
-        reserved = ARGUMENT_RESERVED
-        if query.cmd in BATCH_COMMANDS:
-            # Fields of a NamedTuple: none may start with "_", nor hide a tuple method.
-            names = ["p" + n if n.startswith("_") else n for n in names]
-            reserved |= TUPLE_RESERVED
-        names = _unique(safe_identifier(n) for n in names)
+        names = _unique(
+            safe_identifier(field_name(p.column.name) if p.column.name else f"dollar_{p.number}")
+            for p in ordered
+        )
+        # A batch command's parameters are the fields of a NamedTuple too.
+        reserved = ARGUMENT_RESERVED | (TUPLE_RESERVED if query.cmd in BATCH_COMMANDS else set())
         # Still unique: snake() never ends a name in "_", so no "x_" is there to meet.
         names = [safe_identifier(n, reserved) for n in names]
         result = []

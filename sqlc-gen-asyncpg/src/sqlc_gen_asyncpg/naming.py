@@ -37,6 +37,13 @@ def snake(name: str) -> str:
     return cleaned
 
 
+def field_name(name: str) -> str:
+    """Return ``name`` as a field or argument name: snake_case, never starting with "_",
+    which pydantic and NamedTuple refuse (``1st`` → ``n_1st``)."""
+    base = snake(name)
+    return ("n" + base).rstrip("_") if base.startswith("_") else base
+
+
 def upper_snake(name: str) -> str:
     """Return ``name`` as an UPPER_SNAKE constant name."""
     return snake(name).upper()

@@ -152,6 +152,13 @@ def parse_request(payload: bytes) -> Request:
     Raises:
         PluginError: ``payload`` is not JSON of the expected shape.
     """
+    if not payload.lstrip().startswith(b"{"):
+        # sqlc's default encoding: a protobuf message, which never starts with "{"
+        # (its first byte is field 1's tag, 0x0a).
+        raise PluginError(
+            "sqlc sent its request as protobuf (its default); this plugin reads JSON: "
+            "add `format: json` under the plugin's `process:` in sqlc.yaml"
+        )
     try:
         data = json.loads(payload)
     except ValueError as exc:
