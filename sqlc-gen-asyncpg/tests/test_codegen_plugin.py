@@ -1109,3 +1109,11 @@ def test_a_column_starting_with_a_digit_is_a_field_with_n_and_its_name_as_alias(
     models = run(request)["models.py"]
 
     assert '    n_1st: list[str] = Field(\n        alias="1st",\n    )\n' in models
+
+
+def test_only_a_batch_commands_parameters_avoid_the_tuple_methods_names() -> None:
+    request = changed("GetUserByEmail", params=[param(1, "count")])(recorded())
+
+    module = run(request)["users.py"]
+
+    assert "    count: str,\n" in module  # a keyword argument may be called count
