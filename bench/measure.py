@@ -210,8 +210,8 @@ async def run_workload(
         n = n * 2 if concurrency > 1 else n
         n = max(n - n % concurrency, concurrency)
     series = {name: Series(workload.name, concurrency, name, ops=n) for name in names}
+    warm_up = max(1, n // 20) if bulk else max(concurrency, n // 4)
     for index in range(rounds + 1):  # round 0 warms up and is not recorded
-        warm_up = max(1, n // 20) if bulk else max(concurrency, n // 4)
         size = n if index else warm_up
         # Bulk inputs are made just before their run (100,000 rows each), the others
         # for the whole round, before any of it runs.

@@ -460,7 +460,7 @@ class _Builder:
         )
         # A batch command's parameters are the fields of a NamedTuple too.
         reserved = ARGUMENT_RESERVED | (TUPLE_RESERVED if query.cmd in BATCH_COMMANDS else set())
-        # Still unique: snake() never ends a name in "_", so no "x_" is there to meet.
+        # Still unique: field_name() never ends a name in "_", so no "x_" is there to meet.
         names = [safe_identifier(n, reserved) for n in names]
         result = []
         for name, p in zip(names, ordered, strict=True):
@@ -536,18 +536,14 @@ _COPY_SHAPE = (
 
 def _copy_target(query: Query, text: str, param_count: int) -> tuple[Identifier, tuple[str, ...]]:
     """Return the table and columns a ``:copyfrom`` query inserts into."""
+    refusal = f"query {query.name} is :copyfrom and {_COPY_SHAPE}"
     match = _INSERT_COLUMNS.match(text)
-    columns = values = None
-    if match is not None:
-        columns = tuple(c.strip().strip('"') for c in match.group(1).split(","))
-        values = [v.strip() for v in match.group(2).split(",")]
-    if (
-        query.insert_into_table is None
-        or columns is None
-        or len(columns) != param_count
-        or values != [f"${n}" for n in range(1, param_count + 1)]
-    ):
-        raise PluginError(f"query {query.name} is :copyfrom and {_COPY_SHAPE}")
+    if query.insert_into_table is None or match is None:
+        raise PluginError(refusal)
+    columns = tuple(c.strip().strip('"') for c in match.group(1).split(","))
+    values = [v.strip() for v in match.group(2).split(",")]
+    if len(columns) != param_count or values != [f"${n}" for n in range(1, param_count + 1)]:
+        raise PluginError(refusal)
     return query.insert_into_table, columns
 
 
