@@ -1,5 +1,6 @@
 """The plugin on recorded requests: exact files for one, behaviour for variations of it."""
 
+import asyncio
 import base64
 import copy
 import importlib
@@ -253,7 +254,30 @@ def test_console_script_reports_a_refused_request_on_one_line_and_exits_1() -> N
         ),
         (
             lambda r: with_options(r, {"overrides": [{"db_type": "point", "python": "x"}]}),
-            "unknown option overrides[0].python (expected db_type or column, py_type, import)",
+            "unknown option overrides[0].python "
+            "(expected db_type, column or table, py_type, import)",
+        ),
+        (
+            lambda r: with_options(
+                r, {"overrides": [{"db_type": "point", "table": "users", "py_type": "X"}]}
+            ),
+            "option overrides[0] needs exactly one of db_type, column and table",
+        ),
+        (
+            lambda r: with_options(r, {"overrides": [{"py_type": "X"}]}),
+            "option overrides[0] needs exactly one of db_type, column and table",
+        ),
+        (
+            lambda r: with_options(r, {"overrides": [{"table": "users", "py_type": "list[X]"}]}),
+            "option overrides[0].py_type must name a model class, got 'list[X]'",
+        ),
+        (
+            lambda r: with_options(r, {"overrides": [{"table": "a.b.c", "py_type": "X"}]}),
+            "option overrides[0].table must be table or schema.table, got 'a.b.c'",
+        ),
+        (
+            lambda r: with_options(r, {"overrides": [{"table": "user", "py_type": "X"}]}),
+            "option overrides names table user, which is not in the schema",
         ),
         (
             lambda r: with_options(r, {"iterator_prefetch": 0}),
@@ -433,6 +457,83 @@ def test_enum_override_values_are_validated_into_the_users_enum(tmp_path: Path) 
         assert result.returncode == 0, f"{tool}:\n{result.stdout}{result.stderr}"
     assert user.status is domain.UserStatus.ACTIVE
     assert scalar is domain.UserStatus.DISABLED
+
+
+TABLE_OVERRIDE = {
+    "overrides": [{"table": "users", "py_type": "Account", "import": "myapp.domain"}],
+}
+
+MYAPP_ACCOUNT = """\
+from pydantic import BaseModel, ConfigDict
+
+
+class Account(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    email: str
+"""
+
+
+@pytest.mark.parametrize("table", ["users", "public.users", "Public.Users"])
+def test_a_table_override_makes_the_users_class_the_row_of_that_table(table: str) -> None:
+    options = copy.deepcopy(TABLE_OVERRIDE)
+    options["overrides"][0]["table"] = table
+
+    files = run(with_options(recorded(), options))
+
+    assert "class User(" not in files["models.py"]
+    assert "class UserStatus(StrEnum):" in files["models.py"]
+    assert "Account" not in files["models.py"]
+    assert "from myapp.domain import Account" in files["users.py"]
+    assert "from .models import (\n    UserStatus,\n)" not in files["users.py"]
+    assert "-> Account | None:" in files["users.py"]
+    assert "return Account.model_validate(\n        dict(row),\n    )" in files["users.py"]
+    # A query of its own columns keeps its own row model.
+    assert "class ListUserEmailsRow(BaseModel):" in files["users.py"]
+
+
+def test_a_table_override_is_nested_where_the_table_is_embedded() -> None:
+    request = recorded()
+    email = query(request, "GetUserByEmail")["columns"][1]
+    embedded = {**copy.deepcopy(email), "name": "users", "table": None, "embed_table": USERS}
+    query(request, "GetUserByEmail")["columns"] = [embedded, email]
+
+    module = run(with_options(request, TABLE_OVERRIDE))["users.py"]
+
+    assert "    users: Account\n    email: str\n" in module
+    assert "from myapp.domain import Account" in module
+
+
+def test_rows_of_an_overridden_table_are_validated_into_the_users_class(tmp_path: Path) -> None:
+    package = tmp_path / "gen"
+    package.mkdir()
+    (tmp_path / "myapp").mkdir()
+    (tmp_path / "myapp" / "__init__.py").write_text("")
+    (tmp_path / "myapp" / "domain.py").write_text(MYAPP_ACCOUNT)
+    request = with_options(recorded(), TABLE_OVERRIDE)
+    for name, text in generate(json.dumps(request).encode(), tmp_path).items():
+        (package / name).write_text(text)
+
+    class Conn:
+        async def fetchrow(self, query: str, *args: object) -> dict[str, object]:
+            return {"id": 7, "email": "a@example.com", "status": "active", "tags": []}
+
+    checks = default_checks(tmp_path, "gen")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        domain = importlib.import_module("myapp.domain")
+        users = importlib.import_module("gen.users")
+        found = asyncio.run(users.get_user_by_email(Conn(), email="a@example.com"))
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [n for n in sys.modules if n.split(".")[0] in ("gen", "myapp")]:
+            del sys.modules[name]
+
+    for tool, result in checks.items():
+        assert result.returncode == 0, f"{tool}:\n{result.stdout}{result.stderr}"
+    assert type(found) is domain.Account
+    assert (found.id, found.email) == (7, "a@example.com")
 
 
 def test_docstrings_keep_the_sql_comments_lines_as_written() -> None:

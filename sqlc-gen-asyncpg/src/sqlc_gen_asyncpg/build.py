@@ -127,11 +127,14 @@ class _Types:
         self._default_schema = request.default_schema
         self._by_type: dict[str, Override] = {}
         self._by_column: dict[str, Override] = {}
+        self._by_table: dict[str, Override] = {}
         # The runtime codecs that the types resolved so far need.
         self.codecs: set[str] = set()
         for override in options.overrides:
             if override.db_type:
                 self._by_type[override.db_type.lower()] = override
+            elif override.table:
+                self._by_table[self._table_key(override.table)] = override
             else:
                 self._by_column[self._column_key(override.column)] = override
         # An enum whose type is overridden is the user's class (a StrEnum of theirs,
@@ -159,6 +162,24 @@ class _Types:
         if len(parts) == 2:
             parts.insert(0, self._default_schema)
         return ".".join(parts)
+
+    def _table_key(self, dotted: str) -> str:
+        return dotted.lower() if "." in dotted else f"{self._default_schema}.{dotted.lower()}"
+
+    def table_class(self, table: Identifier) -> PyType | None:
+        """The user's class for the rows of ``table`` (a catalog table), if overridden."""
+        override = self._by_table.get(f"{table.schema}.{table.name}".lower())
+        return None if override is None else self._from_override(override)
+
+    def check_tables(self, tables: Iterable[Table]) -> None:
+        """Refuse a table override that names no table of the catalog (a typo would
+        otherwise leave the generated model in place, silently)."""
+        known = {f"{t.rel.schema}.{t.rel.name}".lower() for t in tables}
+        for key, override in self._by_table.items():
+            if key not in known:
+                raise PluginError(
+                    f"option overrides names table {override.table}, which is not in the schema"
+                )
 
     def _spellings(self, type_name: str) -> list[str]:
         full = type_name.lower()
@@ -301,6 +322,9 @@ def _table_model(
                 types.of(column, table.rel, what, nullable=not column.not_null),
             )
         )
+    custom = types.table_class(table.rel)
+    if custom is not None:
+        return ModelDef(custom.expr, tuple(fields), table.rel, custom)
     return ModelDef(class_name, tuple(fields), table.rel)
 
 
@@ -332,6 +356,7 @@ class _Builder:
         }
         self.enums = _enum_defs(request, reserved)
         self.types = _Types(request, options, self.enums)
+        self.types.check_tables(request.tables)
         self.tables: list[tuple[Table, ModelDef]] = [
             (table, _table_model(table, self.types, request.default_schema, reserved))
             for table in sorted(request.tables, key=lambda t: (t.rel.schema, t.rel.name))
@@ -488,7 +513,7 @@ class _Builder:
                     FieldDef(
                         name,
                         alias,
-                        PyType(model.class_name, frozenset({(".models", model.class_name)})),
+                        PyType(model.class_name, model.imports),
                         model,
                     )
                 )
@@ -603,13 +628,14 @@ def build(request: Request) -> Program:
     options = parse_options({**request.global_options, **request.plugin_options})
     builder = _Builder(request, options)
     enums = builder.types.generated_enums
-    models = [model for _, model in builder.tables]
+    # A table whose rows are the user's class (an override) gets no generated model.
+    models = [model for _, model in builder.tables if model.custom is None]
     _check_unique(
         [(e.class_name, f"enum {e.sql_name}") for e in enums]
-        + [(m.class_name, f"table {table.rel.name}") for table, m in builder.tables],
+        + [(m.class_name, f"table {t.rel.name}") for t, m in builder.tables if m.custom is None],
         "class name",
     )
-    model_names = {e.class_name for e in enums} | {m.class_name for m in models}
+    model_names = {e.class_name for e in enums} | {m.class_name for _, m in builder.tables}
 
     by_file: dict[str, list[Query]] = {}
     for query in builder.request.queries:

@@ -38,11 +38,23 @@ class FieldDef:
 
 @dataclass(frozen=True, slots=True)
 class ModelDef:
-    """A pydantic model: a table's row (``table`` set) or a query's ``<Name>Row``."""
+    """A pydantic model: a table's row (``table`` set) or a query's ``<Name>Row``.
+
+    ``custom`` is the user's class for a table's rows (an override): nothing is
+    generated for it, and ``class_name`` is its expression.
+    """
 
     class_name: str
     fields: tuple[FieldDef, ...]
     table: Identifier | None = None
+    custom: PyType | None = None
+
+    @property
+    def imports(self) -> frozenset[tuple[str, str]]:
+        """What a module imports to use the class."""
+        if self.custom is not None:
+            return self.custom.imports
+        return frozenset({(".models", self.class_name)})
 
     @property
     def width(self) -> int:

@@ -8,6 +8,9 @@ Options::
       - column: users.email   # ... or one column: table.column or schema.table.column
         py_type: EmailStr
         import: pydantic      # the module py_type comes from (optional)
+      - table: users          # ... or a table's rows: your pydantic model instead of
+        py_type: User         # a generated one (table or schema.table)
+        import: myapp.domain
     emit_iterators: false # iter_<name>() next to every :many function (true), or
                           # next to the :many queries listed by name ([ListEvents])
     iterator_prefetch: 100  # rows fetched per round trip by the iter_ functions
@@ -25,12 +28,14 @@ _TYPE_EXPRESSION = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\[\], |]*$")
 
 @dataclass(frozen=True, slots=True)
 class Override:
-    """A Python type chosen by the user for a database type or one column."""
+    """A Python type chosen by the user for a database type, one column or a table's
+    rows (exactly one of ``db_type``, ``column`` and ``table`` is set)."""
 
     py_type: str
     module: str
     db_type: str = ""
     column: str = ""
+    table: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +53,8 @@ class Options:
         return query in self.emit_iterators
 
 
-_OVERRIDE_KEYS = frozenset({"db_type", "column", "py_type", "import"})
+_TARGETS = ("db_type", "column", "table")
+_OVERRIDE_KEYS = frozenset({*_TARGETS, "py_type", "import"})
 
 
 def _string(value: object, where: str) -> str:
@@ -64,11 +70,15 @@ def _override(index: int, raw: object) -> Override:
     unknown = sorted(set(raw) - _OVERRIDE_KEYS)
     if unknown:
         raise PluginError(
-            f"unknown option {where}.{unknown[0]} (expected db_type or column, py_type, import)"
+            f"unknown option {where}.{unknown[0]} "
+            "(expected db_type, column or table, py_type, import)"
         )
-    if ("db_type" in raw) == ("column" in raw):
-        raise PluginError(f"option {where} needs exactly one of db_type and column")
+    if sum(key in raw for key in _TARGETS) != 1:
+        raise PluginError(f"option {where} needs exactly one of db_type, column and table")
     py_type = _string(raw.get("py_type"), f"{where}.py_type")
+    if "table" in raw and not _DOTTED_NAME.match(py_type):
+        # Its rows are built with py_type.model_validate(...): a class, not an expression.
+        raise PluginError(f"option {where}.py_type must name a model class, got {py_type!r}")
     if not _TYPE_EXPRESSION.match(py_type):
         raise PluginError(f"option {where}.py_type is not a Python type expression: {py_type!r}")
     module = ""
@@ -78,6 +88,11 @@ def _override(index: int, raw: object) -> Override:
             raise PluginError(f"option {where}.import is not a module name: {module!r}")
     if "db_type" in raw:
         return Override(py_type=py_type, module=module, db_type=_string(raw["db_type"], where))
+    if "table" in raw:
+        table = _string(raw["table"], f"{where}.table")
+        if table.count(".") > 1:
+            raise PluginError(f"option {where}.table must be table or schema.table, got {table!r}")
+        return Override(py_type=py_type, module=module, table=table)
     column = _string(raw["column"], f"{where}.column")
     if column.count(".") not in (1, 2):
         raise PluginError(

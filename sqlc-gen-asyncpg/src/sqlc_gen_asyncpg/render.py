@@ -399,7 +399,7 @@ class _QueryRenderer:
         if self.q.scalar is not None:
             self.use(self.q.scalar)
         if self.q.result_model is not None and self.q.row_model is None:
-            self.needed.add((".models", self.q.result_model.class_name))
+            self.needed |= self.q.result_model.imports
         return self.q.result_type
 
     def body(self) -> Lines:

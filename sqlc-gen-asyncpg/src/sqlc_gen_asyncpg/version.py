@@ -1,3 +1,3 @@
 """The plugin's version, written into every generated file's header."""
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
