@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from bench._compat import gen_events, gen_models, gen_tokens, gen_users
+from bench._compat import gen_events, gen_tokens, gen_users
 from identity_store import (
     Event,
     NewEvent,
@@ -401,7 +401,7 @@ class GeneratedContender(Contender):
             self.db,
             now=self.clock(),
             token_hash=digest(secret),
-            kind=gen_models.TokenKind.EMAIL_VERIFICATION,
+            kind=TokenKind.EMAIL_VERIFICATION,
         )
 
     async def append_event(self, new: NewEvent) -> Any:

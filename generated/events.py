@@ -16,13 +16,15 @@ from pydantic import (
     TypeAdapter,
 )
 
-from identity_store.domain.models import StoredDatetime
+from identity_store.domain.models import (
+    Event,
+    StoredDatetime,
+)
 
 from .db import (
     Executor,
     rows_affected,
 )
-from .models import Event
 
 ADD_EVENT_TYPE_COUNTS = """-- name: AddEventTypeCounts :exec
 INSERT INTO event_type_counts (type, shard, count)

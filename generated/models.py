@@ -8,14 +8,9 @@ from uuid import UUID
 from pydantic import (
     BaseModel,
     ConfigDict,
-    JsonValue,
 )
 
-from identity_store.domain.models import (
-    StoredDatetime,
-    TokenKind,
-    UserStatus,
-)
+from identity_store.domain.models import StoredDatetime
 
 
 class EventRetention(BaseModel):
@@ -37,23 +32,6 @@ class EventTypeCount(BaseModel):
     type: str
     shard: int
     count: int
-
-
-class Event(BaseModel):
-    """A row of table events."""
-
-    model_config = ConfigDict(
-        arbitrary_types_allowed=True,
-    )
-
-    id: int
-    event_key: UUID
-    user_id: UUID | None
-    type: str
-    payload: JsonValue
-    occurred_at: StoredDatetime
-    recorded_at: StoredDatetime
-    tx_id: int
 
 
 class SubscriptionParkedEvent(BaseModel):
@@ -95,39 +73,3 @@ class Subscription(BaseModel):
     stopped_at: StoredDatetime | None
     created_at: StoredDatetime
     updated_at: StoredDatetime
-
-
-class Token(BaseModel):
-    """A row of table tokens."""
-
-    model_config = ConfigDict(
-        arbitrary_types_allowed=True,
-    )
-
-    id: UUID
-    user_id: UUID
-    kind: TokenKind
-    token_hash: bytes
-    scopes: list[str]
-    created_at: StoredDatetime
-    expires_at: StoredDatetime
-    last_used_at: StoredDatetime | None
-    revoked_at: StoredDatetime | None
-
-
-class User(BaseModel):
-    """A row of table users."""
-
-    model_config = ConfigDict(
-        arbitrary_types_allowed=True,
-    )
-
-    id: UUID
-    email: str
-    display_name: str
-    password_hash: str | None
-    status: UserStatus
-    version: int
-    created_at: StoredDatetime
-    updated_at: StoredDatetime
-    email_key: str

@@ -14,14 +14,16 @@ from pydantic import (
     TypeAdapter,
 )
 
-from identity_store.domain.models import StoredDatetime
+from identity_store.domain.models import (
+    Event,
+    StoredDatetime,
+)
 
 from .db import (
     Executor,
     rows_affected,
 )
 from .models import (
-    Event,
     Subscription,
     SubscriptionParkedEvent,
 )

@@ -10,6 +10,7 @@ from pydantic import TypeAdapter
 
 from identity_store.domain.models import (
     StoredDatetime,
+    Token,
     TokenKind,
 )
 
@@ -17,7 +18,6 @@ from .db import (
     Executor,
     rows_affected,
 )
-from .models import Token
 
 CONSUME_TOKEN = """-- name: ConsumeToken :one
 UPDATE tokens

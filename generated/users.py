@@ -10,6 +10,7 @@ from pydantic import TypeAdapter
 
 from identity_store.domain.models import (
     StoredDatetime,
+    User,
     UserStatus,
 )
 
@@ -17,7 +18,6 @@ from .db import (
     Executor,
     rows_affected,
 )
-from .models import User
 
 CREATE_USER = """-- name: CreateUser :one
 INSERT INTO users (email, display_name, password_hash, status, version, created_at, updated_at)

@@ -10,9 +10,11 @@ import sys
 import zipfile
 from inspect import ismodule
 from pathlib import Path
+from typing import get_type_hints
 
 import pytest
 
+from identity_store._generated import events, tokens, users
 from identity_store._generated import models as rows
 from identity_store.domain import models
 
@@ -115,11 +117,15 @@ def test_the_generated_layer_is_a_private_subpackage() -> None:
     assert rows.__name__ == "identity_store._generated.models"
 
 
-def test_each_enum_has_one_definition_the_generated_rows_use() -> None:
-    generated_enums = [value for value in vars(rows).values() if isinstance(value, enum.EnumMeta)]
-    assert all(value.__module__ == "identity_store.domain.models" for value in generated_enums)
-    assert rows.User.model_fields["status"].annotation is models.UserStatus
-    assert rows.Token.model_fields["kind"].annotation is models.TokenKind
+def test_each_enum_and_read_model_has_one_definition_the_generated_layer_uses() -> None:
+    assert not [value for value in vars(rows).values() if isinstance(value, enum.EnumMeta)]
+    assert get_type_hints(tokens.consume_token)["kind"] is models.TokenKind
+    assert get_type_hints(users.update_user)["new_status"] == models.UserStatus | None
+    # sqlc.yaml's table overrides: users, tokens and events rows are the domain's models.
+    assert not {"User", "Token", "Event"} & set(vars(rows))
+    assert get_type_hints(users.get_user_by_id)["return"] == models.User | None
+    assert get_type_hints(tokens.list_live_tokens_for_user)["return"] == list[models.Token]
+    assert get_type_hints(events.get_event_by_key)["return"] == models.Event | None
 
 
 def test_the_pool_module_does_not_reach_up_into_the_repositories() -> None:

@@ -1,13 +1,15 @@
-"""From a generated query to the domain's read models, each row validated once.
+"""Records for the reads that need more than the domain's model of a row.
 
-A generated ``:one`` or ``:many`` function binds its parameters, runs its SQL and
-validates the rows into its row model. The repositories return the domain's models
-instead (no token hash, no transaction id, a password hash as a ``SecretStr``), so
-:func:`fetch` runs the generated function on an executor that keeps asyncpg's records
-and hands the function none: a ``:one`` then returns None and a ``:many`` validates an
-empty list. The records are validated once, by name, into the domain model
-(:class:`Reader`), whatever the order of its fields. ``tests/unit/test_records.py``
-fails if a generated function stops working that way.
+Most generated functions return the domain's read models themselves (``sqlc.yaml``
+overrides the rows of ``users``, ``tokens`` and ``events`` with ``User``, ``Token`` and
+``Event``): one validation per row, nothing to convert. Two reads need the records
+instead: the append of one event, whose CTE sqlc cannot tie to the events table (so
+its function returns a row model of its own), and the event stream, whose cursor is
+the last row's ``tx_id``, which ``Event`` leaves out. For them :func:`fetch` runs the
+generated function on an executor that keeps asyncpg's records and hands the
+function none: a ``:one`` then returns None and a ``:many`` validates an empty list.
+The records are validated once, by name, into the domain model (:class:`Reader`).
+``tests/unit/test_records.py`` fails if a generated function stops working that way.
 """
 
 from __future__ import annotations

@@ -7,11 +7,8 @@ unknown, expired or revoked, and the answer in each of those cases is the same.
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Sequence
 from uuid import UUID
 
-import asyncpg
 from pydantic import SecretStr
 
 from identity_store._generated import tokens as queries
@@ -32,7 +29,6 @@ from identity_store.domain.models import (
 from identity_store.domain.token_secrets import hash_secret, new_secret
 from identity_store.domain.validation import TIMESTAMP_MAX
 from identity_store.infrastructure.persistence._base import Repository, check_limit
-from identity_store.infrastructure.persistence._records import Reader, fetch
 
 __all__ = ["PostgresTokenRepository"]
 
@@ -41,13 +37,6 @@ def _digest_of(secret: object) -> bytes:
     # A non-string is hashed as the empty string: same work, and it matches nothing
     # because no stored token has that digest's secret.
     return hash_secret(secret if isinstance(secret, str) else "")
-
-
-_TOKENS = Reader(Token)
-
-
-def _matches(found: Sequence[asyncpg.Record], digest: bytes) -> bool:
-    return bool(found) and hmac.compare_digest(bytes(found[0]["token_hash"]), digest)
 
 
 class PostgresTokenRepository(Repository):
@@ -62,8 +51,7 @@ class PostgresTokenRepository(Repository):
         if now > TIMESTAMP_MAX - new.ttl:
             raise InvalidInput("ttl", "the token would expire after 9999-12-30T23:59:59.999999Z")
         with self._errors(user_id=new.user_id):
-            found = await fetch(
-                queries.create_token,
+            token = await queries.create_token(
                 self._db,
                 user_id=new.user_id,
                 kind=new.kind,
@@ -72,7 +60,6 @@ class PostgresTokenRepository(Repository):
                 now=now,
                 expires_at=now + new.ttl,
             )
-        token = _TOKENS.one(found)
         if token is None:
             raise DatabaseError("the insert returned no row")
         return IssuedToken(token=token, secret=SecretStr(secret))
@@ -80,18 +67,14 @@ class PostgresTokenRepository(Repository):
     async def get(self, token_id: UUID) -> Token | None:
         check_uuid(token_id, "token_id")
         with self._errors():
-            found = await fetch(queries.get_token_by_id, self._db, id=token_id)
-        return _TOKENS.one(found)
+            return await queries.get_token_by_id(self._db, id=token_id)
 
     async def verify(self, secret: str, *, kind: TokenKind | None = None) -> Token | None:
         wanted = None if kind is None else check_token_kind(kind)
         digest = _digest_of(secret)
         now = self._now()
         with self._errors():
-            found = await fetch(
-                queries.get_live_token_by_hash, self._db, token_hash=digest, now=now
-            )
-        token = _TOKENS.one(found) if _matches(found, digest) else None
+            token = await queries.get_live_token_by_hash(self._db, token_hash=digest, now=now)
         if token is None or (wanted is not None and token.kind is not wanted):
             return None
         return token
@@ -120,20 +103,14 @@ class PostgresTokenRepository(Repository):
         check_uuid(user_id, "user_id")
         now = self._now()
         with self._errors():
-            found = await fetch(
-                queries.list_live_tokens_for_user, self._db, user_id=user_id, now=now
-            )
-        return _TOKENS.all(found)
+            return await queries.list_live_tokens_for_user(self._db, user_id=user_id, now=now)
 
     async def consume(self, secret: str, *, kind: TokenKind) -> Token:
         wanted = check_single_use_kind(kind)
         digest = _digest_of(secret)
         now = self._now()
         with self._errors():
-            found = await fetch(
-                queries.consume_token, self._db, now=now, token_hash=digest, kind=wanted
-            )
-        token = _TOKENS.one(found) if _matches(found, digest) else None
+            token = await queries.consume_token(self._db, now=now, token_hash=digest, kind=wanted)
         if token is None:
             raise TokenInvalid()
         return token

@@ -18,12 +18,10 @@ from identity_store.domain.models import NewUser, User, UserPage, UserUpdate
 from identity_store.domain.pagination import decode_user_cursor, encode_user_cursor
 from identity_store.domain.validation import email_key
 from identity_store.infrastructure.persistence._base import Repository, check_limit
-from identity_store.infrastructure.persistence._records import Reader, fetch
 
 __all__ = ["PostgresUserRepository"]
 
 _BEFORE_EVERY_USER = (datetime(1, 1, 1, tzinfo=UTC), UUID(int=0))
-_USERS = Reader(User)
 
 
 def _storable(text: object) -> bool:
@@ -49,15 +47,13 @@ class PostgresUserRepository(Repository):
         check_instance(new, NewUser, "new")
         now = self._now()
         with self._errors(email=new.email):
-            found = await fetch(
-                queries.create_user,
+            user = await queries.create_user(
                 self._db,
                 email=new.email,
                 display_name=new.display_name,
                 password_hash=_reveal(new.password_hash),
                 now=now,
             )
-        user = _USERS.one(found)
         if user is None:
             raise DatabaseError("the insert returned no row")
         return user
@@ -65,16 +61,14 @@ class PostgresUserRepository(Repository):
     async def get(self, user_id: UUID) -> User | None:
         check_uuid(user_id, "user_id")
         with self._errors():
-            found = await fetch(queries.get_user_by_id, self._db, id=user_id)
-        return _USERS.one(found)
+            return await queries.get_user_by_id(self._db, id=user_id)
 
     async def get_by_email(self, email: str) -> User | None:
         if not _storable(email):
             # No stored address can equal text PostgreSQL could not have stored.
             return None
         with self._errors():
-            found = await fetch(queries.get_user_by_email, self._db, email_key=email_key(email))
-        return _USERS.one(found)
+            return await queries.get_user_by_email(self._db, email_key=email_key(email))
 
     async def update(self, user_id: UUID, changes: UserUpdate, *, expected_version: int) -> User:
         check_uuid(user_id, "user_id")
@@ -82,8 +76,7 @@ class PostgresUserRepository(Repository):
         check_limit(expected_version, field="expected_version", maximum=MAX_VERSION)
         now = self._now()
         with self._errors(email=changes.email):
-            found = await fetch(
-                queries.update_user,
+            updated = await queries.update_user(
                 self._db,
                 email=changes.email,
                 display_name=changes.display_name,
@@ -93,22 +86,20 @@ class PostgresUserRepository(Repository):
                 id=user_id,
                 expected_version=expected_version,
             )
-            updated = _USERS.one(found)
             if updated is not None:
                 return updated
-            current = await fetch(queries.get_user_by_id, self._db, id=user_id)
-        if not current:
+            current = await queries.get_user_by_id(self._db, id=user_id)
+        if current is None:
             raise UserNotFound(user_id)
-        raise ConcurrencyConflict(user_id, expected=expected_version, actual=current[0]["version"])
+        raise ConcurrencyConflict(user_id, expected=expected_version, actual=current.version)
 
     async def disable(self, user_id: UUID) -> User:
         check_uuid(user_id, "user_id")
         now = self._now()
         with self._errors():
-            found = await fetch(queries.disable_user, self._db, now=now, id=user_id)
-            if not found:
-                found = await fetch(queries.get_user_by_id, self._db, id=user_id)
-        user = _USERS.one(found)
+            user = await queries.disable_user(self._db, now=now, id=user_id)
+            if user is None:
+                user = await queries.get_user_by_id(self._db, id=user_id)
         if user is None:
             raise UserNotFound(user_id)
         return user
@@ -126,14 +117,13 @@ class PostgresUserRepository(Repository):
             _BEFORE_EVERY_USER if cursor is None else decode_user_cursor(cursor)
         )
         with self._errors():
-            found = await fetch(
-                queries.list_users,
+            found = await queries.list_users(
                 self._db,
                 after_created_at=after_created_at,
                 after_id=after_id,
                 max_rows=limit + 1,
             )
-        items = tuple(_USERS.all(found[:limit]))
+        items = tuple(found[:limit])
         next_cursor = (
             encode_user_cursor(items[-1].created_at, items[-1].id) if len(found) > limit else None
         )
