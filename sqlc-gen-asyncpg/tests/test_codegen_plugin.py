@@ -475,7 +475,7 @@ class Account(BaseModel):
 """
 
 
-@pytest.mark.parametrize("table", ["users", "public.users", "Public.Users"])
+@pytest.mark.parametrize("table", ["users", "Users", "public.users", "Public.Users"])
 def test_a_table_override_makes_the_users_class_the_row_of_that_table(table: str) -> None:
     options = copy.deepcopy(TABLE_OVERRIDE)
     options["overrides"][0]["table"] = table
@@ -491,6 +491,20 @@ def test_a_table_override_makes_the_users_class_the_row_of_that_table(table: str
     assert "return Account.model_validate(\n        dict(row),\n    )" in files["users.py"]
     # A query of its own columns keeps its own row model.
     assert "class ListUserEmailsRow(BaseModel):" in files["users.py"]
+
+
+def test_a_table_override_finds_a_table_whose_name_has_capitals() -> None:
+    request = recorded()
+    tables = request["catalog"]["schemas"][0]["tables"]
+    admins = copy.deepcopy(tables[0])
+    admins["rel"]["name"] = "Admins"  # CREATE TABLE "Admins" (...)
+    tables.append(admins)
+    options = {"overrides": [{"table": "admins", "py_type": "Admin", "import": "myapp.domain"}]}
+
+    models = run(with_options(request, options))["models.py"]
+
+    assert "class Admin(" not in models
+    assert "class User(BaseModel):" in models
 
 
 def test_a_table_override_is_nested_where_the_table_is_embedded() -> None:
