@@ -323,8 +323,8 @@ def _table_model(
             )
         )
     custom = types.table_class(table.rel)
-    if custom is not None:
-        return ModelDef(custom.expr, tuple(fields), table.rel, custom)
+    if custom is not None:  # the user's class: named by the queries, rendered nowhere
+        return ModelDef(custom.expr, tuple(fields), custom=custom)
     return ModelDef(class_name, tuple(fields), table.rel)
 
 

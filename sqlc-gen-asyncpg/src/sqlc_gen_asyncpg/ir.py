@@ -38,10 +38,9 @@ class FieldDef:
 
 @dataclass(frozen=True, slots=True)
 class ModelDef:
-    """A pydantic model: a table's row (``table`` set) or a query's ``<Name>Row``.
-
-    ``custom`` is the user's class for a table's rows (an override): nothing is
-    generated for it, and ``class_name`` is its expression.
+    """A pydantic model: a table's row (``table`` set: rendered in ``models.py``), a
+    query's ``<Name>Row``, or the user's class for a table's rows (``custom``, an
+    override: nothing is generated for it, and ``class_name`` is its expression).
     """
 
     class_name: str
