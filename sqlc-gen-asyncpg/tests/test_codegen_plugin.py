@@ -2,11 +2,13 @@
 
 import asyncio
 import base64
+import contextlib
 import copy
 import importlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -391,6 +393,19 @@ def test_unknown_argument_is_refused_with_a_hint() -> None:
     assert result.stderr == "sqlc-gen-asyncpg: unknown argument '--colour' (try --help)\n"
 
 
+@contextlib.contextmanager
+def importable(directory: Path) -> Iterator[None]:
+    """Let ``directory``'s ``gen`` (generated) and ``myapp`` packages be imported inside
+    the block, and forget them after it."""
+    sys.path.insert(0, str(directory))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(directory))
+        for name in [n for n in sys.modules if n.split(".")[0] in ("gen", "myapp")]:
+            del sys.modules[name]
+
+
 ENUM_OVERRIDE = {
     "overrides": [
         {"db_type": "user_status", "py_type": "UserStatus", "import": "myapp.domain"},
@@ -441,17 +456,12 @@ def test_enum_override_values_are_validated_into_the_users_enum(tmp_path: Path) 
     (tmp_path / "myapp" / "domain.py").write_text(MYAPP_DOMAIN)
 
     checks = default_checks(tmp_path, "gen")
-    sys.path.insert(0, str(tmp_path))
-    try:
+    with importable(tmp_path):
         domain = importlib.import_module("myapp.domain")
         models = importlib.import_module("gen.models")
         users = importlib.import_module("gen.users")
         user = models.User.model_validate({"id": 1, "email": "e", "status": "active", "tags": []})
         scalar = users._USER_STATUS.validate_python("disabled")
-    finally:
-        sys.path.remove(str(tmp_path))
-        for name in [n for n in sys.modules if n.split(".")[0] in ("gen", "myapp")]:
-            del sys.modules[name]
 
     for tool, result in checks.items():
         assert result.returncode == 0, f"{tool}:\n{result.stdout}{result.stderr}"
@@ -534,15 +544,10 @@ def test_rows_of_an_overridden_table_are_validated_into_the_users_class(tmp_path
             return {"id": 7, "email": "a@example.com", "status": "active", "tags": []}
 
     checks = default_checks(tmp_path, "gen")
-    sys.path.insert(0, str(tmp_path))
-    try:
+    with importable(tmp_path):
         domain = importlib.import_module("myapp.domain")
         users = importlib.import_module("gen.users")
         found = asyncio.run(users.get_user_by_email(Conn(), email="a@example.com"))
-    finally:
-        sys.path.remove(str(tmp_path))
-        for name in [n for n in sys.modules if n.split(".")[0] in ("gen", "myapp")]:
-            del sys.modules[name]
 
     for tool, result in checks.items():
         assert result.returncode == 0, f"{tool}:\n{result.stdout}{result.stderr}"
