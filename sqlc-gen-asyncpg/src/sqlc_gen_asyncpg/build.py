@@ -134,9 +134,16 @@ class _Types:
             if override.db_type:
                 self._by_type[override.db_type.lower()] = override
             elif override.table:
-                self._by_table[self._table_key(override.table)] = override
+                self._by_table[self._key(override.table, 2)] = override
             else:
-                self._by_column[self._column_key(override.column)] = override
+                self._by_column[self._key(override.column, 3)] = override
+        # A misspelt table would otherwise leave the generated model in place, silently.
+        known = {self._key(_type_name(table.rel), 2) for table in request.tables}
+        for key, override in self._by_table.items():
+            if key not in known:
+                raise PluginError(
+                    f"option overrides names table {override.table}, which is not in the schema"
+                )
         # An enum whose type is overridden is the user's class (a StrEnum of theirs,
         # say): no class is generated for it, and its values are validated into it.
         self._enums: dict[str, EnumDef] = {}
@@ -157,29 +164,18 @@ class _Types:
         unique = {id(e): e for e in self._enums.values()}
         return sorted(unique.values(), key=lambda e: e.class_name)
 
-    def _column_key(self, dotted: str) -> str:
-        parts = dotted.lower().split(".")
-        if len(parts) == 2:
-            parts.insert(0, self._default_schema)
-        return ".".join(parts)
-
-    def _table_key(self, dotted: str) -> str:
-        return dotted.lower() if "." in dotted else f"{self._default_schema}.{dotted.lower()}"
+    def _key(self, dotted: str, parts: int) -> str:
+        """``dotted`` in lower case, the default schema put in front when it names none:
+        a table (``parts=2``, schema.table) or a column (3, schema.table.column)."""
+        names = dotted.lower().split(".")
+        if len(names) == parts - 1:
+            names.insert(0, self._default_schema)
+        return ".".join(names)
 
     def table_class(self, table: Identifier) -> PyType | None:
         """The user's class for the rows of ``table`` (a catalog table), if overridden."""
-        override = self._by_table.get(f"{table.schema}.{table.name}".lower())
+        override = self._by_table.get(self._key(_type_name(table), 2))
         return None if override is None else self._from_override(override)
-
-    def check_tables(self, tables: Iterable[Table]) -> None:
-        """Refuse a table override that names no table of the catalog (a typo would
-        otherwise leave the generated model in place, silently)."""
-        known = {f"{t.rel.schema}.{t.rel.name}".lower() for t in tables}
-        for key, override in self._by_table.items():
-            if key not in known:
-                raise PluginError(
-                    f"option overrides names table {override.table}, which is not in the schema"
-                )
 
     def _spellings(self, type_name: str) -> list[str]:
         full = type_name.lower()
@@ -206,7 +202,7 @@ class _Types:
         self.codecs.update(CODECS[s] for s in spellings if s in CODECS)
         name = column.original_name or column.name
         if table is not None and name:
-            key = self._column_key(f"{table.schema or self._default_schema}.{table.name}.{name}")
+            key = self._key(f"{_type_name(table)}.{name}", 3)
             if key in self._by_column:
                 custom = self._from_override(self._by_column[key])
                 if any(s in self._enums or s in self._overridden_enums for s in spellings):
@@ -356,7 +352,6 @@ class _Builder:
         }
         self.enums = _enum_defs(request, reserved)
         self.types = _Types(request, options, self.enums)
-        self.types.check_tables(request.tables)
         self.tables: list[tuple[Table, ModelDef]] = [
             (table, _table_model(table, self.types, request.default_schema, reserved))
             for table in sorted(request.tables, key=lambda t: (t.rel.schema, t.rel.name))
