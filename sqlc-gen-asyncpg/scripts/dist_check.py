@@ -25,7 +25,6 @@ import textwrap
 import venv
 import zipfile
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 PLUGIN = Path(__file__).resolve().parent.parent
 REPO = PLUGIN.parent
@@ -84,7 +83,8 @@ sql:
 
 # The outside project's own program: every generated function, typed and run.
 MAIN = '''\
-"""Uses the generated package against the database DATABASE_URL names."""
+"""Uses the generated package against the server of DATABASE_URL, in its database or,
+when set, in DATABASE_NAME's."""
 
 import asyncio
 import os
@@ -96,8 +96,10 @@ from generated.db import init_connection
 from generated.models import Author
 
 
-async def main(url: str) -> None:
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=2, init=init_connection)
+async def main(url: str, database: str | None) -> None:
+    pool = await asyncpg.create_pool(
+        url, database=database, min_size=1, max_size=2, init=init_connection
+    )
     try:
         created: Author | None = await query.create_author(pool, name="Ada", bio=None)
         assert created is not None and created.bio is None
@@ -114,7 +116,7 @@ async def main(url: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(os.environ["DATABASE_URL"]))
+    asyncio.run(main(os.environ["DATABASE_URL"], os.environ.get("DATABASE_NAME")))
 '''
 
 
@@ -235,10 +237,10 @@ def outside_project(root: Path, bin_dir: Path) -> None:
     )
 
 
-async def scratch_database(admin_url: str, name: str, *, drop: bool = False) -> None:
+async def scratch_database(url: str, name: str, *, drop: bool = False) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(admin_url)
+    conn = await asyncpg.connect(url, database="postgres")
     try:
         if drop:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -248,10 +250,11 @@ async def scratch_database(admin_url: str, name: str, *, drop: bool = False) -> 
         await conn.close()
 
 
-async def apply_schema(url: str) -> None:
+async def apply_schema(url: str, name: str) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(url)
+    # asyncpg's database argument wins over the URL's: the URL is never taken apart.
+    conn = await asyncpg.connect(url, database=name)
     try:
         await conn.execute(SCHEMA)
     finally:
@@ -271,16 +274,15 @@ def server_url() -> str:
 
 def run_against_server(root: Path, bin_dir: Path, configured: str) -> None:
     """Run the outside project's main.py on a scratch database of the server."""
-    admin_url = urlunsplit(urlsplit(configured)._replace(path="/postgres"))
     name = f"plugin_dist_{secrets.token_hex(4)}"
-    url = urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
-    asyncio.run(scratch_database(admin_url, name))
+    asyncio.run(scratch_database(configured, name))
     try:
-        asyncio.run(apply_schema(url))
-        env = {**os.environ, "DATABASE_URL": url}  # not in argv: it holds a password
+        asyncio.run(apply_schema(configured, name))
+        # Not in argv: the URL holds a password.
+        env = {**os.environ, "DATABASE_URL": configured, "DATABASE_NAME": name}
         run("run the generated code", [str(bin_dir / "python"), "main.py"], cwd=root, env=env)
     finally:
-        asyncio.run(scratch_database(admin_url, name, drop=True))
+        asyncio.run(scratch_database(configured, name, drop=True))
 
 
 def main() -> int:

@@ -17,19 +17,24 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from types import ModuleType
-from urllib.parse import urlsplit, urlunsplit
+from typing import TypedDict
 
 import asyncpg
 import pytest
 from codegen_support import CORPUS, plugin_in_process, run_sqlc
 
-MakeDatabase = Callable[[str], Awaitable[str]]
+
+class Target(TypedDict):
+    """Where asyncpg connects (``asyncpg.connect(**target)``): the configured URL as it
+    is, and the database to use instead of the one it names. asyncpg's ``database``
+    argument wins over the URL's, so no URL is ever taken apart here."""
+
+    dsn: str
+    database: str
+
+
+MakeDatabase = Callable[[str], Awaitable[Target]]
 DSN_VARIABLES = ("SQLC_GEN_ASYNCPG_TEST_DSN", "DATABASE_URL")
-
-
-def with_database(url: str, database: str) -> str:
-    """Return ``url`` pointing at ``database`` instead."""
-    return urlunsplit(urlsplit(url)._replace(path="/" + database))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -40,12 +45,12 @@ def plugin_command() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def admin_url() -> str:
-    """A URL of the server's maintenance database."""
+def admin() -> Target:
+    """The server's maintenance database."""
     for variable in DSN_VARIABLES:
         configured = os.environ.get(variable)
         if configured:
-            return with_database(configured, "postgres")
+            return {"dsn": configured, "database": "postgres"}
     pytest.skip(
         "no PostgreSQL server to run generated code on: set SQLC_GEN_ASYNCPG_TEST_DSN or "
         "DATABASE_URL (a role with CREATEDB)"
@@ -53,22 +58,22 @@ def admin_url() -> str:
 
 
 @pytest.fixture(scope="session")
-async def make_database(admin_url: str) -> AsyncIterator[MakeDatabase]:
-    """A factory of empty databases (``await make_database(prefix)`` → URL), all dropped."""
+async def make_database(admin: Target) -> AsyncIterator[MakeDatabase]:
+    """A factory of empty databases (``await make_database(prefix)``), all dropped."""
     created: list[str] = []
 
-    async def make(prefix: str) -> str:
+    async def make(prefix: str) -> Target:
         name = f"{prefix}_{secrets.token_hex(6)}"
-        conn = await asyncpg.connect(admin_url)
+        conn = await asyncpg.connect(**admin)
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
             await conn.close()
         created.append(name)
-        return with_database(admin_url, name)
+        return {"dsn": admin["dsn"], "database": name}
 
     yield make
-    conn = await asyncpg.connect(admin_url)
+    conn = await asyncpg.connect(**admin)
     try:
         for name in created:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -106,22 +111,22 @@ def gencorpus(compiled_corpus: Path) -> Iterator[ModuleType]:
 
 
 @pytest.fixture(scope="session")
-async def corpus_database(make_database: MakeDatabase) -> str:
+async def corpus_database(make_database: MakeDatabase) -> Target:
     """A fresh database with the corpus schema (dropped at the end)."""
-    url = await make_database("codegen")
-    setup = await asyncpg.connect(url)
+    target = await make_database("codegen")
+    setup = await asyncpg.connect(**target)
     try:
         await setup.execute((CORPUS / "schema.sql").read_text())
     finally:
         await setup.close()
-    return url
+    return target
 
 
 @pytest.fixture
-async def conn(corpus_database: str, gencorpus: ModuleType) -> AsyncIterator[asyncpg.Connection]:
+async def conn(corpus_database: Target, gencorpus: ModuleType) -> AsyncIterator[asyncpg.Connection]:
     """A connection to the corpus database, set up with the generated ``init_connection``."""
     db = importlib.import_module("gencorpus.db")
-    connection = await asyncpg.connect(corpus_database)
+    connection = await asyncpg.connect(**corpus_database)
     await db.init_connection(connection)
     try:
         yield connection
@@ -130,11 +135,11 @@ async def conn(corpus_database: str, gencorpus: ModuleType) -> AsyncIterator[asy
 
 
 @pytest.fixture
-async def pool(corpus_database: str, gencorpus: ModuleType) -> AsyncIterator[asyncpg.Pool]:
+async def pool(corpus_database: Target, gencorpus: ModuleType) -> AsyncIterator[asyncpg.Pool]:
     """A small pool on the corpus database, each connection set up by ``init_connection``."""
     db = importlib.import_module("gencorpus.db")
     created = await asyncpg.create_pool(
-        corpus_database, min_size=1, max_size=2, init=db.init_connection
+        **corpus_database, min_size=1, max_size=2, init=db.init_connection
     )
     try:
         yield created

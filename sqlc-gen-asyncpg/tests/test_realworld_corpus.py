@@ -31,7 +31,7 @@ from codegen_support import (
     default_checks,
     run_sqlc,
 )
-from conftest import MakeDatabase, imported
+from conftest import MakeDatabase, Target, imported
 
 pytestmark = pytest.mark.codegen
 
@@ -57,9 +57,9 @@ def genrw(project: Path) -> Iterator[ModuleType]:
 
 
 @pytest.fixture(scope="module")
-async def rw_database(make_database: MakeDatabase) -> AsyncIterator[str]:
-    url = await make_database("realworld")
-    conn = await asyncpg.connect(url)
+async def rw_database(make_database: MakeDatabase) -> AsyncIterator[Target]:
+    target = await make_database("realworld")
+    conn = await asyncpg.connect(**target)
     try:
         await conn.execute((REALWORLD / "schema.sql").read_text())
     except asyncpg.FeatureNotSupportedError as exc:
@@ -70,7 +70,7 @@ async def rw_database(make_database: MakeDatabase) -> AsyncIterator[str]:
         pytest.skip(f"this server lacks an extension the corpus needs: {exc}")
     finally:
         await conn.close()
-    yield url
+    yield target
 
 
 def test_the_corpus_is_broad(request_json: dict[str, Any]) -> None:
@@ -117,11 +117,11 @@ def test_the_whole_corpus_compiles_into_one_clean_package(project: Path, genrw: 
 
 
 async def test_postgresql_prepares_every_query_as_written(
-    rw_database: str, genrw: ModuleType, request_json: dict[str, Any]
+    rw_database: Target, genrw: ModuleType, request_json: dict[str, Any]
 ) -> None:
     from sqlc_gen_asyncpg.naming import snake, upper_snake
 
-    conn = await asyncpg.connect(rw_database)
+    conn = await asyncpg.connect(**rw_database)
     try:
         for query in request_json["queries"]:
             module = importlib.import_module(f"genrw.{snake(Path(query['filename']).stem)}")
@@ -133,10 +133,10 @@ async def test_postgresql_prepares_every_query_as_written(
 
 
 @pytest.fixture
-async def rw(rw_database: str, genrw: ModuleType) -> AsyncIterator[asyncpg.Connection]:
+async def rw(rw_database: Target, genrw: ModuleType) -> AsyncIterator[asyncpg.Connection]:
     """A connection to the corpus database in a transaction rolled back at the end."""
     db = importlib.import_module("genrw.db")
-    conn = await asyncpg.connect(rw_database)
+    conn = await asyncpg.connect(**rw_database)
     await db.init_connection(conn)
     transaction = conn.transaction()
     await transaction.start()
